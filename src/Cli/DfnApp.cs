@@ -1,0 +1,50 @@
+using DiffusionFunctional.Cli.Commands;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionFunctional.Cli;
+
+/// <summary>The `dfn` command table and the exit-code policy: 0 ok, 1 failure, 2 bad input, 130 interrupted.</summary>
+public static class DfnApp
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int BadInput = 2;
+
+    public static int Run(string[] args)
+    {
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("dfn");
+            config.PropagateExceptions();
+            config.Settings.StrictParsing = true;
+            config.AddCommand<ClusterCommand>("cluster")
+                .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
+                .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
+        });
+        try
+        {
+            return app.Run(args);
+        }
+        catch (Exception e) when (IsBadInput(e))
+        {
+            return Fail(BadInput, e.Message);
+        }
+        catch (Exception e)
+        {
+            return Fail(Failure, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    static bool IsBadInput(Exception e) =>
+        e is BadInputException or CommandAppException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;
+
+    /// <summary>Prints one line to standard error, never a stack trace.</summary>
+    public static int Fail(int code, string message)
+    {
+        var line = message.ReplaceLineEndings(" ").Trim();
+        Console.Error.WriteLine($"dfn: {line}");
+        return code;
+    }
+}

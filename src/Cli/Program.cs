@@ -1,0 +1,3 @@
+using DiffusionFunctional.Cli;
+
+return DfnApp.Run(args);

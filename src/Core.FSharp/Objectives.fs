@@ -1,0 +1,148 @@
+namespace DiffusionFunctional.Core
+
+open System
+
+/// Which SNR values the `snr` objective clusters: ln SNR (default) or SNR itself.
+type SnrScale =
+    | LogScale
+    | RawScale
+
+/// The clustering objectives of method.md section 3.
+type Objective =
+    /// Sum of |t - median| per interval: equal-width intervals.
+    | TimestepObjective
+    /// Sum of |v_t - median| with v_t = ln SNR(t) (LogScale) or SNR(t) (RawScale).
+    | SnrObjective of SnrScale
+    /// A symmetric G x G task-affinity matrix over G equal groups of timesteps.
+    | AffinityObjective of float[,]
+
+/// Why a clustering request cannot be carried out. `ClusteringError.message` words each case.
+type ClusteringError =
+    | InvalidTimesteps of timesteps: int
+    | InvalidClusterCount of clusters: int * limit: int * unitName: string
+    | UnknownSchedule of name: string
+    | UnknownObjective of name: string
+    | UnknownSnrScale of name: string
+    | AffinityNotSquare of rows: int * columns: int
+    | AffinityNonFinite of row: int * column: int
+    | AffinityAsymmetric of row: int * column: int * value: float * mirrored: float
+    | GroupsDoNotDivide of groups: int * timesteps: int
+    | AffinityMissing
+    | InvalidBetas of reason: string
+
+/// The result of clustering a schedule's timesteps: boundaries in timesteps, 0-based and half-open.
+type TimestepClusters =
+    { ScheduleName: string
+      ObjectiveName: string
+      Timesteps: int
+      Boundaries: int[]
+      Cost: float }
+    member this.Count = this.Boundaries.Length - 1
+
+module ClusteringError =
+    /// A one-line description naming the problem and the offending value.
+    let message error =
+        match error with
+        | InvalidTimesteps t -> sprintf "timesteps must be at least 1, got %d" t
+        | InvalidClusterCount(k, limit, unitName) when k < 1 -> sprintf "clusters must be at least 1, got %d" k
+        | InvalidClusterCount(k, limit, unitName) -> sprintf "clusters (%d) cannot exceed the number of %s (%d)" k unitName limit
+        | UnknownSchedule name -> sprintf "unknown schedule '%s' (expected one of: %s)" name (String.Join(", ", Schedule.knownNames))
+        | UnknownObjective name -> sprintf "unknown objective '%s' (expected one of: timestep, snr, affinity)" name
+        | UnknownSnrScale name -> sprintf "unknown SNR scale '%s' (expected log or raw)" name
+        | AffinityNotSquare(rows, cols) -> sprintf "the affinity matrix must be square, got %d rows and %d columns" rows cols
+        | AffinityNonFinite(r, c) -> sprintf "affinity cell (row %d, column %d) is not a finite number" (r + 1) (c + 1)
+        | AffinityAsymmetric(r, c, v, m) ->
+            sprintf "the affinity matrix must be symmetric: cell (%d, %d) = %g but (%d, %d) = %g" (r + 1) (c + 1) v (c + 1) (r + 1) m
+        | GroupsDoNotDivide(g, t) -> sprintf "the affinity matrix has %d groups, which does not divide %d timesteps" g t
+        | AffinityMissing -> "the affinity objective needs an affinity matrix"
+        | InvalidBetas reason -> reason
+
+/// The objectives as interval costs, and the end-to-end clustering of a schedule's timesteps.
+module Objectives =
+
+    /// Parses an objective name; the affinity matrix is attached separately.
+    let tryParseName (name: string) =
+        match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
+        | "timestep" | "timesteps" -> Ok "timestep"
+        | "snr" -> Ok "snr"
+        | "affinity" -> Ok "affinity"
+        | _ -> Error(UnknownObjective name)
+
+    /// Parses an SNR scale name: "log" (default) or "raw".
+    let tryParseSnrScale (name: string) =
+        match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
+        | "" | "log" -> Ok LogScale
+        | "raw" -> Ok RawScale
+        | _ -> Error(UnknownSnrScale name)
+
+    /// The name users see for an objective ("timestep", "snr", "affinity").
+    let name objective =
+        match objective with
+        | TimestepObjective -> "timestep"
+        | SnrObjective _ -> "snr"
+        | AffinityObjective _ -> "affinity"
+
+    /// Checks an affinity matrix: square, finite, symmetric (to 1e-9 relative).
+    let validateAffinity (matrix: float[,]) : Result<unit, ClusteringError> =
+        let rows, cols = Array2D.length1 matrix, Array2D.length2 matrix
+        if rows <> cols || rows = 0 then Error(AffinityNotSquare(rows, cols))
+        else
+            let cells = seq { for r in 0 .. rows - 1 do for c in 0 .. cols - 1 -> r, c }
+            match cells |> Seq.tryFind (fun (r, c) -> Double.IsNaN matrix.[r, c] || Double.IsInfinity matrix.[r, c]) with
+            | Some(r, c) -> Error(AffinityNonFinite(r, c))
+            | None ->
+                let asymmetric (r, c) =
+                    let a, b = matrix.[r, c], matrix.[c, r]
+                    abs (a - b) > 1e-9 * max 1.0 (max (abs a) (abs b))
+                match cells |> Seq.filter (fun (r, c) -> r < c) |> Seq.tryFind asymmetric with
+                | Some(r, c) -> Error(AffinityAsymmetric(r, c, matrix.[r, c], matrix.[c, r]))
+                | None -> Ok()
+
+    /// The interval cost of an objective over the schedule's timesteps (affinity: over its groups).
+    let intervalCost (schedule: NoiseSchedule) (objective: Objective) : Result<IntervalCost, ClusteringError> =
+        match objective with
+        | TimestepObjective -> Ok(IntervalCost.l1ToMedian (Array.init schedule.Timesteps float))
+        | SnrObjective LogScale -> Ok(IntervalCost.l1ToMedian schedule.LogSnr)
+        | SnrObjective RawScale -> Ok(IntervalCost.l1ToMedian schedule.Snr)
+        | AffinityObjective matrix ->
+            validateAffinity matrix
+            |> Result.bind (fun () ->
+                let g = Array2D.length1 matrix
+                if schedule.Timesteps % g <> 0 then Error(GroupsDoNotDivide(g, schedule.Timesteps))
+                else Ok(IntervalCost.affinity matrix))
+
+    /// Clusters the schedule's timesteps into k intervals, exactly. Affinity boundaries are found in
+    /// group units and reported in timesteps (group g = [g T/G, (g+1) T/G)).
+    /// Example: `Objectives.cluster (Schedule.create Linear 1000) TimestepObjective 5` gives boundaries
+    /// [|0; 200; 400; 600; 800; 1000|].
+    let cluster (schedule: NoiseSchedule) (objective: Objective) (k: int) : Result<TimestepClusters, ClusteringError> =
+        intervalCost schedule objective
+        |> Result.bind (fun cost ->
+            let unitName = match objective with AffinityObjective _ -> "affinity groups" | _ -> "timesteps"
+            if k < 1 || k > cost.Length then Error(InvalidClusterCount(k, cost.Length, unitName))
+            else
+                let result = Clustering.solve cost k
+                let scale = schedule.Timesteps / cost.Length
+                Ok { ScheduleName = Schedule.name schedule.Kind
+                     ObjectiveName = name objective
+                     Timesteps = schedule.Timesteps
+                     Boundaries = result.Boundaries |> Array.map (fun b -> b * scale)
+                     Cost = result.Cost })
+
+    /// Everything from names: schedule, T, k, objective, SNR scale and an optional affinity matrix.
+    let clusterByName (scheduleName: string) (timesteps: int) (k: int) (objectiveName: string) (snrScale: string) (affinity: float[,] option) =
+        if timesteps < 1 then Error(InvalidTimesteps timesteps)
+        else
+            match Schedule.tryParseKind scheduleName with
+            | Error _ -> Error(UnknownSchedule scheduleName)
+            | Ok kind ->
+                let objective =
+                    match tryParseName objectiveName with
+                    | Error e -> Error e
+                    | Ok "timestep" -> Ok TimestepObjective
+                    | Ok "snr" -> tryParseSnrScale snrScale |> Result.map SnrObjective
+                    | Ok _ ->
+                        match affinity with
+                        | Some m -> Ok(AffinityObjective m)
+                        | None -> Error AffinityMissing
+                objective |> Result.bind (fun o -> cluster (Schedule.create kind timesteps) o k)
