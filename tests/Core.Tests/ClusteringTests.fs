@@ -160,3 +160,29 @@ let examples =
             Expect.equal (Clustering.solve cost 3).Boundaries [| 0; 3; 6; 9 |] "widths of 3"
         }
     ]
+
+[<Tests>]
+let planTests =
+    testList "ClusterPlan" [
+        testPropertyWithConfig config "ClusterOf agrees with the boundaries and chunks sum to the batch" <| fun () ->
+            let cases = gen {
+                let! n, k = genSizes
+                let! name, cost = genCost n
+                let! batch = Gen.choose (k, 200)
+                return cost, k, batch }
+            Prop.forAll (Arb.fromGen cases) <| fun (cost, k, batch) ->
+                let b = (Clustering.solve cost k).Boundaries
+                let plan = ClusterPlan.Create(cost.Length, b, "test")
+                for t in 0 .. cost.Length - 1 do
+                    let c = plan.ClusterOf t
+                    Expect.isTrue (plan.Start c <= t && t < plan.End c) "t inside its cluster"
+                let chunks = [ for c in 0 .. k - 1 -> plan.ChunkSize(c, batch) ]
+                Expect.equal (List.sum chunks) batch "chunks cover the batch"
+                Expect.isLessThanOrEqual (List.max chunks - List.min chunks) 1 "remainder spread one by one"
+
+        test "bad plans and timesteps are refused" {
+            Expect.throwsT<ArgumentException> (fun () -> ClusterPlan.Create(10, [| 0; 5; 5; 10 |], "") |> ignore) "empty cluster"
+            Expect.throwsT<ArgumentException> (fun () -> ClusterPlan.Create(10, [| 0; 9 |], "") |> ignore) "does not reach T"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> (ClusterPlan.Single 10).ClusterOf 10 |> ignore) "t = T"
+        }
+    ]
