@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Each entry is a test project; each is an Expecto console program.
-projects=(tests/Core.Tests tests/Api.Tests tests/Generators.Tests)
+projects=(tests/Core.Tests tests/Api.Tests tests/Cli.Tests tests/Generators.Tests)
 
 if ! dotnet build DiffusionFunctional.sln -c Release -nologo -v quiet; then
   echo "build failed"

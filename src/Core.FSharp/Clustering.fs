@@ -27,10 +27,6 @@ module Clustering =
         elif a.Primary > b.Primary + tolerance then false
         else a.Squares < b.Squares
 
-    let private extend (prev: Value) (cost: IntervalCost) (m: int) (i: int) =
-        let w = float (i - m)
-        { Primary = prev.Primary + cost.Cost m i; Squares = prev.Squares + w * w }
-
     /// Checks 1 <= k <= n and that the backtracking table fits in memory; throws ArgumentException otherwise.
     let validate (length: int) (k: int) =
         if length < 1 then invalidArg "length" (sprintf "there must be at least one item to cluster, got %d" length)
@@ -71,16 +67,22 @@ module Clustering =
     /// Example: `Clustering.solveQuadratic (IntervalCost.l1ToMedian [|0.;1.;10.;11.|]) 2` has boundaries [|0;2;4|].
     let solveQuadratic (cost: IntervalCost) (k: int) : Clustering =
         let n = cost.Length
+        let f = OptimizedClosures.FSharpFunc<int, int, float>.Adapt cost.Cost
         run cost k (fun j prev cur arg ->
             for i in j .. n - (k - j) do
                 let mutable best = infinite
                 let mutable bestM = -1
                 for m in j - 1 .. i - 1 do
-                    if not (Double.IsPositiveInfinity prev.[m].Primary) then
-                        let candidate = extend prev.[m] cost m i
-                        if lessThan candidate best then
-                            best <- candidate
-                            bestM <- m
+                    let p = prev.[m]
+                    if not (Double.IsPositiveInfinity p.Primary) then
+                        let primary = p.Primary + f.Invoke(m, i)
+                        // Cheap rejection first: most candidates lose by far more than the tie tolerance.
+                        if primary <= best.Primary + 1e-10 * max 1.0 (max (abs primary) (abs best.Primary)) then
+                            let w = float (i - m)
+                            let candidate = { Primary = primary; Squares = p.Squares + w * w }
+                            if lessThan candidate best then
+                                best <- candidate
+                                bestM <- m
                 cur.[i] <- best
                 arg.[i] <- bestM)
 
@@ -90,6 +92,7 @@ module Clustering =
     let solveMonge (cost: IntervalCost) (k: int) : Clustering =
         if not cost.IsMonge then invalidArg "cost" "solveMonge needs a cost with the quadrangle (Monge) property"
         let n = cost.Length
+        let f = OptimizedClosures.FSharpFunc<int, int, float>.Adapt cost.Cost
         run cost k (fun j prev cur arg ->
             let rec fill lo hi optLo optHi =
                 if lo <= hi then
@@ -97,8 +100,10 @@ module Clustering =
                     let mutable best = infinite
                     let mutable bestM = -1
                     for m in max optLo (j - 1) .. min optHi (mid - 1) do
-                        if not (Double.IsPositiveInfinity prev.[m].Primary) then
-                            let candidate = extend prev.[m] cost m mid
+                        let p = prev.[m]
+                        if not (Double.IsPositiveInfinity p.Primary) then
+                            let w = float (mid - m)
+                            let candidate = { Primary = p.Primary + f.Invoke(m, mid); Squares = p.Squares + w * w }
                             if lessThan candidate best then
                                 best <- candidate
                                 bestM <- m

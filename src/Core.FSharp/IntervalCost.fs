@@ -24,8 +24,11 @@ module IntervalCost =
         { ofFunction length cost with IsMonge = true }
 
     let private isMonotone (values: float[]) =
-        let nonDecreasing = values |> Array.pairwise |> Array.forall (fun (a, b) -> a <= b)
-        let nonIncreasing = values |> Array.pairwise |> Array.forall (fun (a, b) -> a >= b)
+        let mutable nonDecreasing = true
+        let mutable nonIncreasing = true
+        for i in 1 .. values.Length - 1 do
+            if values.[i] < values.[i - 1] then nonDecreasing <- false
+            if values.[i] > values.[i - 1] then nonIncreasing <- false
         nonDecreasing || nonIncreasing
 
     let private checkFinite (values: float[]) =

@@ -87,16 +87,27 @@ module Objectives =
         let rows, cols = Array2D.length1 matrix, Array2D.length2 matrix
         if rows <> cols || rows = 0 then Error(AffinityNotSquare(rows, cols))
         else
-            let cells = seq { for r in 0 .. rows - 1 do for c in 0 .. cols - 1 -> r, c }
-            match cells |> Seq.tryFind (fun (r, c) -> Double.IsNaN matrix.[r, c] || Double.IsInfinity matrix.[r, c]) with
-            | Some(r, c) -> Error(AffinityNonFinite(r, c))
-            | None ->
-                let asymmetric (r, c) =
+            // Plain loops: G can be in the thousands and this runs before every affinity clustering.
+            let mutable failure = None
+            let mutable r = 0
+            while failure.IsNone && r < rows do
+                let mutable c = 0
+                while failure.IsNone && c < cols do
+                    let v = matrix.[r, c]
+                    if Double.IsNaN v || Double.IsInfinity v then failure <- Some(AffinityNonFinite(r, c))
+                    c <- c + 1
+                r <- r + 1
+            r <- 0
+            while failure.IsNone && r < rows do
+                let mutable c = r + 1
+                while failure.IsNone && c < cols do
                     let a, b = matrix.[r, c], matrix.[c, r]
-                    abs (a - b) > 1e-9 * max 1.0 (max (abs a) (abs b))
-                match cells |> Seq.filter (fun (r, c) -> r < c) |> Seq.tryFind asymmetric with
-                | Some(r, c) -> Error(AffinityAsymmetric(r, c, matrix.[r, c], matrix.[c, r]))
-                | None -> Ok()
+                    if abs (a - b) > 1e-9 * max 1.0 (max (abs a) (abs b)) then failure <- Some(AffinityAsymmetric(r, c, a, b))
+                    c <- c + 1
+                r <- r + 1
+            match failure with
+            | Some e -> Error e
+            | None -> Ok()
 
     /// The interval cost of an objective over the schedule's timesteps (affinity: over its groups).
     let intervalCost (schedule: NoiseSchedule) (objective: Objective) : Result<IntervalCost, ClusteringError> =

@@ -1,0 +1,31 @@
+/// Runs the built `dfn` as a child process and captures what a user would see.
+module DiffusionFunctional.Cli.Tests.Dfn
+
+open System
+open System.Diagnostics
+open System.IO
+
+type Outcome = { ExitCode: int; Stdout: string; Stderr: string }
+
+let private dfnDll = Path.Combine(AppContext.BaseDirectory, "dfn.dll")
+
+/// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal).
+let run (args: string list) : Outcome =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    info.ArgumentList.Add dfnDll
+    for a in args do info.ArgumentList.Add a
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 120_000) then
+        p.Kill true
+        failwithf "dfn %s did not finish within 120 s" (String.Join(" ", args))
+    { ExitCode = p.ExitCode; Stdout = out.Result; Stderr = err.Result }
+
+/// A temporary file with the given text, deleted when disposed.
+type TempFile(text: string) =
+    let path = Path.Combine(Path.GetTempPath(), sprintf "dfn-test-%s.csv" (Guid.NewGuid().ToString("N")))
+    do File.WriteAllText(path, text)
+    member _.Path = path
+    interface IDisposable with
+        member _.Dispose() = try File.Delete path with _ -> ()
