@@ -8,7 +8,7 @@ type NashOptions =
       Tolerance: float
       /// Newton iterations before giving up (100 by default; typical solves take 5 to 15).
       MaxIterations: int
-      /// Ridge added to the diagonal of the normalised G when no exact solution exists (1e-6 by default).
+      /// Ridge added to the diagonal of the normalised G when no exact solution exists (1e-4 by default, which bounds alpha by about 100).
       Ridge: float }
 
 /// Nash-MTL's bargaining solution for one Gram matrix.
@@ -38,8 +38,8 @@ type NashResult =
 /// no positive solution exists, and the solver adds a small ridge and says so in `RidgeUsed`.
 module NashMtl =
 
-    /// Tolerance 1e-10, 100 iterations, ridge 1e-6.
-    let defaultOptions = { Tolerance = 1e-10; MaxIterations = 100; Ridge = 1e-6 }
+    /// Tolerance 1e-10, 100 iterations, ridge 1e-4.
+    let defaultOptions = { Tolerance = 1e-10; MaxIterations = 100; Ridge = 1e-4 }
 
     let private residual (g: float[,]) (alpha: float[]) =
         let ga = DenseLinearAlgebra.multiply g alpha
@@ -103,6 +103,7 @@ module NashMtl =
         let normalised = if norm > 0.0 then Array2D.map (fun x -> x / norm) g else g
         // A positive solution exists iff the min-norm point of the hull is not 0 (see the module doc).
         let hullDistance = DenseLinearAlgebra.quadraticForm normalised (fst (SimplexQp.wolfe normalised))
+        // Below 1e-9 the exact alpha would exceed about 3e4 / sqrt k: treat the hull as containing 0.
         let ridge = if hullDistance > 1e-9 then 0.0 else options.Ridge
         let system = Array2D.init k k (fun i j -> if i = j then normalised.[i, j] + ridge else normalised.[i, j])
         let alpha, iterations, r = newton options system
