@@ -85,3 +85,25 @@ let tests =
             Expect.throwsT<DiffusionFunctional.BadInputException> (fun () -> TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 1)) |> ignore) "one group"
         }
     ]
+
+/// Returns a constant image per model so that routing is visible in the output.
+type private ConstantModel(value: float32) =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>("constant")
+    override _.forward(x, _t) = torch.full_like(x, (float value).ToScalar())
+
+[<Tests>]
+let hybridTests =
+    testList "Hybrid denoiser" [
+        test "the specialist handles exactly its interval, per sample" {
+            use shared = new ConstantModel(1.0f)
+            use specialist = new ConstantModel(2.0f)
+            use hybrid = new HybridDenoiser(shared, specialist, 10, 20)
+            use x = torch.zeros(5L, 1L, 2L, 2L)
+            use t = torch.tensor([| 0L; 10L; 19L; 20L; 15L |])
+            use out = hybrid.forward(x, t)
+            let firstPixel = [| for i in 0L .. 4L -> out.[i].flatten().[0L].item<float32>() |]
+            Expect.equal firstPixel [| 1.0f; 2.0f; 2.0f; 1.0f; 2.0f |] "routing by timestep"
+            use all = hybrid.forward(x, torch.tensor([| 12L; 12L; 12L; 12L; 12L |]))
+            Expect.equal (all.mean().item<float32>()) 2.0f "all inside"
+        }
+    ]
