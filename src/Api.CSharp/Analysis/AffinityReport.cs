@@ -1,0 +1,65 @@
+using DiffusionFunctional.Core;
+
+namespace DiffusionFunctional.Analysis;
+
+/// <summary>Where an affinity analysis wrote its outputs, and its headline statistic.</summary>
+/// <param name="SpearmanRho">Spearman correlation of affinity with |delta log-SNR| over group pairs (O1 predicts &lt; 0).</param>
+public sealed record AffinityReportFiles(string CsvPath, string HeatmapPath, string ScatterPath, double SpearmanRho);
+
+/// <summary>Writes an affinity matrix as the CSV `dfn cluster --objective affinity` reads, plus two PNG plots.</summary>
+public static class AffinityReport
+{
+    public static AffinityReportFiles Write(string directory, AffinityMeasurement measurement, NoiseSchedule schedule)
+    {
+        Directory.CreateDirectory(directory);
+        var g = measurement.Cosines.GetLength(0);
+        var csv = Path.Combine(directory, "affinity.csv");
+        AtomicFile.WriteAllText(csv, AffinityCsv.format(measurement.Cosines));
+
+        var heatmap = Path.Combine(directory, "affinity-heatmap.png");
+        var plot = new ScottPlot.Plot();
+        var hm = plot.Add.Heatmap(measurement.Cosines);
+        hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        plot.Add.ColorBar(hm);
+        plot.Title($"Task affinity (gradient cosine), {g} timestep groups");
+        plot.XLabel("group (least noisy -> most noisy)");
+        plot.YLabel("group");
+        AtomicFile.Write(heatmap, path => plot.SavePng(path, 640, 560));
+
+        var groupLogSnr = TaskAffinity.groupLogSnr(schedule, g);
+        var (pairs, rho) = TaskAffinity.versusLogSnrGap(measurement.Cosines, groupLogSnr).ToValueTuple();
+        var scatter = Path.Combine(directory, "affinity-vs-logsnr.png");
+        var sp = new ScottPlot.Plot();
+        var points = sp.Add.ScatterPoints(pairs.Select(p => p.Item1).ToArray(), pairs.Select(p => p.Item2).ToArray());
+        points.MarkerSize = 4;
+        sp.Title($"Affinity vs |delta log-SNR|: Spearman rho = {rho:F3}");
+        sp.XLabel("|delta log-SNR| between groups");
+        sp.YLabel("gradient cosine");
+        AtomicFile.Write(scatter, path => sp.SavePng(path, 640, 480));
+        return new AffinityReportFiles(csv, heatmap, scatter, rho);
+    }
+}
+
+/// <summary>Writes files so that a crash never leaves a half-written one: a temporary file, flushed, then renamed.</summary>
+public static class AtomicFile
+{
+    public static void WriteAllText(string path, string text) =>
+        Write(path, temp => File.WriteAllText(temp, text));
+
+    /// <summary>Runs <paramref name="writeTo"/> on a temporary path beside <paramref name="path"/>, then renames it over.</summary>
+    public static void Write(string path, Action<string> writeTo)
+    {
+        var full = Path.GetFullPath(path);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            writeTo(temp);
+            using (var stream = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite)) stream.Flush(flushToDisk: true);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+}

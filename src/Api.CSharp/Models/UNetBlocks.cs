@@ -1,0 +1,138 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace DiffusionFunctional.Models;
+
+/// <summary>Layer factories that work around TorchSharp quirks in one place.</summary>
+public static class Layers
+{
+    /// <summary>
+    /// A GroupNorm with weight 1 and bias 0. TorchSharp 0.107's <c>nn.GroupNorm</c> leaves both uninitialised
+    /// (NaN or garbage), so every GroupNorm in the project must come from here.
+    /// </summary>
+    public static GroupNorm GroupNorm(int channels, int maxGroups)
+    {
+        var groups = Math.Min(maxGroups, channels);
+        while (channels % groups != 0) groups--;
+        var norm = nn.GroupNorm(groups, channels, eps: 1e-5);
+        using (no_grad())
+        {
+            norm.weight!.fill_(1.0f);
+            norm.bias!.fill_(0.0f);
+        }
+        return norm;
+    }
+
+    /// <summary>ADM's sinusoidal timestep features: [cos(t f_i), sin(t f_i)], f_i = 10000^(-i/half).</summary>
+    public static Tensor TimestepFeatures(Tensor timesteps, int dim)
+    {
+        using var scope = NewDisposeScope();
+        var half = dim / 2;
+        var freqs = exp(arange(half, dtype: float32, device: timesteps.device) * (-Math.Log(10000.0) / half));
+        var args = timesteps.to_type(float32).unsqueeze(1) * freqs.unsqueeze(0);
+        var features = cat([cos(args), sin(args)], 1);
+        if (dim % 2 == 1) features = nn.functional.pad(features, [0, 1]);
+        return features.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>ADM residual block: GroupNorm, SiLU, conv, plus a projected timestep embedding, GroupNorm, SiLU, dropout, conv; skip connection.</summary>
+public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
+{
+    private readonly GroupNorm norm1;
+    private readonly Conv2d conv1;
+    private readonly Linear time_emb_proj;
+    private readonly GroupNorm norm2;
+    private readonly Dropout dropout;
+    private readonly Conv2d conv2;
+    private readonly Conv2d? conv_shortcut;
+
+    public ResBlock(int inChannels, int outChannels, int embedDim, double dropout, int maxGroups) : base(nameof(ResBlock))
+    {
+        norm1 = Layers.GroupNorm(inChannels, maxGroups);
+        conv1 = Conv2d(inChannels, outChannels, kernel_size: 3, padding: 1);
+        time_emb_proj = Linear(embedDim, outChannels);
+        norm2 = Layers.GroupNorm(outChannels, maxGroups);
+        this.dropout = Dropout(dropout);
+        conv2 = Conv2d(outChannels, outChannels, kernel_size: 3, padding: 1);
+        // ADM zero-initialises the last conv so every block starts as the identity.
+        using (no_grad()) { conv2.weight!.zero_(); conv2.bias!.zero_(); }
+        if (inChannels != outChannels) conv_shortcut = Conv2d(inChannels, outChannels, kernel_size: 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, Tensor emb)
+    {
+        using var scope = NewDisposeScope();
+        var h = conv1.forward(functional.silu(norm1.forward(x)));
+        h = h + time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
+        h = conv2.forward(dropout.forward(functional.silu(norm2.forward(h))));
+        var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
+        return (skip + h).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Multi-head self-attention over the pixels of a feature map, with a residual connection.</summary>
+public sealed class AttentionBlock : Module<Tensor, Tensor>
+{
+    private readonly GroupNorm norm;
+    private readonly Conv2d qkv;
+    private readonly Conv2d proj_out;
+    private readonly int heads;
+
+    public AttentionBlock(int channels, int heads, int maxGroups) : base(nameof(AttentionBlock))
+    {
+        this.heads = heads;
+        norm = Layers.GroupNorm(channels, maxGroups);
+        qkv = Conv2d(channels, channels * 3, kernel_size: 1);
+        proj_out = Conv2d(channels, channels, kernel_size: 1);
+        using (no_grad()) { proj_out.weight!.zero_(); proj_out.bias!.zero_(); }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        var headDim = c / heads;
+        // [B, 3C, H, W] -> [3, B, heads, HW, d]
+        var parts = qkv.forward(norm.forward(x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
+        var attended = functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+        var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);
+        return (x + proj_out.forward(merged)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Halves the resolution with a stride-2 3x3 convolution.</summary>
+public sealed class Downsample : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv;
+
+    public Downsample(int channels) : base(nameof(Downsample))
+    {
+        conv = Conv2d(channels, channels, kernel_size: 3, stride: 2, padding: 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => conv.forward(x);
+}
+
+/// <summary>Nearest-neighbour upsampling to a given size (so odd sizes such as 7 -> 14 -> 28 round-trip), then a 3x3 conv.</summary>
+public sealed class Upsample : Module<Tensor, long[], Tensor>
+{
+    private readonly Conv2d conv;
+
+    public Upsample(int channels) : base(nameof(Upsample))
+    {
+        conv = Conv2d(channels, channels, kernel_size: 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, long[] size)
+    {
+        using var up = functional.interpolate(x, size: size, mode: InterpolationMode.Nearest);
+        return conv.forward(up);
+    }
+}

@@ -1,0 +1,39 @@
+/// Small helpers shared by the API tests: tiny configurations, one thread, tensor readers.
+module DiffusionFunctional.Api.Tests.TestSupport
+
+open System
+open System.IO
+open TorchSharp
+open DiffusionFunctional.Models
+open DiffusionFunctional.Diffusion
+
+/// Fixed thread count: results depend on it and the machine is shared.
+let oneThread () = torch.set_num_threads 1
+
+/// The tiny UNet on 8x8 grayscale images.
+let tinyConfig = UNetConfig.Named("tiny")
+
+let floats (t: torch.Tensor) : float32[] = t.detach().cpu().contiguous().data<float32>().ToArray()
+
+let maxAbsDiff (a: torch.Tensor) (b: torch.Tensor) =
+    use d = (a - b).abs().max()
+    float (d.item<float32>())
+
+/// A fresh temporary directory, deleted by the returned IDisposable.
+let tempDir (name: string) =
+    let dir = Path.Combine(Path.GetTempPath(), sprintf "dfn-test-%s-%s" name (Guid.NewGuid().ToString("N").Substring(0, 8)))
+    Directory.CreateDirectory dir |> ignore
+    dir, { new IDisposable with member _.Dispose() = try Directory.Delete(dir, true) with _ -> () }
+
+/// The exact eps-predictor for data that is one fixed image x0*: eps = (x_t - sqrt(abar) x0*) / sqrt(1 - abar).
+type OracleModel(diffusion: GaussianDiffusion, target: torch.Tensor) =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>("oracle")
+    override _.forward(x, t) =
+        let ts = t.cpu().data<int64>().ToArray()
+        let a = ts |> Array.map (fun i -> float32 (diffusion.AlphaBar(int i)))
+        use abar = torch.tensor(a).reshape(-1L, 1L, 1L, 1L)
+        let eps = (x - abar.sqrt() * target) / (1.0f - abar).sqrt()
+        if diffusion.Prediction = PredictionType.Epsilon then eps
+        else
+            // v = sqrt(abar) eps - sqrt(1 - abar) x0
+            abar.sqrt() * eps - (1.0f - abar).sqrt() * target.expand_as(x)
