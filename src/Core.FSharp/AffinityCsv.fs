@@ -7,9 +7,10 @@ open System.Globalization
 /// Blank lines are ignored; `#` starts a comment line. Parsing is pure: callers read the text.
 module AffinityCsv =
 
-    /// Parses CSV text into a square, finite, symmetric matrix, or a one-line error naming the line
-    /// and column at fault. Example: `AffinityCsv.parse "1,0.5\n0.5,1"` is `Ok` of a 2 x 2 matrix.
-    let parse (text: string) : Result<float[,], string> =
+    /// Parses CSV text into a square matrix of finite numbers WITHOUT the symmetry check, or a one-line
+    /// error naming the line and column at fault; `parse` adds the check. Lets callers tell a malformed
+    /// file from an asymmetric one (`Objectives.validateAffinity` gives the typed error).
+    let parseSquare (text: string) : Result<float[,], string> =
         if isNull text then Error "the affinity file is empty"
         else
             let lines =
@@ -44,10 +45,16 @@ module AffinityCsv =
                         let lineNo = fst (fst rows.[i])
                         Error(sprintf "the affinity matrix must be square: %d rows, but line %d has %d columns" g lineNo values.[i].Length)
                     | None ->
-                        let matrix = Array2D.init g g (fun r c -> values.[r].[c])
-                        match Objectives.validateAffinity matrix with
-                        | Ok() -> Ok matrix
-                        | Error e -> Error(ClusteringError.message e)
+                        Ok(Array2D.init g g (fun r c -> values.[r].[c]))
+
+    /// Parses CSV text into a square, finite, symmetric matrix, or a one-line error naming the line
+    /// and column at fault. Example: `AffinityCsv.parse "1,0.5\n0.5,1"` is `Ok` of a 2 x 2 matrix.
+    let parse (text: string) : Result<float[,], string> =
+        parseSquare text
+        |> Result.bind (fun matrix ->
+            match Objectives.validateAffinity matrix with
+            | Ok() -> Ok matrix
+            | Error e -> Error(ClusteringError.message e))
 
     /// Writes a matrix in the format `parse` reads (round-trip exact: "R" formatting).
     let format (matrix: float[,]) : string =

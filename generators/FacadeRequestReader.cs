@@ -1,0 +1,156 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using DiffusionFunctional.Generators.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace DiffusionFunctional.Generators;
+
+/// <summary>Turns one [TaskClusters] use into a <see cref="FacadeRequest"/>: plain values, never symbols.</summary>
+internal static class FacadeRequestReader
+{
+    private static readonly SymbolDisplayFormat NamespaceFormat =
+        SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
+
+    /// <summary>Null for targets that cannot carry a facade at all (the compiler already rejects them).</summary>
+    public static FacadeRequest? Read(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        if (context.TargetNode is not TypeDeclarationSyntax declaration || declaration is InterfaceDeclarationSyntax) return null;
+        if (context.TargetSymbol is not INamedTypeSymbol symbol || context.Attributes.IsDefaultOrEmpty) return null;
+
+        var attribute = context.Attributes[0];
+        var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
+        var target = ReadTarget(declaration, symbol);
+        var (config, argumentLocations) = ReadConfig(attribute, attributeSyntax);
+        var locations = new FacadeLocations(LocationInfo.From(attributeSyntax), LocationInfo.From(declaration.Identifier), argumentLocations);
+        return new FacadeRequest(new FacadeSpec(target, config), locations);
+    }
+
+    private static FacadeTarget ReadTarget(TypeDeclarationSyntax declaration, INamedTypeSymbol symbol)
+    {
+        var containing = new List<TypeHeader>();
+        string? nonPartial = IsPartial(declaration) ? null : declaration.Identifier.Text;
+        for (var parent = declaration.Parent as TypeDeclarationSyntax; parent is not null; parent = parent.Parent as TypeDeclarationSyntax)
+        {
+            containing.Insert(0, Header(parent));
+            if (!IsPartial(parent)) nonPartial = parent.Identifier.Text;
+        }
+        var ns = symbol.ContainingNamespace is { IsGlobalNamespace: false } space ? space.ToDisplayString(NamespaceFormat) : "";
+        return new FacadeTarget(ns, containing.ToEquatableArray(), Header(declaration), symbol.ToDisplayString(), HintName(symbol), nonPartial);
+    }
+
+    private static bool IsPartial(TypeDeclarationSyntax declaration) => declaration.Modifiers.Any(SyntaxKind.PartialKeyword);
+
+    private static TypeHeader Header(TypeDeclarationSyntax declaration)
+    {
+        var keyword = declaration switch
+        {
+            RecordDeclarationSyntax record when record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) => "record struct",
+            RecordDeclarationSyntax => "record",
+            StructDeclarationSyntax => "struct",
+            InterfaceDeclarationSyntax => "interface",
+            _ => "class",
+        };
+        var parameters = declaration.TypeParameterList is { Parameters.Count: > 0 } list
+            ? "<" + string.Join(", ", list.Parameters.Select(p => p.Identifier.Text)) + ">"
+            : "";
+        return new TypeHeader(keyword, declaration.Identifier.Text, parameters);
+    }
+
+    // Metadata names (Outer.Inner`1) made safe for a hint name: letters, digits, '.', '_' only.
+    private static string HintName(INamedTypeSymbol symbol)
+    {
+        var parts = new List<string>();
+        for (ISymbol? s = symbol; s is INamedTypeSymbol type; s = type.ContainingType) parts.Insert(0, type.MetadataName);
+        if (symbol.ContainingNamespace is { IsGlobalNamespace: false } ns) parts.Insert(0, ns.ToDisplayString());
+        var builder = new StringBuilder();
+        foreach (var c in string.Join(".", parts)) builder.Append(char.IsLetterOrDigit(c) && c < 128 || c == '.' ? c : '_');
+        return builder + ".TaskClusters.g.cs";
+    }
+
+    private static (ClusterConfig, EquatableArray<ArgumentLocation>) ReadConfig(AttributeData attribute, AttributeSyntax? syntax)
+    {
+        string? schedule = TaskClustersAttributeSource.DefaultSchedule, objective = TaskClustersAttributeSource.DefaultObjective;
+        string? snrScale = TaskClustersAttributeSource.DefaultSnrScale, affinityFile = null;
+        int timesteps = TaskClustersAttributeSource.DefaultTimesteps, clusters = TaskClustersAttributeSource.DefaultClusters;
+        var problems = new List<ArgumentProblem>();
+        var locations = new List<ArgumentLocation>();
+
+        // The compiler's bound values (conversions and constant folding applied) are the truth; syntax only
+        // supplies locations and the text of arguments the compiler could not bind.
+        var bound = new Dictionary<string, TypedConstant>(StringComparer.Ordinal);
+        foreach (var pair in attribute.NamedArguments) bound[pair.Key] = pair.Value;
+
+        var written = syntax?.ArgumentList?.Arguments ?? default;
+        for (var i = 0; i < written.Count; i++)
+        {
+            var argument = written[i];
+            if (argument.NameEquals is null)
+            {
+                var position = "argument " + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (LocationInfo.From(argument) is { } where) locations.Add(new ArgumentLocation(position, where));
+                problems.Add(new ArgumentProblem(position, $"TaskClusters takes named properties only (Schedule = ..., Timesteps = ...), got '{Shorten(argument.ToString())}'"));
+                continue;
+            }
+            var name = argument.NameEquals.Name.Identifier.ValueText;
+            if (LocationInfo.From(argument) is { } location) locations.Add(new ArgumentLocation(name, location));
+            bound.TryGetValue(name, out var value);
+            var text = Shorten(argument.Expression.ToString());
+            switch (name)
+            {
+                case "Schedule": schedule = ReadString(name, value, text, problems, nullable: false) ?? schedule; break;
+                case "Objective": objective = ReadString(name, value, text, problems, nullable: false) ?? objective; break;
+                case "SnrScale": snrScale = ReadString(name, value, text, problems, nullable: false) ?? snrScale; break;
+                case "AffinityFile": affinityFile = ReadString(name, value, text, problems, nullable: true); break;
+                case "Timesteps": timesteps = ReadInt(name, value, text, problems) ?? timesteps; break;
+                case "Clusters": clusters = ReadInt(name, value, text, problems) ?? clusters; break;
+                default: problems.Add(new ArgumentProblem(name, "TaskClusters has no such property (expected Schedule, Timesteps, Clusters, Objective, SnrScale or AffinityFile)")); break;
+            }
+        }
+        // Without syntax (not expected for source attributes) fall back to the bound values alone.
+        if (syntax is null)
+        {
+            foreach (var pair in bound)
+            {
+                var text = pair.Value.Kind == TypedConstantKind.Primitive ? pair.Value.Value?.ToString() ?? "null" : "?";
+                switch (pair.Key)
+                {
+                    case "Schedule": schedule = ReadString(pair.Key, pair.Value, text, problems, false) ?? schedule; break;
+                    case "Objective": objective = ReadString(pair.Key, pair.Value, text, problems, false) ?? objective; break;
+                    case "SnrScale": snrScale = ReadString(pair.Key, pair.Value, text, problems, false) ?? snrScale; break;
+                    case "AffinityFile": affinityFile = ReadString(pair.Key, pair.Value, text, problems, true); break;
+                    case "Timesteps": timesteps = ReadInt(pair.Key, pair.Value, text, problems) ?? timesteps; break;
+                    case "Clusters": clusters = ReadInt(pair.Key, pair.Value, text, problems) ?? clusters; break;
+                }
+            }
+        }
+        var config = new ClusterConfig(schedule, timesteps, clusters, objective, snrScale, affinityFile, problems.ToEquatableArray());
+        return (config, locations.ToEquatableArray());
+    }
+
+    // TypedConstant.Value throws for arrays: only Primitive constants are read.
+    private static string? ReadString(string name, TypedConstant value, string text, List<ArgumentProblem> problems, bool nullable)
+    {
+        if (value.Kind == TypedConstantKind.Primitive && value.Value is string s) return s;
+        if (value.Kind != TypedConstantKind.Error && value.IsNull)
+        {
+            if (!nullable) problems.Add(new ArgumentProblem(name, "it must be a string, got null"));
+            return null;
+        }
+        problems.Add(new ArgumentProblem(name, $"it must be a constant string, got '{text}'"));
+        return null;
+    }
+
+    private static int? ReadInt(string name, TypedConstant value, string text, List<ArgumentProblem> problems)
+    {
+        if (value.Kind == TypedConstantKind.Primitive && value.Value is int i) return i;
+        problems.Add(new ArgumentProblem(name, $"it must be a constant int, got '{text}'"));
+        return null;
+    }
+
+    private static string Shorten(string text) => text.Length <= 60 ? text : text.Substring(0, 57) + "...";
+}
