@@ -22,6 +22,9 @@ public static class DfnApp
             config.AddCommand<ClusterCommand>("cluster")
                 .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
                 .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
+            config.AddCommand<EvaluateCommand>("evaluate")
+                .WithDescription("Sample quality of generated images against real ones: FD-ResNet18, precision and recall (k = 3), FID with --inception.")
+                .WithExample("evaluate", "--real", "data/real", "--fake", "results/samples", "--count", "500", "--json");
         });
         try
         {

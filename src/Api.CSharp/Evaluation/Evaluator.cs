@@ -1,0 +1,137 @@
+using DiffusionFunctional.Core;
+
+namespace DiffusionFunctional.Evaluation;
+
+/// <summary>How <see cref="Evaluator"/> computes its metrics.</summary>
+/// <param name="Workers">Images the ResNet-18 runs concurrently.</param>
+/// <param name="InceptionFile">A TorchScript Inception-v3: when given, FID is computed too.</param>
+/// <param name="InceptionRange">The pixel range that Inception module expects.</param>
+/// <param name="K">Neighbours that define the k-NN manifolds of precision and recall (3 in the paper).</param>
+/// <param name="CacheRealFeatures">Cache the real set's features on disk (see <see cref="FeatureCache"/>).</param>
+/// <param name="CacheDirectory">The cache folder; default <see cref="FeatureCache.DefaultDirectory"/>.</param>
+/// <param name="ModelDirectory">Where the ResNet-18 ONNX files are; default <see cref="ResNet18Extractor.DefaultModelDirectory"/>.</param>
+public sealed record EvaluationOptions(
+    int Workers = 1,
+    string? InceptionFile = null,
+    InceptionInputRange InceptionRange = InceptionInputRange.ZeroToOne,
+    int K = 3,
+    bool CacheRealFeatures = true,
+    string? CacheDirectory = null,
+    string? ModelDirectory = null);
+
+/// <summary>Sample-quality metrics of generated images against real ones.</summary>
+/// <param name="RealCount">Number of real images.</param>
+/// <param name="FakeCount">Number of generated images.</param>
+/// <param name="FdResNet18">Frechet distance on ResNet-18 pool features (lower is better).</param>
+/// <param name="Precision">Share of generated images on the real k-NN manifold (ResNet-18 features).</param>
+/// <param name="Recall">Share of real images on the generated k-NN manifold (ResNet-18 features).</param>
+/// <param name="Fid">Frechet distance on Inception features; null without an Inception file.</param>
+/// <param name="K">The k of the k-NN manifolds.</param>
+/// <param name="RealFeaturesFromCache">Whether the real set's ResNet-18 features came from the cache.</param>
+public sealed record EvaluationResult(
+    int RealCount,
+    int FakeCount,
+    double FdResNet18,
+    double Precision,
+    double Recall,
+    double? Fid,
+    int K,
+    bool RealFeaturesFromCache);
+
+/// <summary>Which stage of an evaluation is running and how far it got.</summary>
+public sealed record EvaluationProgress(string Stage, int Done, int Total);
+
+/// <summary>
+/// FD-ResNet18, precision and recall (and FID with a user-supplied Inception) of generated images against real
+/// images (method.md section 9). Holds the loaded networks: create once, evaluate many times, dispose.
+/// </summary>
+public sealed class Evaluator : IDisposable
+{
+    readonly IFeatureExtractor resnet;
+    readonly IFeatureExtractor? inception;
+    readonly FeatureCache? cache;
+    readonly int k;
+
+    /// <summary>Loads the ResNet-18 (and the Inception file when given).</summary>
+    /// <exception cref="BadInputException">A model file is missing or unloadable, or an option is out of range.</exception>
+    public Evaluator(EvaluationOptions? options = null)
+    {
+        options ??= new EvaluationOptions();
+        if (options.K < 1) throw new BadInputException($"k must be at least 1, got {options.K}");
+        k = options.K;
+        cache = options.CacheRealFeatures ? new FeatureCache(options.CacheDirectory) : null;
+        resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, options.Workers));
+        try
+        {
+            inception = options.InceptionFile is null ? null : new InceptionExtractor(options.InceptionFile, options.InceptionRange);
+        }
+        catch
+        {
+            resnet.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Uses the given extractors (owned by the caller); <paramref name="cache"/> null disables caching.</summary>
+    public Evaluator(IFeatureExtractor resnet, IFeatureExtractor? inception, FeatureCache? cache, int k = 3)
+    {
+        ArgumentNullException.ThrowIfNull(resnet);
+        if (k < 1) throw new BadInputException($"k must be at least 1, got {k}");
+        this.resnet = resnet;
+        this.inception = inception;
+        this.cache = cache;
+        this.k = k;
+        ownsExtractors = false;
+    }
+
+    readonly bool ownsExtractors = true;
+
+    /// <summary>Computes the metrics. Both sets need more than k images (the covariance needs at least 2).</summary>
+    /// <exception cref="BadInputException">Too few images in a set.</exception>
+    public EvaluationResult Evaluate(ImageBatch real, ImageBatch fake, IProgress<EvaluationProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(real);
+        ArgumentNullException.ThrowIfNull(fake);
+        var needed = Math.Max(k + 1, 2);
+        if (real.Count < needed) throw new BadInputException($"the real set has {real.Count} images; the metrics need at least {needed}");
+        if (fake.Count < needed) throw new BadInputException($"the generated set has {fake.Count} images; the metrics need at least {needed}");
+
+        var (realFeatures, fromCache) = Features(resnet, real, "real, ResNet-18", progress);
+        var fakeFeatures = fake.ContentHash().AsSpan().SequenceEqual(real.ContentHash()) ? realFeatures
+            : resnet.Extract(fake, Reporter("generated, ResNet-18", fake.Count, progress));
+        var fd = FrechetDistance.ofFeatures(realFeatures, fakeFeatures);
+        var pr = PrecisionRecall.compute(k, realFeatures, fakeFeatures);
+
+        double? fid = null;
+        if (inception is not null)
+        {
+            var (realInception, _) = Features(inception, real, "real, Inception", progress);
+            var fakeInception = inception.Extract(fake, Reporter("generated, Inception", fake.Count, progress));
+            fid = FrechetDistance.ofFeatures(realInception, fakeInception);
+        }
+        return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, fromCache);
+    }
+
+    (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<EvaluationProgress>? progress)
+    {
+        var reporter = Reporter(stage, images.Count, progress);
+        return cache is null ? (extractor.Extract(images, reporter), false) : cache.GetOrExtract(extractor, images, reporter);
+    }
+
+    static IProgress<int>? Reporter(string stage, int total, IProgress<EvaluationProgress>? progress) =>
+        progress is null ? null : new SynchronousProgress(done => progress.Report(new EvaluationProgress(stage, done, total)));
+
+    /// <summary>Reports on the calling thread (System.Progress would post to the thread pool, out of order).</summary>
+    sealed class SynchronousProgress(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (!ownsExtractors) return;
+        resnet.Dispose();
+        inception?.Dispose();
+    }
+}

@@ -1,0 +1,73 @@
+namespace DiffusionFunctional.Core
+
+open System
+
+/// Improved precision and recall (Kynkaanniemi et al., 2019): the share of generated samples inside the
+/// real k-NN manifold, and the share of real samples inside the generated one.
+type PrecisionRecallResult =
+    { /// Fraction of generated samples within the k-NN ball of some real sample.
+      Precision: float
+      /// Fraction of real samples within the k-NN ball of some generated sample.
+      Recall: float }
+
+/// k-NN manifold estimates on feature matrices whose rows are samples (n x d).
+/// Written by hand: no served .NET library computes these; the distances are exact pairwise
+/// Euclidean distances (no Gram-matrix shortcut, whose cancellation would blur samples on a ball's edge).
+module PrecisionRecall =
+
+    /// The k used in the paper and by default here.
+    let defaultK = 3
+
+    let internal squaredDistance (a: float[,]) (i: int) (b: float[,]) (j: int) =
+        let mutable sum = 0.0
+        for c in 0 .. Array2D.length2 a - 1 do
+            let diff = a.[i, c] - b.[j, c]
+            sum <- sum + diff * diff
+        sum
+
+    // Squared distances throughout: a sqrt-then-square round trip could push a sample lying exactly on a
+    // ball's edge (e.g. a copy of the k-th neighbour) outside it.
+    let internal kthNeighbourSquaredRadii (k: int) (features: float[,]) : float[] =
+        if k < 1 then invalidArg "k" (sprintf "k must be at least 1, got %d" k)
+        FeatureStatistics.validate "features" (k + 1) features
+        let n = Array2D.length1 features
+        Array.Parallel.init n (fun i ->
+            let distances = Array.init (n - 1) (fun j -> squaredDistance features i features (if j < i then j else j + 1))
+            Array.Sort distances
+            distances.[k - 1])
+
+    /// For each row, the Euclidean distance to its k-th nearest other row (duplicates count as neighbours
+    /// at distance 0). Needs more than k rows. Example: rows 0, 1, 3 on a line with k = 1 give radii 1, 1, 2.
+    let kthNeighbourRadii (k: int) (features: float[,]) : float[] =
+        kthNeighbourSquaredRadii k features |> Array.map sqrt
+
+    let internal coverageSquared (manifold: float[,]) (squaredRadii: float[]) (queries: float[,]) : float =
+        FeatureStatistics.validate "manifold" 1 manifold
+        FeatureStatistics.validate "queries" 1 queries
+        if isNull squaredRadii || squaredRadii.Length <> Array2D.length1 manifold then
+            invalidArg "radii" "needs one radius per manifold row"
+        if Array2D.length2 manifold <> Array2D.length2 queries then
+            invalidArg "queries" (sprintf "feature dimensions differ: %d and %d" (Array2D.length2 manifold) (Array2D.length2 queries))
+        let inside =
+            Array.Parallel.init (Array2D.length1 queries) (fun q ->
+                let mutable found = false
+                let mutable i = 0
+                while not found && i < squaredRadii.Length do
+                    found <- squaredDistance queries q manifold i <= squaredRadii.[i]
+                    i <- i + 1
+                found)
+        float (inside |> Array.filter id |> Array.length) / float inside.Length
+
+    /// The fraction of query rows that lie within radii.[i] (inclusive) of some manifold row i.
+    /// Example: manifold rows 0 and 10 on a line with radii 1 and 1 cover queries 0.5 and 10 but not 5: 2/3.
+    let coverage (manifold: float[,]) (radii: float[]) (queries: float[,]) : float =
+        if isNull radii then nullArg "radii"
+        coverageSquared manifold (radii |> Array.map (fun r -> r * r)) queries
+
+    /// Precision and recall of generated features against real features with k-NN radii (k = 3 in the paper).
+    /// Both sets need more than k rows and the same feature dimension.
+    let compute (k: int) (real: float[,]) (generated: float[,]) : PrecisionRecallResult =
+        let realRadii = kthNeighbourSquaredRadii k real
+        let generatedRadii = kthNeighbourSquaredRadii k generated
+        { Precision = coverageSquared real realRadii generated
+          Recall = coverageSquared generated generatedRadii real }
