@@ -1,0 +1,72 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Weighting;
+
+/// <summary>
+/// EDM2-style learned uncertainty (Karras et al. 2024), method.md section 7, name <c>edm2-uncertainty</c>:
+/// loss = mean over samples of L_t / exp(u(t)) + u(t), with u a small MLP on Fourier features of log SNR(t)
+/// (the continuous-in-t limit of UW). u's parameters are an extra AdamW group (lr 0.01 by default, no weight
+/// decay); its last layer starts at zero so training starts as vanilla. Per sample, no clusters, one backward.
+/// </summary>
+public sealed class Edm2UncertaintyWeighting : IWeighting
+{
+    /// <summary>Default learning rate of u's parameters.</summary>
+    public const double DefaultLearningRate = 0.01;
+    private const int Frequencies = 8;
+    // log SNR of the usual schedules spans about [-10, 10]; dividing by this maps it to about [-1, 1].
+    private const double LogSnrScale = 10.0;
+
+    private readonly Sequential mlp;
+
+    public Edm2UncertaintyWeighting(int hidden = 32, double learningRate = DefaultLearningRate)
+    {
+        if (hidden < 1) throw new BadInputException($"the uncertainty MLP needs at least one hidden unit, got {hidden}");
+        var output = nn.Linear(hidden, 1);
+        using (no_grad())
+        {
+            output.weight!.zero_();
+            output.bias!.zero_();
+        }
+        mlp = nn.Sequential(("in", nn.Linear(2 * Frequencies + 1, hidden)), ("act", nn.SiLU()), ("out", output));
+        ExtraParameterGroups = [new ParameterGroupSpec(mlp.parameters().ToArray(), learningRate, 0.0)];
+    }
+
+    public string Name => "edm2-uncertainty";
+
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; }
+
+    /// <summary>u(t) for the given SNRs (float32 [B], graph attached to u's parameters).</summary>
+    public Tensor LogUncertainty(Tensor signalToNoise)
+    {
+        using var scope = NewDisposeScope();
+        var device = mlp.parameters().First().device;
+        var x = (signalToNoise.to_type(float64).log() / LogSnrScale).to_type(float32).to(device).unsqueeze(1);
+        var n = arange(1, Frequencies + 1, dtype: float32, device: device).unsqueeze(0) * Math.PI;
+        var features = cat([x, (x * n).sin(), (x * n).cos()], 1);
+        return mlp.forward(features).squeeze(1).MoveToOuterDisposeScope();
+    }
+
+    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
+    {
+        using var scope = NewDisposeScope();
+        var u = LogUncertainty(batch.SignalToNoise).to(batch.PerSampleLoss.dtype).to(batch.PerSampleLoss.device);
+        (batch.PerSampleLoss / u.exp() + u).mean().backward();
+        return batch.PerSampleLoss.detach().mean().item<float>();
+    }
+
+    public void Save(BinaryWriter writer)
+    {
+        WeightingState.WriteHeader(writer, Name, 0);
+        foreach (var p in mlp.parameters()) WeightingState.Write(writer, p);
+    }
+
+    public void Load(BinaryReader reader)
+    {
+        WeightingState.ReadHeader(reader, Name, 0);
+        foreach (var p in mlp.parameters()) WeightingState.ReadInto(reader, p);
+    }
+
+    public void Dispose() => mlp.Dispose();
+}

@@ -1,0 +1,47 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Weighting;
+
+/// <summary>
+/// P2 weighting (Choi et al. 2022), method.md section 7: the mean of w_t L_t with w_t = 1 / (k + SNR_t)^gamma,
+/// k = 1 and gamma = 1 by default (the paper also uses gamma = 0.5). Per sample, one backward.
+/// </summary>
+public sealed class P2Weighting : IWeighting
+{
+    public P2Weighting(double k = 1.0, double gamma = 1.0)
+    {
+        if (!(k > 0) || double.IsInfinity(k)) throw new BadInputException($"P2's k must be positive, got {k}");
+        if (!(gamma >= 0) || double.IsInfinity(gamma)) throw new BadInputException($"P2's gamma must be non-negative, got {gamma}");
+        K = k;
+        Gamma = gamma;
+    }
+
+    /// <summary>The offset k in 1 / (k + SNR)^gamma.</summary>
+    public double K { get; }
+    /// <summary>The exponent gamma.</summary>
+    public double Gamma { get; }
+
+    public string Name => "p2";
+
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
+
+    /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>
+    public Tensor Weights(Tensor signalToNoise)
+    {
+        using var scope = NewDisposeScope();
+        return (signalToNoise.to_type(float64) + K).pow(-Gamma).MoveToOuterDisposeScope();
+    }
+
+    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
+    {
+        using var scope = NewDisposeScope();
+        var w = Weights(batch.SignalToNoise).to(batch.PerSampleLoss.dtype).to(batch.PerSampleLoss.device);
+        (w * batch.PerSampleLoss).mean().backward();
+        return batch.PerSampleLoss.detach().mean().item<float>();
+    }
+
+    public void Save(BinaryWriter writer) { }
+    public void Load(BinaryReader reader) { }
+    public void Dispose() { }
+}
