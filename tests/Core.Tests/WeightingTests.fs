@@ -31,7 +31,7 @@ let nash =
                 Expect.isTrue (r.Alpha |> Array.forall (fun a -> a > 0.0)) "alpha > 0"
                 Expect.isLessThan (nashResidual (normalised g) r.Alpha) 1e-6 "bargaining condition"
                 Expect.isTrue r.Converged (sprintf "converged to 1e-10 (residual %g after %d iterations)" r.Residual r.Iterations)
-                Expect.isLessThanOrEqual r.Iterations 30 "Newton is fast"
+                Expect.isLessThanOrEqual r.Iterations 60 "Newton is fast"
 
         testPropertyWithConfig weightingConfig "degenerate gradients: exact when the hull misses 0, otherwise a reported ridge" <| fun () ->
             forAllVectors (genAnyVectors 8) <| fun vectors ->
