@@ -6,7 +6,7 @@ open System
 type NashOptions =
     { /// Stop when max_i |alpha_i (G alpha)_i - 1| falls below this (1e-10 by default).
       Tolerance: float
-      /// Newton iterations before giving up (100 by default; typical solves take 5 to 15).
+      /// Newton iterations per stage before giving up (100 by default; typical solves take 5 to 25 in all).
       MaxIterations: int
       /// Ridge added to the diagonal of the normalised G when no exact solution exists (1e-4 by default, which bounds alpha by about 100).
       Ridge: float }
@@ -22,7 +22,7 @@ type NashResult =
       NormalisationFactor: float
       /// Ridge actually added to the normalised G: 0 unless the hull of the gradients (almost) contains 0.
       RidgeUsed: float
-      /// Newton iterations taken.
+      /// Newton iterations taken, over all stages.
       Iterations: int
       /// max_i |alpha_i (G alpha)_i - 1| at the returned alpha (for the ridged matrix when RidgeUsed > 0).
       Residual: float
