@@ -164,3 +164,17 @@ let cagrad =
             Expect.isTrue opposite.Degenerate "opposite gradients: g0 = 0"
         }
     ]
+
+[<Tests>]
+let float32Input =
+    testList "float32 Gram matrices" [
+        testPropertyWithConfig { weightingConfig with maxTest = 100 } "every solver accepts them and Nash still converges" <| fun () ->
+            Prop.forAll (Arb.fromGen genFloat32Gram) <| fun g ->
+                let k = Array2D.length1 g
+                let nash = NashMtl.solve g
+                Expect.isTrue nash.Converged (sprintf "Nash converged (residual %g, ridge %g)" nash.Residual nash.RidgeUsed)
+                Expect.isTrue (onSimplexLoose (Mgda.solve g).Weights) "MGDA on the simplex"
+                Expect.isTrue ((Cagrad.solve g 0.5 CagradRescale.OnePlusCSquared).Weights |> Array.forall Double.IsFinite) "CAGrad finite"
+                Expect.isTrue ((ImtlG.solve g).Weights |> Array.forall Double.IsFinite) "IMTL-G finite"
+                Expect.isTrue ((PcGrad.solve g (PcGrad.randomOrders (Random k) k)).Weights |> Array.forall Double.IsFinite) "PCGrad finite"
+    ]

@@ -58,6 +58,15 @@ module NashMtl =
             worst <- max worst (alpha.[i] * s)
         64.0 * 2.220446049250313e-16 * worst
 
+    // A bound on the rounding error of `objective` at alpha.
+    let private objectiveNoise (g: float[,]) (alpha: float[]) =
+        let k = alpha.Length
+        let mutable s = 0.0
+        for i in 0 .. k - 1 do
+            s <- s + abs (log alpha.[i])
+            for j in 0 .. k - 1 do s <- s + 0.5 * abs g.[i, j] * alpha.[i] * alpha.[j]
+        64.0 * 2.220446049250313e-16 * (1.0 + s)
+
     let private objective (g: float[,]) (alpha: float[]) =
         if alpha |> Array.exists (fun a -> not (a > 0.0)) then Double.PositiveInfinity
         else 0.5 * DenseLinearAlgebra.quadraticForm g alpha - Array.sumBy log alpha
@@ -96,17 +105,27 @@ module NashMtl =
                 let slope = Array.fold2 (fun acc a b -> acc + a * b) 0.0 gradient step
                 let f0 = objective g alpha
                 let trial t = Array.init k (fun i -> alpha.[i] + t * step.[i])
-                // Armijo backtracking; once the predicted decrease is below rounding, Newton is in its
-                // quadratic phase and the full step is taken.
-                if -slope > 1e-12 * (1.0 + abs f0) then
+                // Armijo backtracking on f while its predicted decrease is above f's own rounding noise (the
+                // quadratic term cancels heavily when alpha is large); below it, Newton is in its quadratic
+                // phase and steps are accepted when they reduce the residual instead.
+                let tMax = t
+                let armijo = -slope > objectiveNoise g alpha
+                if armijo then
                     while t > 1e-12 && objective g (trial t) > f0 + 1e-4 * t * slope do
                         t <- 0.5 * t
-                let next = trial t
-                let rNext = residual g next
-                if t <= 1e-12 || (rNext >= r && -slope <= 1e-12 * (1.0 + abs f0)) then stalled <- true
+                if armijo && t > 1e-12 then
+                    alpha <- trial t
+                    r <- residual g alpha
                 else
-                    alpha <- next
-                    r <- rNext
+                    t <- tMax
+                    let mutable rNext = residual g (trial t)
+                    while t > 1e-6 * tMax && rNext >= r do
+                        t <- 0.5 * t
+                        rNext <- residual g (trial t)
+                    if rNext >= r then stalled <- true
+                    else
+                        alpha <- trial t
+                        r <- rNext
         alpha, iterations, r, r <= max tolerance (roundingFloor g alpha)
 
     /// Nash-MTL weights with explicit options. G is divided by its Frobenius norm first (as the reference
