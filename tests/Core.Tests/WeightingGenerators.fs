@@ -62,3 +62,29 @@ let maxAbs (g: float[,]) = g |> Seq.cast<float> |> Seq.fold (fun acc x -> max ac
 
 let onSimplex (w: float[]) = w |> Array.forall (fun x -> x >= 0.0) && abs (Array.sum w - 1.0) < 1e-12
 let onSimplexLoose (w: float[]) = w |> Array.forall (fun x -> x >= 0.0) && abs (Array.sum w - 1.0) < 1e-9
+
+/// The Gram matrix a trainer would compute in float32: the vectors rounded to float32, every entry
+/// accumulated in float32, G[i,j] and G[j,i] summed in opposite orders (so slightly asymmetric and
+/// possibly slightly indefinite).
+let float32Gram (vectors: float[][]) =
+    let v = vectors |> Array.map (Array.map float32)
+    let k = v.Length
+    Array2D.init k k (fun i j ->
+        let mutable s = 0.0f
+        let d = v.[i].Length
+        if i <= j then (for p in 0 .. d - 1 do s <- s + v.[i].[p] * v.[j].[p])
+        else (for p in d - 1 .. -1 .. 0 do s <- s + v.[i].[p] * v.[j].[p])
+        float s)
+
+/// Degenerate-prone gradients in up to 300 dimensions, as float32 Gram matrices.
+let genFloat32Gram = gen {
+    let! k = Gen.choose (1, 8)
+    let! d = Gen.choose (1, 300)
+    let! vectors = genVectors k d
+    let! twist = Gen.choose (0, 3)
+    match twist with
+    | 1 when k > 1 -> vectors.[1] <- Array.copy vectors.[0]
+    | 2 -> vectors.[0] <- Array.zeroCreate d
+    | 3 when k > 1 -> vectors.[1] <- Array.map (fun x -> -x) vectors.[0]
+    | _ -> ()
+    return float32Gram vectors }

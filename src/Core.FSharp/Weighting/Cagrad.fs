@@ -77,9 +77,12 @@ module Cagrad =
             let mutable hi = 1.0001 * sqrt maxDiagonal / radius
             let mutable lo = hi
             let mutable found = false
-            while not found && lo > hi * 1e-16 do
-                lo <- lo * 1e-2
-                found <- fst (psi lo) > 0.0
+            let floor = hi * 1e-16
+            while not found && lo > floor do
+                let next = lo * 1e-2
+                found <- fst (psi next) > 0.0
+                if not found then hi <- next
+                lo <- next
             let mutable iterations = 0
             while found && hi / lo - 1.0 > 1e-15 && iterations < 200 do
                 let mid = sqrt (lo * hi)

@@ -79,10 +79,3 @@ module GramMatrix =
         let mutable s = 0.0
         gram |> Array2D.iter (fun v -> s <- s + v * v)
         sqrt s
-
-    /// Checks that a per-task array has exactly k finite entries; throws ArgumentException otherwise.
-    let internal checkLength (name: string) (k: int) (values: float[]) =
-        if isNull values then nullArg name
-        if values.Length <> k then invalidArg name (sprintf "%s must have one entry per task (%d), got %d" name k values.Length)
-        values |> Array.iteri (fun i v ->
-            if Double.IsNaN v || Double.IsInfinity v then invalidArg name (sprintf "%s[%d] = %g is not finite" name i v))
