@@ -138,6 +138,15 @@ let frechetExamples =
             let fd = FrechetDistance.fromMoments (Array.zeroCreate 3) s (Array.zeroCreate 3) (Array2D.zeroCreate 3 3)
             Expect.floatClose Accuracy.high fd 14.0 "FD"
         }
+        test "20 samples in 64 dimensions (rank-19 covariance): FD(x, x) = 0 and FD(x, x + c) = |c|^2" {
+            let random = Random 7
+            let x = Array2D.init 20 64 (fun _ _ -> random.NextDouble() * 10.0 - 5.0)
+            let c = Array.init 64 (fun j -> float (j % 5) - 2.0)
+            let shifted = Array2D.init 20 64 (fun i j -> x.[i, j] + c.[j])
+            Expect.isLessThanOrEqual (abs (FrechetDistance.ofFeatures x x)) 1e-6 "FD(self)"
+            let expected = Array.sumBy (fun v -> v * v) c
+            Expect.floatClose { absolute = 1e-6; relative = 1e-9 } (FrechetDistance.ofFeatures x shifted) expected "a shift moves only the mean term"
+        }
         test "sqrtPsd of a diagonal matrix is the elementwise root" {
             let root = SymmetricMatrix.sqrtPsd (array2D [ [ 4.0; 0.0 ]; [ 0.0; 9.0 ] ])
             Expect.isLessThan (maxAbsDiff root (array2D [ [ 2.0; 0.0 ]; [ 0.0; 3.0 ] ])) 1e-14 "root"

@@ -51,6 +51,7 @@ public sealed class Evaluator : IDisposable
     readonly IFeatureExtractor? inception;
     readonly FeatureCache? cache;
     readonly int k;
+    readonly bool ownsExtractors;
 
     /// <summary>Loads the ResNet-18 (and the Inception file when given).</summary>
     /// <exception cref="BadInputException">A model file is missing or unloadable, or an option is out of range.</exception>
@@ -59,6 +60,7 @@ public sealed class Evaluator : IDisposable
         options ??= new EvaluationOptions();
         if (options.K < 1) throw new BadInputException($"k must be at least 1, got {options.K}");
         k = options.K;
+        ownsExtractors = true;
         cache = options.CacheRealFeatures ? new FeatureCache(options.CacheDirectory) : null;
         resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, options.Workers));
         try
@@ -81,10 +83,7 @@ public sealed class Evaluator : IDisposable
         this.inception = inception;
         this.cache = cache;
         this.k = k;
-        ownsExtractors = false;
     }
-
-    readonly bool ownsExtractors = true;
 
     /// <summary>Computes the metrics. Both sets need more than k images (the covariance needs at least 2).</summary>
     /// <exception cref="BadInputException">Too few images in a set.</exception>
