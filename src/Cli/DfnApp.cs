@@ -25,6 +25,12 @@ public static class DfnApp
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Sample quality of generated images against real ones: FD-ResNet18, precision and recall (k = 3), FID with --inception.")
                 .WithExample("evaluate", "--real", "data/real", "--fake", "results/samples", "--count", "500", "--json");
+            config.AddCommand<AffinityCommand>("affinity")
+                .WithDescription("Task affinity (O1): gradient cosine between timestep groups, averaged over checkpoints; CSV for --objective affinity, plus plots.")
+                .WithExample("affinity", "--checkpoints", "runs/a/checkpoint.dfn", "--data", "mnist", "--groups", "20", "--out", "affinity");
+            config.AddCommand<NtgCommand>("ntg")
+                .WithDescription("Negative transfer gap (O2): shared model vs one specialist per timestep interval, scored by FD of hybrid samplers.")
+                .WithExample("ntg", "--data", "mnist", "--intervals", "5", "--steps", "2000", "--out", "runs/ntg");
         });
         try
         {

@@ -1,0 +1,89 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using DiffusionFunctional.Analysis;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionFunctional.Cli.Commands;
+
+public sealed class AffinityCommand : Command<AffinityCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--checkpoints <PATH>")]
+        [Description("Checkpoint files or folders of *.dfn files (repeat the option or separate with commas); the matrix is averaged over them.")]
+        public string[] Checkpoints { get; init; } = [];
+
+        [CommandOption("--data <SPEC>")]
+        [Description("Images the losses are measured on: mnist, idx:PATH or folder:PATH.")]
+        [DefaultValue("mnist")]
+        public string Data { get; init; } = "mnist";
+
+        [CommandOption("--groups <G>")]
+        [Description("Timestep groups G (must divide T); 20-100 is typical.")]
+        [DefaultValue(20)]
+        public int Groups { get; init; } = 20;
+
+        [CommandOption("--images <N>")]
+        [Description("Size of the fixed image batch (the same images and noise for every group).")]
+        [DefaultValue(32)]
+        public int Images { get; init; } = 32;
+
+        [CommandOption("--sketch-dim <D>")]
+        [Description("0: keep each group's full gradient; D > 0: keep a D-dimensional random projection (memory G x D) and report its measured cosine error.")]
+        [DefaultValue(0)]
+        public int SketchDim { get; init; }
+
+        [CommandOption("--ema")]
+        [Description("Measure the EMA weights instead of the online ones.")]
+        public bool Ema { get; init; }
+
+        [CommandOption("--seed <S>")]
+        [Description("Seeds the image choice, the noise and the projection.")]
+        [DefaultValue(0L)]
+        public long Seed { get; init; }
+
+        [CommandOption("--out <DIR>")]
+        [Description("Where affinity.csv, affinity-heatmap.png and affinity-vs-logsnr.png go.")]
+        [DefaultValue("affinity")]
+        public string Out { get; init; } = "affinity";
+
+        [CommandOption("--json")]
+        [Description("Print one JSON object instead of a summary.")]
+        public bool Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var checkpoints = s.Checkpoints.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var request = new AffinityRequest(checkpoints, s.Data, s.Out, s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
+        var result = AffinityRun.Run(request, line => Console.Error.WriteLine(line));
+        var m = result.Measurement;
+        if (s.Json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                checkpoints = result.Checkpoints,
+                groups = s.Groups,
+                images = s.Images,
+                sketch_dim = s.SketchDim,
+                sketch_max_cosine_error = double.IsNaN(m.SketchMaxError) ? (double?)null : m.SketchMaxError,
+                spearman_affinity_vs_logsnr_gap = double.IsNaN(result.Files.SpearmanRho) ? (double?)null : result.Files.SpearmanRho,
+                csv = result.Files.CsvPath,
+                heatmap = result.Files.HeatmapPath,
+                scatter = result.Files.ScatterPath,
+            }));
+            return DfnApp.Ok;
+        }
+        AnsiConsole.MarkupLine(CultureInfo.InvariantCulture, "Task affinity over [bold]{0}[/] checkpoint(s), {1} groups, {2} images, {3:N0} parameters",
+            result.Checkpoints.Count, s.Groups, s.Images, result.ParameterCount);
+        AnsiConsole.MarkupLine(CultureInfo.InvariantCulture, "Spearman rho (affinity vs |delta log-SNR|): [bold]{0:F3}[/] (observation O1 predicts a negative value)",
+            result.Files.SpearmanRho);
+        if (!double.IsNaN(m.SketchMaxError))
+            AnsiConsole.MarkupLine(CultureInfo.InvariantCulture, "sketch (d = {0}): max measured cosine error {1:F4}", s.SketchDim, m.SketchMaxError);
+        AnsiConsole.WriteLine($"wrote {result.Files.CsvPath}, {result.Files.HeatmapPath}, {result.Files.ScatterPath}");
+        AnsiConsole.WriteLine($"cluster on it: dfn cluster --objective affinity --affinity {result.Files.CsvPath} --timesteps <T> --clusters 5");
+        return DfnApp.Ok;
+    }
+}
