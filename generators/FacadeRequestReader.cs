@@ -25,7 +25,7 @@ internal static class FacadeRequestReader
         var attribute = context.Attributes[0];
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
         var target = ReadTarget(declaration, symbol);
-        var (config, argumentLocations) = ReadConfig(attribute, attributeSyntax);
+        var (config, argumentLocations) = ReadConfig(attribute, attributeSyntax, context.SemanticModel, cancellationToken);
         var locations = new FacadeLocations(LocationInfo.From(attributeSyntax), LocationInfo.From(declaration.Identifier), argumentLocations);
         return new FacadeRequest(new FacadeSpec(target, config), locations);
     }
@@ -72,7 +72,8 @@ internal static class FacadeRequestReader
         return builder + ".TaskClusters.g.cs";
     }
 
-    private static (ClusterConfig, EquatableArray<ArgumentLocation>) ReadConfig(AttributeData attribute, AttributeSyntax? syntax)
+    private static (ClusterConfig, EquatableArray<ArgumentLocation>) ReadConfig(
+        AttributeData attribute, AttributeSyntax? syntax, SemanticModel model, CancellationToken cancellationToken)
     {
         string? schedule = TaskClustersAttributeSource.DefaultSchedule, objective = TaskClustersAttributeSource.DefaultObjective;
         string? snrScale = TaskClustersAttributeSource.DefaultSnrScale, affinityFile = null;
@@ -99,6 +100,8 @@ internal static class FacadeRequestReader
             var name = argument.NameEquals.Name.Identifier.ValueText;
             if (LocationInfo.From(argument) is { } location) locations.Add(new ArgumentLocation(name, location));
             bound.TryGetValue(name, out var value);
+            // An argument the compiler rejects (Clusters = 2.5) may still carry a converted value: never use it.
+            if (HasErrors(model, argument, cancellationToken)) value = default;
             var text = Shorten(argument.Expression.ToString());
             switch (name)
             {
@@ -130,6 +133,15 @@ internal static class FacadeRequestReader
         }
         var config = new ClusterConfig(schedule, timesteps, clusters, objective, snrScale, affinityFile, problems.ToEquatableArray());
         return (config, locations.ToEquatableArray());
+    }
+
+    private static bool HasErrors(SemanticModel model, SyntaxNode node, CancellationToken cancellationToken)
+    {
+        foreach (var diagnostic in model.GetDiagnostics(node.Span, cancellationToken))
+        {
+            if (diagnostic.Severity == DiagnosticSeverity.Error) return true;
+        }
+        return false;
     }
 
     // TypedConstant.Value throws for arrays: only Primitive constants are read.

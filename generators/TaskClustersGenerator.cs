@@ -67,7 +67,16 @@ public sealed class TaskClustersGenerator : IIncrementalGenerator
             .Where(static outcome => outcome.Facade is not null)
             .Select(static (outcome, _) => outcome.Facade!)
             .WithTrackingName(Steps.Facades);
-        context.RegisterSourceOutput(facades, static (production, facade) => EmitFacade(production, facade));
+        // Collected so that a type marked on two partial declarations (CS0579) gets one facade, not a duplicate
+        // hint name, which the driver would turn into a generator failure.
+        context.RegisterSourceOutput(facades.Collect(), static (production, all) =>
+        {
+            var emitted = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
+            foreach (var facade in all)
+            {
+                if (emitted.Add(facade.Target.HintName)) EmitFacade(production, facade);
+            }
+        });
 
         // Diagnostics pair each outcome (computed without locations) with its request's locations; both sides are
         // one-to-one projections of the same provider, so their order matches.
@@ -134,10 +143,6 @@ public sealed class TaskClustersGenerator : IIncrementalGenerator
         try
         {
             production.AddSource(facade.Target.HintName, SourceText.From(FacadeEmitter.Emit(facade), Encoding.UTF8));
-        }
-        catch (ArgumentException) when (facade.Target.HintName.Length > 0)
-        {
-            // The same type marked twice (CS0579 from the compiler): its first facade already stands.
         }
         catch (Exception exception)
         {

@@ -56,7 +56,7 @@ internal static class ClusterTypesEmitter
         w.Line("/// <summary>Inequality of any field.</summary>");
         w.Line("public static bool operator !=(ClusterRange left, ClusterRange right) => !left.Equals(right);");
         w.Line();
-        w.Line("/// <summary>For example \"cluster 0: [0, 153), ln SNR 9.21 .. 2.34\".</summary>");
+        w.Line("/// <summary>For example \"cluster 0: [0, 153), ln SNR 9.21 .. 1.27\".</summary>");
         w.Line($"public override string ToString() => string.Format({Invariant}, \"cluster {{0}}: [{{1}}, {{2}}), ln SNR {{3:0.##}} .. {{4:0.##}}\", Index, Start, End, LogSnrStart, LogSnrEnd);");
         w.Close();
         w.Line();

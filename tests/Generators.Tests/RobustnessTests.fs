@@ -1,0 +1,87 @@
+/// No input makes the generator throw: nonsense argument types and values, odd declarations, random
+/// combinations of all of them. Each run either yields a facade that compiles or reports why not.
+module DiffusionFunctional.Generators.Tests.RobustnessTests
+
+open DiffusionFunctional.Generators.Tests.Harness
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+
+let private values =
+    [ "\"linear\""; "\"LINEAR\""; "\"cosine\""; "\"sigmoid\""; "\"\""; "null"; "\"snr\""; "\"affinity\""; "\"timestep\""
+      "\"raw\""; "\"log\""; "\"m.csv\""; "\"../m.csv\""; "\"\\u0000\\n\""; "\"\\\"quoted\\\"\""
+      "0"; "1"; "-1"; "5"; "20"; "64"; "65"; "1000"; "4000"; "1000000"; "1000001"; "int.MaxValue"; "int.MinValue"
+      "1.5"; "'x'"; "true"; "typeof(int)"; "new int[] { 1, 2 }"; "new string[0]"; "default"; "nameof(System)"; "10L"; "(short)7"
+      "1 + 2 * 3"; "Unknown.Constant"; "System.DayOfWeek.Monday"; "(object)5"; "$\"{1}\"" ]
+
+let private names = [ "Schedule"; "Timesteps"; "Clusters"; "Objective"; "SnrScale"; "AffinityFile"; "Foo"; "" ]
+
+let private declarations =
+    [ "public static partial class F;"
+      "public partial class F { }"
+      "public static class F { }"
+      "public partial struct F { }"
+      "public partial record F(int X);"
+      "public partial record struct F;"
+      "public partial class F<T> where T : class { }"
+      "public partial interface F { }"
+      "public class Outer { [ATTR] public partial class F { } }"
+      "public partial class Outer { [ATTR] public partial class F<T> { } }" ]
+
+let private genArgument = gen {
+    let! name = Gen.elements names
+    let! value = Gen.elements values
+    return if name = "" then value else sprintf "%s = %s" name value }
+
+let private genSource = gen {
+    let! arguments = Gen.listOf genArgument |> Gen.map (List.truncate 7)
+    let! declaration = Gen.elements declarations
+    let attribute = sprintf "TaskClusters(%s)" (String.concat ", " arguments)
+    let body = if declaration.Contains "[ATTR]" then declaration.Replace("ATTR", attribute) else sprintf "[%s]\n%s" attribute declaration
+    return "using DiffusionFunctional;\nnamespace Fuzz;\n" + body + "\n" }
+
+let private genFiles =
+    Gen.elements [ []; [ "/p/m.csv", "1,0.5\n0.5,1\n" ]; [ "/p/m.csv", "garbage" ]; [ "/p/m.csv", "" ]; [ "/a/m.csv", "1"; "/b/m.csv", "1" ] ]
+
+/// The generator never throws; every DFN error comes with no facade; a facade without DFN errors compiles
+/// whenever the user's own code does.
+let private checkRobust (files, source) =
+    let r = run files true [ source ]
+    Expect.isEmpty (crashes r) (sprintf "generator failure on:\n%s\n%A" source (crashes r))
+    for x in r.GeneratorDiagnostics do
+        Expect.isTrue (x.Id.StartsWith "DFN") (string x)
+        Expect.isFalse (System.String.IsNullOrWhiteSpace(x.GetMessage())) "a message"
+    let dfnErrors = r.GeneratorDiagnostics |> List.filter (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Error)
+    if not dfnErrors.IsEmpty then Expect.isEmpty (facadeHints r) "no facade alongside an error"
+    let userErrors = (compilation true [ source ]).GetDiagnostics() |> Seq.filter (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Error) |> List.ofSeq
+    if userErrors.IsEmpty && not (facadeHints r).IsEmpty then
+        Expect.isEmpty (errors r) (sprintf "generated code must compile for:\n%s\n%s" source (describe (errors r)))
+
+let private config = { FsCheckConfig.defaultConfig with maxTest = 80 }
+
+[<Tests>]
+let robustness =
+    testList "Robustness" [
+        test "every nonsense value for every argument, one at a time" {
+            for name in names do
+                for value in values do
+                    let argument = if name = "" then value else sprintf "%s = %s" name value
+                    checkRobust ([], sprintf "using DiffusionFunctional;\n[TaskClusters(%s)]\npublic static partial class F;\n" argument)
+        }
+
+        test "every declaration shape" {
+            for declaration in declarations do
+                let body = if declaration.Contains "[ATTR]" then declaration.Replace("ATTR", "TaskClusters") else "[TaskClusters]\n" + declaration
+                checkRobust ([], "using DiffusionFunctional;\n" + body)
+        }
+
+        test "the attribute twice, on two parts of one type, and broken syntax" {
+            checkRobust ([], "using DiffusionFunctional;\n[TaskClusters, TaskClusters(Clusters = 2)]\npublic partial class F;\n")
+            checkRobust ([], "using DiffusionFunctional;\n[TaskClusters]\npublic partial class F;\n[TaskClusters(Clusters = 3)]\npublic partial class F;\n")
+            checkRobust ([], "using DiffusionFunctional;\n[TaskClusters(Clusters = ]\npublic partial class F")
+            checkRobust ([], "using DiffusionFunctional;\n[TaskClusters(Clusters = 2\npublic partial class")
+        }
+
+        testPropertyWithConfig config "random combinations of arguments, declarations and files" <| fun () ->
+            Prop.forAll (Arb.fromGen (Gen.zip genFiles genSource)) checkRobust
+    ]
