@@ -28,6 +28,9 @@ public static class DfnApp
             config.AddCommand<SampleCommand>("sample")
                 .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
                 .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
+                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Fetch and cache data sets.");
