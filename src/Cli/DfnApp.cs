@@ -31,6 +31,12 @@ public static class DfnApp
             config.AddCommand<ExportCommand>("export")
                 .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
                 .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
+            config.AddBranch("bench", bench =>
+            {
+                bench.SetDescription("Measure speed (figures for docs/benchmarks.md).");
+                bench.AddCommand<BenchThroughputCommand>("throughput")
+                    .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
+            });
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Fetch and cache data sets.");
