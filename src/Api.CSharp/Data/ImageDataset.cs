@@ -24,7 +24,8 @@ public sealed class ImageDataset : IDisposable
     {
         if (images.dim() != 4) throw new ArgumentException($"images must be [N,C,H,W], got {images.dim()} dimensions");
         if (images.shape[0] == 0) throw new BadInputException($"no usable images in {description}");
-        Images = images;
+        // The data set owns its tensor (Dispose): keep it out of whatever dispose scope built it.
+        Images = images.DetachFromDisposeScope();
         Description = description;
         Skipped = skipped;
     }
