@@ -22,6 +22,14 @@ public static class DfnApp
             config.AddCommand<ClusterCommand>("cluster")
                 .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
                 .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
+            config.AddBranch("bench", bench =>
+            {
+                bench.SetDescription("Measure weighting methods: step-time overhead and training stability.");
+                bench.AddCommand<BenchOverheadCommand>("overhead")
+                    .WithDescription("Median step time of every weighting method relative to vanilla, same model and batch.");
+                bench.AddCommand<BenchStabilityCommand>("stability")
+                    .WithDescription("Train a small model with each method over several seeds; report divergence per run (exit 1 if any).");
+            });
         });
         try
         {

@@ -19,14 +19,34 @@ let private snapshot (m: torch.nn.Module) = [| for p in m.parameters() -> p.deta
 let private maxChange (before: torch.Tensor[]) (m: torch.nn.Module) =
     Seq.zip before (m.parameters()) |> Seq.map (fun (a, b) -> maxAbsDiff a b) |> Seq.max
 
+/// A fixed batch for the harness's model (seeded), drawn with the method's own sampler when it has one.
+let private nextBatch (h: WeightingHarness) (w: IWeighting) =
+    use gen = new torch.Generator(7UL)
+    let sampler : ITimestepSampler = match w with :? IWeightingWithSampler as s -> s.Sampler | _ -> StratifiedTimestepSampler()
+    let draw = sampler.Sample(6, h.Plan, gen, torch.CPU)
+    let x0 = WeightingHarness.SyntheticBlobs(6, 8, gen)
+    let noise = torch.randn(x0.shape, generator = gen)
+    let diffusion = Diffusion.GaussianDiffusion.Create("linear", 60)
+    let snr = torch.tensor(diffusion.Schedule.Snr, dtype = torch.float64).index_select(0L, draw.Timesteps)
+    WeightingBatch(diffusion.PerSampleLoss(h.Model, x0, draw.Timesteps, noise), draw.Timesteps, draw.Clusters, h.Plan, 3L, snr)
+
 let private methodTests (name: string) =
     testList name [
-        test "a training step with it moves the model and the EMA (the loop updates the EMA for every method)" {
+        test "Backward leaves finite gradients and changes neither model nor EMA; the loop's step then moves both (EMA updated for every method)" {
             oneThread ()
             use h = harness name 1L 1e-3
             h.Step() |> ignore
             let model0 = snapshot h.Model
             let ema0 = snapshot h.Ema.Model
+            // Backward alone: finite, non-zero gradients; no optimiser step, no EMA update.
+            let ps = h.Model.parameters() |> Seq.toArray
+            zeroGrads ps
+            h.Weighting.Backward(nextBatch h h.Weighting, ps) |> ignore
+            let grad = flatGrad ps
+            Expect.isTrue (grad.isfinite().all().item<bool>()) "finite gradients"
+            Expect.isGreaterThan (grad.norm().item<float>()) 0.0 "non-zero gradients"
+            Expect.equal (maxChange model0 h.Model) 0.0 "Backward did not change the model"
+            Expect.equal (maxChange ema0 h.Ema.Model) 0.0 "Backward did not touch the EMA"
             let struct (loss, _) = h.Step()
             Expect.isTrue (System.Double.IsFinite loss) "finite loss"
             Expect.isGreaterThan (maxChange model0 h.Model) 0.0 "the optimiser step moved the model"
@@ -41,19 +61,10 @@ let private methodTests (name: string) =
             use restored = Weightings.Create(name, 3, WeightingOptions(Seed = 99L))
             load restored bytes
             Expect.sequenceEqual (saveBytes restored) bytes "saved state is identical after load"
-            // Same next batch for both: the harness's own weighting, then the restored one.
             let ps = h.Model.parameters() |> Seq.toArray
-            let batchFor (w: IWeighting) =
-                use gen = new torch.Generator(7UL)
-                let sampler : ITimestepSampler = match w with :? IWeightingWithSampler as s -> s.Sampler | _ -> StratifiedTimestepSampler()
-                let draw = sampler.Sample(6, h.Plan, gen, torch.CPU)
-                let x0 = WeightingHarness.SyntheticBlobs(6, 8, gen)
-                let noise = torch.randn(x0.shape, generator = gen)
-                let diffusion = Diffusion.GaussianDiffusion.Create("linear", 60)
-                let snr = torch.tensor(diffusion.Schedule.Snr, dtype = torch.float64).index_select(0L, draw.Timesteps)
-                WeightingBatch(diffusion.PerSampleLoss(h.Model, x0, draw.Timesteps, noise), draw.Timesteps, draw.Clusters, h.Plan, 3L, snr)
+            let batchFor (w: IWeighting) = nextBatch h w
             let run (w: IWeighting) =
-                for p in ps do (if not (isNull p.grad) then p.grad.zero_() |> ignore)
+                zeroGrads ps
                 let loss = w.Backward(batchFor w, ps)
                 loss, flatGrad ps
             let lossA, gradA = run h.Weighting

@@ -64,7 +64,8 @@ public sealed class WeightingHarness : IDisposable
     private readonly AdamW optimizer;
     private long step;
 
-    public WeightingHarness(HarnessOptions options)
+    /// <summary>Builds the loop for <see cref="HarnessOptions.Weighting"/>, or for the given method instance (which the harness then owns).</summary>
+    public WeightingHarness(HarnessOptions options, IWeighting? weighting = null)
     {
         this.options = options;
         diffusion = GaussianDiffusion.Create("linear", options.Timesteps);
@@ -76,7 +77,7 @@ public sealed class WeightingHarness : IDisposable
         generator = new Generator((ulong)options.Seed + 1);
         data = SyntheticBlobs(options.DataCount, Model.Config.ImageSize, generator);
         snrTable = tensor(diffusion.Schedule.Snr, dtype: float64);
-        Weighting = Weightings.Create(options.Weighting, k, new WeightingOptions { Seed = options.Seed });
+        Weighting = weighting ?? Weightings.Create(options.Weighting, k, new WeightingOptions { Seed = options.Seed });
         sampler = Weighting is IWeightingWithSampler owner ? owner.Sampler : new StratifiedTimestepSampler();
         modelParameters = Model.parameters().ToArray();
         var groups = new List<AdamW.ParamGroup> { new(modelParameters, options.LearningRate, 0.9, 0.999, 1e-8, 0.0, false, false) };
@@ -133,7 +134,7 @@ public sealed class WeightingHarness : IDisposable
         }
         var tail = losses.Skip(Math.Max(0, losses.Count - 20)).ToArray();
         var timed = times.Skip(Math.Min(3, times.Count - 1)).OrderBy(x => x).ToArray();
-        return new HarnessResult(options.Weighting, options.Seed, losses.Count, tail.Average(), Guard.Diverged, timed[timed.Length / 2]);
+        return new HarnessResult(Weighting.Name, options.Seed, losses.Count, tail.Average(), Guard.Diverged, timed[timed.Length / 2]);
     }
 
     /// <summary>A fixed set of 1-channel images in [-1, 1], each one Gaussian blob of random centre and width.</summary>
