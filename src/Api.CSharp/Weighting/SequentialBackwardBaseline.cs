@@ -1,0 +1,28 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Weighting;
+
+/// <summary>
+/// Not a training method: the inherent cost of per-cluster gradients, one forward and k backward passes (the
+/// graph retained on all but the last) with nothing else, against which the overhead benchmark judges the
+/// gradient methods (target: at most 1.1x this). Its update is the plain sum of the cluster gradients.
+/// </summary>
+public sealed class SequentialBackwardBaseline(int clusters) : IWeighting
+{
+    public string Name => "k-backward";
+
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
+
+    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
+    {
+        using var scope = NewDisposeScope();
+        var losses = batch.ClusterLosses();
+        for (var i = 0; i < clusters; i++) losses[i].backward(null, i < clusters - 1, false, null);
+        return batch.PerSampleLoss.detach().mean().item<float>();
+    }
+
+    public void Save(BinaryWriter writer) { }
+    public void Load(BinaryReader reader) { }
+    public void Dispose() { }
+}
