@@ -137,6 +137,26 @@ let tests =
                 Expect.floatClose { absolute = 0.0; relative = 1e-6 } a b (sprintf "loss of step %d" s)
         }
 
+        test "a diverging run (lr 1e12, no clipping) exits 1 naming the step and keeps the last good checkpoint" {
+            let dir, clean = tempDir "diverge"
+            use _ = clean
+            let data = Path.Combine(dir, "data-idx3-ubyte")
+            writeData data
+            let out = Path.Combine(dir, "run")
+            let args = trainArgs data out 200 |> List.map (fun a -> if a = "1e-3" then "1e12" else a)
+            let p, err = start (args @ [ "--clip"; "0"; "--checkpoint-every"; "1" ])
+            if not (p.WaitForExit 120000) then
+                p.Kill()
+                failtest "dfn did not stop"
+            let text = lock err (fun () -> err.ToString())
+            Expect.equal p.ExitCode 1 text
+            let m = Text.RegularExpressions.Regex.Match(text, @"is (NaN|-?Infinity) at step (\d+)")
+            Expect.isTrue m.Success (sprintf "message names the step: %s" text)
+            let failedAt = int64 m.Groups.[2].Value
+            Expect.equal (checkpointStep out) (Some(failedAt - 1L)) "the checkpoint is the step before the failure"
+            Expect.equal (text.Split('\n') |> Array.filter (fun l -> l.StartsWith "dfn: " && l.Contains "at step") |> Array.length) 1 "one line"
+        }
+
         test "SIGINT finishes the step, writes a checkpoint and exits 130" {
             let dir, clean = tempDir "sigint"
             use _ = clean
