@@ -177,3 +177,34 @@ let tests =
             Expect.equal step (Some(lastLoggedStep out)) "the checkpoint holds the last finished step"
         }
     ]
+
+[<Tests>]
+let sampleTests =
+    testList "dfn sample and export" [
+        test "a short run's checkpoint samples into a grid and N single PNGs, deterministically, and exports to PyTorch" {
+            let dir, clean = tempDir "clisample"
+            use _ = clean
+            let data = Path.Combine(dir, "data-idx3-ubyte")
+            writeData data
+            let out = Path.Combine(dir, "run")
+            let run args =
+                let p, err = start args
+                if not (p.WaitForExit 120000) then
+                    p.Kill()
+                    failtest "dfn did not finish"
+                Expect.equal p.ExitCode 0 (lock err (fun () -> err.ToString()))
+            run (trainArgs data out 4)
+            let checkpoint = Path.Combine(out, Trainer.CheckpointName)
+            let sampleInto name = run [ "sample"; "--checkpoint"; checkpoint; "--count"; "5"; "--steps"; "5"; "--seed"; "2"; "--threads"; "1"; "--out"; Path.Combine(dir, name) ]
+            sampleInto "a"
+            sampleInto "b"
+            let images name = Directory.GetFiles(Path.Combine(dir, name, "images")) |> Array.sort
+            Expect.equal (images "a").Length 5 "five single images"
+            Expect.isTrue (File.Exists(Path.Combine(dir, "a", "grid.png"))) "grid"
+            for fa, fb in Array.zip (images "a") (images "b") do
+                Expect.sequenceEqual (File.ReadAllBytes fa) (File.ReadAllBytes fb) "same seed, same PNG"
+            let weights = Path.Combine(dir, "unet.pt")
+            run [ "export"; "--checkpoint"; checkpoint; "--out"; weights ]
+            Expect.isGreaterThan (FileInfo(weights).Length) 1000L "a PyTorch file was written"
+        }
+    ]
