@@ -4,6 +4,7 @@ module DiffusionFunctional.Api.Tests.CrashTests
 open System
 open System.Diagnostics
 open System.IO
+open System.Runtime.InteropServices
 open System.Threading
 open Expecto
 open DiffusionFunctional.Training
@@ -26,20 +27,33 @@ let private writeData (path: string) =
     let body = Array.init (64 * 64) (fun k -> let i, r, c = k / 64, (k / 8) % 8, k % 8 in if (r + c + i) % 4 = 0 then 255uy else 0uy)
     File.WriteAllBytes(path, Array.append header body)
 
+/// libc signal(2): used to give SIGINT back its default disposition. A test run started in the background
+/// (e.g. `bash tests/run.sh &`) inherits SIGINT as ignored, children inherit that through exec, and .NET then
+/// (rightly) leaves an ignored SIGINT alone, so dfn would never see the test's Ctrl-C.
+[<DllImport("libc", EntryPoint = "signal")>]
+extern nativeint private setSignal(int signum, nativeint handler)
+
+/// The last step the most recently started dfn printed.
+let mutable private lastPrinted = 0L
+
 let private start (args: string list) =
+    lastPrinted <- 0L
     let info = ProcessStartInfo(dfnPath (), args, RedirectStandardOutput = true, RedirectStandardError = true)
     let p = Process.Start info
     // Drain both pipes so the child never blocks on a full pipe; keep stderr for assertions.
     let stderr = Text.StringBuilder()
     p.ErrorDataReceived.Add(fun e -> if not (isNull e.Data) then lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
-    p.OutputDataReceived.Add(fun _ -> ())
+    p.OutputDataReceived.Add(fun e ->
+        // Plain progress lines "step N/M ..." of this process (not of the run before it, unlike metrics.jsonl).
+        if not (isNull e.Data) && e.Data.StartsWith "step " then
+            lastPrinted <- int64 (e.Data.Substring(5, e.Data.IndexOf('/') - 5)))
     p.BeginErrorReadLine()
     p.BeginOutputReadLine()
     p, stderr
 
 let private trainArgs data out steps =
     [ "train"; "--data"; "idx:" + data; "--model"; "tiny"; "--out"; out; "--steps"; string steps; "--batch"; "4"
-      "--lr"; "1e-3"; "--seed"; "3"; "--threads"; "1"; "--checkpoint-every"; "2"; "--sample-count"; "0"; "--log-every"; "1000" ]
+      "--lr"; "1e-3"; "--seed"; "3"; "--threads"; "1"; "--checkpoint-every"; "2"; "--sample-count"; "0"; "--log-every"; "1" ]
 
 /// The step of the last complete line of metrics.jsonl (0 when absent), read without disturbing the writer.
 let private lastLoggedStep (dir: string) =
@@ -90,16 +104,18 @@ let tests =
                         Thread.Sleep(rng.Next(200, 2500))
                     else
                         // Most land a random few steps into training, at a random moment inside a step or a checkpoint write.
-                        let target = max (lastLoggedStep killed) (defaultArg before 0L) + int64 (rng.Next(1, 6))
+                        let target = defaultArg before 0L + int64 (rng.Next(1, 6))
                         let clock = Stopwatch.StartNew()
-                        while lastLoggedStep killed < target && not p.HasExited && clock.Elapsed.TotalSeconds < 60.0 do Thread.Sleep 5
+                        while lastPrinted < target && not p.HasExited && clock.Elapsed.TotalSeconds < 60.0 do Thread.Sleep 5
                         Thread.Sleep(rng.Next(0, 60))
                     if not p.HasExited then
                         p.Kill()
                         kills <- kills + 1
                     p.WaitForExit()
                 else
-                    p.WaitForExit()
+                    if not (p.WaitForExit 120000) then
+                        p.Kill()
+                        failtest "the final run did not finish within 120 s"
                     Expect.equal p.ExitCode 0 (sprintf "final run: %O" err)
                     finished <- true
                 if p.HasExited && p.ExitCode = 0 then finished <- true
@@ -121,20 +137,74 @@ let tests =
                 Expect.floatClose { absolute = 0.0; relative = 1e-6 } a b (sprintf "loss of step %d" s)
         }
 
+        test "a diverging run (lr 1e12, no clipping) exits 1 naming the step and keeps the last good checkpoint" {
+            let dir, clean = tempDir "diverge"
+            use _ = clean
+            let data = Path.Combine(dir, "data-idx3-ubyte")
+            writeData data
+            let out = Path.Combine(dir, "run")
+            let args = trainArgs data out 200 |> List.map (fun a -> if a = "1e-3" then "1e12" else a)
+            let p, err = start (args @ [ "--clip"; "0"; "--checkpoint-every"; "1" ])
+            if not (p.WaitForExit 120000) then
+                p.Kill()
+                failtest "dfn did not stop"
+            let text = lock err (fun () -> err.ToString())
+            Expect.equal p.ExitCode 1 text
+            let m = Text.RegularExpressions.Regex.Match(text, @"is (NaN|-?Infinity) at step (\d+)")
+            Expect.isTrue m.Success (sprintf "message names the step: %s" text)
+            let failedAt = int64 m.Groups.[2].Value
+            Expect.equal (checkpointStep out) (Some(failedAt - 1L)) "the checkpoint is the step before the failure"
+            Expect.equal (text.Split('\n') |> Array.filter (fun l -> l.StartsWith "dfn: " && l.Contains "at step") |> Array.length) 1 "one line"
+        }
+
         test "SIGINT finishes the step, writes a checkpoint and exits 130" {
             let dir, clean = tempDir "sigint"
             use _ = clean
             let data = Path.Combine(dir, "data-idx3-ubyte")
             writeData data
             let out = Path.Combine(dir, "run")
+            setSignal(2, 0n) |> ignore
             let p, err = start (trainArgs data out 100000)
             let clock = Stopwatch.StartNew()
             while lastLoggedStep out < 3L && clock.Elapsed.TotalSeconds < 60.0 do Thread.Sleep 10
             use kill = Process.Start("kill", [ "-INT"; string p.Id ])
             kill.WaitForExit()
-            p.WaitForExit()
+            if not (p.WaitForExit 60000) then
+                p.Kill()
+                failtest "dfn did not stop within 60 s of SIGINT"
             Expect.equal p.ExitCode 130 (sprintf "exit code (%O)" err)
             let step = checkpointStep out
             Expect.equal step (Some(lastLoggedStep out)) "the checkpoint holds the last finished step"
+        }
+    ]
+
+[<Tests>]
+let sampleTests =
+    testList "dfn sample and export" [
+        test "a short run's checkpoint samples into a grid and N single PNGs, deterministically, and exports to PyTorch" {
+            let dir, clean = tempDir "clisample"
+            use _ = clean
+            let data = Path.Combine(dir, "data-idx3-ubyte")
+            writeData data
+            let out = Path.Combine(dir, "run")
+            let run args =
+                let p, err = start args
+                if not (p.WaitForExit 120000) then
+                    p.Kill()
+                    failtest "dfn did not finish"
+                Expect.equal p.ExitCode 0 (lock err (fun () -> err.ToString()))
+            run (trainArgs data out 4)
+            let checkpoint = Path.Combine(out, Trainer.CheckpointName)
+            let sampleInto name = run [ "sample"; "--checkpoint"; checkpoint; "--count"; "5"; "--steps"; "5"; "--seed"; "2"; "--threads"; "1"; "--out"; Path.Combine(dir, name) ]
+            sampleInto "a"
+            sampleInto "b"
+            let images name = Directory.GetFiles(Path.Combine(dir, name, "images")) |> Array.sort
+            Expect.equal (images "a").Length 5 "five single images"
+            Expect.isTrue (File.Exists(Path.Combine(dir, "a", "grid.png"))) "grid"
+            for fa, fb in Array.zip (images "a") (images "b") do
+                Expect.sequenceEqual (File.ReadAllBytes fa) (File.ReadAllBytes fb) "same seed, same PNG"
+            let weights = Path.Combine(dir, "unet.pt")
+            run [ "export"; "--checkpoint"; checkpoint; "--out"; weights ]
+            Expect.isGreaterThan (FileInfo(weights).Length) 1000L "a PyTorch file was written"
         }
     ]

@@ -46,12 +46,15 @@ public sealed class MetricsLog : IDisposable
             ["step"] = m.Step,
             ["loss"] = m.Loss,
             ["lr"] = m.LearningRate,
-            ["grad_norm"] = m.GradientNorm,
-            ["cluster_losses"] = new JsonArray(m.ClusterLosses.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+            ["grad_norm"] = Number(m.GradientNorm),
+            ["cluster_losses"] = new JsonArray(m.ClusterLosses.Select(Number).ToArray()),
             ["seconds"] = m.Seconds,
         };
         writer.WriteLine(json.ToJsonString());
     }
+
+    // JSON has no NaN or infinity: such a value is written as null.
+    private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
     /// <summary>Reads the losses of a metrics file, in step order (for comparisons and plots).</summary>
     public static IReadOnlyList<(long Step, double Loss)> ReadLosses(string path) =>

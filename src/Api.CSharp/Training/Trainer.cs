@@ -149,6 +149,8 @@ public sealed partial class Trainer : IDisposable
         if (!double.IsFinite(loss)) throw new NonFiniteLossException(Step + 1, loss);
 
         var gradientNorm = nn.utils.clip_grad_norm_(modelParameters, Options.GradientClipNorm ?? double.PositiveInfinity);
+        // A finite loss can still overflow the gradient; stepping on it would poison every weight.
+        if (!double.IsFinite(gradientNorm)) throw new NonFiniteLossException(Step + 1, gradientNorm, "gradient norm");
         var warmup = Options.WarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Options.WarmupSteps) : 1.0;
         var groupIndex = 0;
         foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;

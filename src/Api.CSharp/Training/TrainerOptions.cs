@@ -78,9 +78,12 @@ public enum TrainingOutcome
 /// <param name="Seconds">Wall time of the step.</param>
 public sealed record StepMetrics(long Step, double Loss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds);
 
-/// <summary>Raised when the loss is NaN or infinite; the optimiser step was not taken and no checkpoint was written.</summary>
-public sealed class NonFiniteLossException(long step, double loss)
-    : Exception($"loss is {loss} at step {step}; stopped before updating the weights")
+/// <summary>
+/// Raised when the loss (or the gradient norm) is NaN or infinite; the optimiser step was not taken and no
+/// checkpoint was written, so the last good one stays on disk.
+/// </summary>
+public sealed class NonFiniteLossException(long step, double value, string quantity = "loss")
+    : Exception($"{quantity} is {value} at step {step}; stopped before updating the weights")
 {
     /// <summary>The 1-based step whose loss was not finite.</summary>
     public long Step { get; } = step;

@@ -108,7 +108,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         catch (NonFiniteLossException e)
         {
             var kept = File.Exists(checkpoint) ? $"last good checkpoint kept: {checkpoint}" : "no checkpoint had been written yet";
-            return DfnApp.Fail(DfnApp.Failure, $"loss became non-finite at step {e.Step}; training stopped; {kept}");
+            return DfnApp.Fail(DfnApp.Failure, $"{e.Message}; {kept}");
         }
         if (outcome == TrainingOutcome.Interrupted)
         {
