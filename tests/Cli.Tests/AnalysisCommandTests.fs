@@ -28,7 +28,7 @@ let private tempFolder name =
 
 [<Tests>]
 let tests =
-    testSequenced <| testList "dfn ntg and dfn affinity" [
+    testSequenced <| testList "dfn ntg, evaluate and affinity" [
         test "ntg trains, scores hybrids and resumes; affinity measures its checkpoints; cluster reads the CSV" {
             let dir = tempFolder "analysis"
             try
@@ -54,6 +54,16 @@ let tests =
                 Expect.equal again.ExitCode 0 again.Stderr
                 Expect.stringContains again.Stderr "resumed at step 12" "resumed from checkpoints"
                 Expect.equal (JsonDocument.Parse(again.Stdout.Trim()).RootElement.GetProperty("fd_shared").GetDouble()) fdShared "same result"
+
+                // dfn evaluate samples a checkpoint and reads real images from a data specification.
+                let evaluated =
+                    run [ "evaluate"; "--real"; "idx:" + idx; "--fake"; Path.Combine(out, "shared", "checkpoint.dfn"); "--count"; "8"
+                          "--sampler-steps"; "3"; "--no-cache"; "--json" ]
+                Expect.equal evaluated.ExitCode 0 evaluated.Stderr
+                let e = JsonDocument.Parse(evaluated.Stdout.Trim()).RootElement
+                Expect.equal (e.GetProperty("fake_count").GetInt32()) 8 "eight samples drawn from the checkpoint"
+                Expect.equal (e.GetProperty("real_count").GetInt32()) 8 "eight real images"
+                Expect.isTrue (Double.IsFinite(e.GetProperty("fd_resnet18").GetDouble())) "a finite FD"
 
                 let affinityOut = Path.Combine(dir, "affinity")
                 let shared = Path.Combine(out, "shared", "checkpoint.dfn")

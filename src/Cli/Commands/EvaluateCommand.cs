@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Evaluation;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -13,16 +14,26 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--real <DATA>")]
-        [Description("Real images: a folder of PNG/JPEG files (one size).")]
+        [Description("Real images: mnist, idx:PATH, folder:PATH, or a folder of PNG/JPEG files (one size).")]
         public string? Real { get; init; }
 
         [CommandOption("--fake <DIR>")]
-        [Description("Generated images: a folder of PNG/JPEG files (one size).")]
+        [Description("Generated images: a folder of PNG/JPEG files (one size), or a checkpoint (.dfn) to sample from with its EMA weights.")]
         public string? Fake { get; init; }
 
         [CommandOption("--count <N>")]
-        [Description("Use the first N images (by file name) of each set; default all.")]
+        [Description("Use the first N images of each set (a checkpoint is sampled N times, default 500); default all.")]
         public int? Count { get; init; }
+
+        [CommandOption("--sampler-steps <N>")]
+        [Description("DDIM steps when --fake is a checkpoint.")]
+        [DefaultValue(50)]
+        public int SamplerSteps { get; init; } = 50;
+
+        [CommandOption("--seed <S>")]
+        [Description("Sampler seed when --fake is a checkpoint.")]
+        [DefaultValue(0L)]
+        public long Seed { get; init; }
 
         [CommandOption("--inception <FILE>")]
         [Description("A TorchScript Inception-v3 (torch.jit.save) returning pool features: adds FID.")]
@@ -65,9 +76,9 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var range = ParseRange(s.InceptionRange);
-        // Checkpoint and MNIST inputs arrive with the shared data sources; for now both sets are image folders.
-        var real = ImageFolderLoader.Load(s.Real!, s.Count);
-        var fake = ImageFolderLoader.Load(s.Fake!, s.Count);
+        var real = EvaluationInputs.LoadReal(s.Real!, s.Count, line => Console.Error.WriteLine(line));
+        var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = s.SamplerSteps, Seed = s.Seed };
+        var fake = EvaluationInputs.LoadFake(s.Fake!, s.Count, sampler, line => Console.Error.WriteLine(line));
         var options = new EvaluationOptions(Workers: s.Workers, InceptionFile: s.Inception, InceptionRange: range, CacheRealFeatures: !s.NoCache);
         var watch = Stopwatch.StartNew();
         using var evaluator = new Evaluator(options);
