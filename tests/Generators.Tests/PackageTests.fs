@@ -66,8 +66,10 @@ let private withWorkspace (body: string -> string -> unit) =
     try
         body root version
     finally
-        for dir in [ root; Path.Combine(globalPackages (), "diffusionfunctional.generators", version) ] do
+        let extracted = Path.Combine(globalPackages (), "diffusionfunctional.generators")
+        for dir in [ root; Path.Combine(extracted, version) ] do
             try if Directory.Exists dir then Directory.Delete(dir, true) with _ -> ()
+        try if Directory.Exists extracted && Seq.isEmpty (Directory.EnumerateFileSystemEntries extracted) then Directory.Delete extracted with _ -> ()
 
 let private entries (nupkg: string) =
     use zip = ZipFile.OpenRead nupkg
