@@ -82,6 +82,12 @@ let robustness =
                 checkRobust ([], "using DiffusionFunctional;\n" + body)
         }
 
+        test "a nested type and a namespace type with the same dotted name both get facades" {
+            let r = run [] true [ "using DiffusionFunctional;\nnamespace N { public partial class A { [TaskClusters(Clusters = 2)] public partial class B; } }\nnamespace N.A { [TaskClusters(Clusters = 3)] public partial class B; }\n" ]
+            Expect.isEmpty (crashes r) (sprintf "%A" (crashes r))
+            Expect.equal (facadeHints r |> List.sort) [ "N.A+B.TaskClusters.g.cs"; "N.A.B.TaskClusters.g.cs" ] "two facades"
+        }
+
         test "the attribute twice, on two parts of one type, and broken syntax" {
             checkRobust ([], "using DiffusionFunctional;\n[TaskClusters, TaskClusters(Clusters = 2)]\npublic partial class F;\n")
             checkRobust ([], "using DiffusionFunctional;\n[TaskClusters]\npublic partial class F;\n[TaskClusters(Clusters = 3)]\npublic partial class F;\n")
