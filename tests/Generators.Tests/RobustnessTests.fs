@@ -6,6 +6,7 @@ open DiffusionFunctional.Generators.Tests.Harness
 open Expecto
 open FsCheck
 open FsCheck.FSharp
+open Microsoft.CodeAnalysis
 
 let private values =
     [ "\"linear\""; "\"LINEAR\""; "\"cosine\""; "\"sigmoid\""; "\"\""; "null"; "\"snr\""; "\"affinity\""; "\"timestep\""
@@ -74,6 +75,23 @@ let robustness =
                 Expect.isEmpty (crashes r) (sprintf "generator failure for %s:\n%A" name (crashes r))
                 Expect.all r.GeneratorDiagnostics (fun x -> x.Id.StartsWith "DFN") "only DFN diagnostics"
                 Expect.isEmpty (generatedErrors r) (describe (generatedErrors r))
+        }
+
+        test "generated code compiles at C# 7.3" {
+            // Old language versions are what a netstandard2.0 or .NET Framework consumer may still use.
+            let options = Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp7_3)
+            let source = "using DiffusionFunctional;\nnamespace Old {\n[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\")]\npublic static partial class FaceTasks { }\n}\n"
+            let input =
+                Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("Old", [ Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source, options) ], references true,
+                    Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions(Microsoft.CodeAnalysis.OutputKind.DynamicallyLinkedLibrary))
+            let d = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create([| (DiffusionFunctional.Generators.TaskClustersGenerator() :> Microsoft.CodeAnalysis.IIncrementalGenerator).AsSourceGenerator() |], parseOptions = options)
+            let mutable output = Unchecked.defaultof<Microsoft.CodeAnalysis.Compilation>
+            let mutable diagnostics = System.Collections.Immutable.ImmutableArray<Microsoft.CodeAnalysis.Diagnostic>.Empty
+            d.RunGeneratorsAndUpdateCompilation(input, &output, &diagnostics) |> ignore
+            Expect.isEmpty diagnostics (describe diagnostics)
+            Expect.equal (Seq.length output.SyntaxTrees) 4 "the source, the attribute, EmbeddedAttribute and the facade"
+            let errors = output.GetDiagnostics() |> Seq.filter (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Error) |> List.ofSeq
+            Expect.isEmpty errors (describe errors)
         }
 
         test "every declaration shape" {
