@@ -67,8 +67,8 @@ internal static class FacadeComputer
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.InvalidClusterCount, "Clusters", Number(config.Clusters),
                 $"it cannot exceed the number of timesteps ({Number(config.Timesteps)})"));
         else if (timestepsValid && (long)config.Clusters * config.Timesteps > DiagnosticDescriptors.MaxWork)
-            diagnostics.Add(Diagnostic(DiagnosticDescriptors.TooMuchWork, "Clusters", Number(config.Clusters), Number(config.Timesteps),
-                Number(DiagnosticDescriptors.MaxWork)));
+            diagnostics.Add(Diagnostic(DiagnosticDescriptors.TooMuchWork, "Clusters", Number(config.Clusters), Number(config.Timesteps) + " timesteps",
+                "clusters x timesteps must be at most " + Number(DiagnosticDescriptors.MaxWork)));
 
         if (objectiveName == "affinity")
         {
@@ -98,7 +98,17 @@ internal static class FacadeComputer
         Objective objective;
         if (valid.Objective == "timestep") objective = Objective.TimestepObjective;
         else if (valid.Objective == "snr") objective = Objective.NewSnrObjective(valid.SnrScale);
-        else if (ReadAffinity(request, diagnostics) is { } matrix) objective = Objective.NewAffinityObjective(matrix);
+        else if (ReadAffinity(request, diagnostics) is { } matrix)
+        {
+            var groups = (long)matrix.GetLength(0);
+            if (config.Clusters * groups * groups > DiagnosticDescriptors.MaxAffinityWork)
+            {
+                diagnostics.Add(Diagnostic(DiagnosticDescriptors.TooMuchWork, "Clusters", Number(config.Clusters), Number(groups) + " affinity groups",
+                    "clusters x groups^2 must be at most " + Number(DiagnosticDescriptors.MaxAffinityWork)));
+                return null;
+            }
+            objective = Objective.NewAffinityObjective(matrix);
+        }
         else return null;
 
         var result = Objectives.cluster(schedule, objective, config.Clusters);

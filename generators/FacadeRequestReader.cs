@@ -61,15 +61,23 @@ internal static class FacadeRequestReader
         return new TypeHeader(keyword, declaration.Identifier.Text, parameters);
     }
 
-    // Metadata names (Outer.Inner`1) made safe for a hint name: letters, digits, '.', '_' only.
+    // Metadata names made safe for a hint name: namespace dots kept, nested types joined by '+' (so that
+    // NS.Outer+Inner never meets namespace NS.Outer's Inner), anything but ASCII letters and digits as '_'.
     private static string HintName(INamedTypeSymbol symbol)
     {
-        var parts = new List<string>();
-        for (ISymbol? s = symbol; s is INamedTypeSymbol type; s = type.ContainingType) parts.Insert(0, type.MetadataName);
-        if (symbol.ContainingNamespace is { IsGlobalNamespace: false } ns) parts.Insert(0, ns.ToDisplayString());
-        var builder = new StringBuilder();
-        foreach (var c in string.Join(".", parts)) builder.Append(char.IsLetterOrDigit(c) && c < 128 || c == '.' ? c : '_');
-        return builder + ".TaskClusters.g.cs";
+        var types = new List<string>();
+        for (ISymbol? s = symbol; s is INamedTypeSymbol type; s = type.ContainingType) types.Insert(0, Sanitize(type.MetadataName));
+        var name = string.Join("+", types);
+        if (symbol.ContainingNamespace is { IsGlobalNamespace: false } ns)
+            name = string.Join(".", ns.ToDisplayString().Split('.').Select(Sanitize)) + "." + name;
+        return name + ".TaskClusters.g.cs";
+    }
+
+    private static string Sanitize(string part)
+    {
+        var builder = new StringBuilder(part.Length);
+        foreach (var c in part) builder.Append(c < 128 && char.IsLetterOrDigit(c) ? c : '_');
+        return builder.ToString();
     }
 
     private static (ClusterConfig, EquatableArray<ArgumentLocation>) ReadConfig(

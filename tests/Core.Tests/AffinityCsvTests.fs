@@ -34,4 +34,14 @@ let tests =
             Expect.stringContains (errorOf "1,2\n3,4") "symmetric" "asymmetric"
             Expect.stringContains (errorOf "1,2\n2") "line 2 has 1 columns" "ragged"
         }
+
+        test "parseSquare skips only the symmetry check" {
+            match AffinityCsv.parseSquare "1,2\n3,4" with
+            | Ok m -> Expect.equal m (array2D [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ]) "an asymmetric square matrix is parsed"
+            | Error e -> failtest e
+            for bad in [ ""; "1,x\nx,1"; "1,NaN\nNaN,1"; "1,2,3\n4,5,6"; "1,2\n2" ] do
+                match AffinityCsv.parseSquare bad, AffinityCsv.parse bad with
+                | Error a, Error b -> Expect.equal a b (sprintf "same error for %A" bad)
+                | other -> failtestf "expected errors from both for %A, got %A" bad other
+        }
     ]

@@ -21,6 +21,10 @@ type Expectation =
 
 let private case name source id message at = { Name = name; Source = source; Files = []; Id = id; Message = message; At = at }
 
+/// A G x G identity matrix as CSV text.
+let private bigIdentity g =
+    String.concat "\n" [ for r in 0 .. g - 1 -> String.concat "," [ for c in 0 .. g - 1 -> if r = c then "1" else "0" ] ]
+
 let private affinity file = facade (sprintf "Schedule = \"linear\", Timesteps = 40, Clusters = 2, Objective = \"affinity\", AffinityFile = \"%s\"" file)
 
 let expectations =
@@ -32,7 +36,9 @@ let expectations =
       case "negative T" (facade "Timesteps = -5, Clusters = 1") "DFN003" [ "Timesteps = -5" ] "Timesteps = -5"
       case "absurd T" (facade "Timesteps = 1000001") "DFN003" [ "Timesteps = 1000001" ] "Timesteps = 1000001"
       case "int.MaxValue T" (facade "Timesteps = int.MaxValue") "DFN003" [ "Timesteps = 2147483647" ] "Timesteps = int.MaxValue"
-      case "too much work for compile time" (facade "Timesteps = 1000000, Clusters = 21") "DFN016" [ "Clusters = 21"; "1000000 timesteps" ] "Clusters = 21"
+      case "too much work for compile time" (facade "Timesteps = 1000000, Clusters = 3") "DFN016" [ "Clusters = 3"; "1000000 timesteps"; "2000000" ] "Clusters = 3"
+      { case "affinity too large for compile time" (facade "Timesteps = 1000, Clusters = 21, Objective = \"affinity\", AffinityFile = \"big.csv\"") "DFN016" [ "Clusters = 21"; "1000 affinity groups"; "20000000" ] "Clusters = 21" with
+          Files = [ "/p/big.csv", bigIdentity 1000 ] }
       case "unknown schedule" (facade "Schedule = \"quadratic\"") "DFN004" [ "'quadratic'"; "linear, scaled_linear" ] "Schedule = \"quadratic\""
       case "empty schedule" (facade "Schedule = \"\"") "DFN004" [ "''" ] "Schedule = \"\""
       case "unknown objective" (facade "Objective = \"fid\"") "DFN005" [ "'fid'"; "timestep, snr, affinity" ] "Objective = \"fid\""

@@ -55,9 +55,11 @@ type Run =
     { Result: GeneratorRunResult
       /// Diagnostics the generator reported (DFN...).
       GeneratorDiagnostics: Diagnostic list
-      /// Compiler diagnostics (errors and warnings) of the compilation with the generated sources added,
-      /// plus any the driver raised about the generator itself (CS8785).
-      OutputDiagnostics: Diagnostic list
+      /// Diagnostics the driver raised about the generator itself (CS8785), if any.
+      DriverDiagnostics: Diagnostic list
+      /// Compiler diagnostics (errors and warnings) of the compilation with the generated sources added
+      /// (lazy: a full compile is costly for large cases).
+      CompileDiagnostics: Lazy<Diagnostic list>
       Output: Compilation
       Sources: Map<string, string> }
 
@@ -70,16 +72,15 @@ let run (additional: (string * string) list) withCore (sources: string list) =
     let result = d.GetRunResult().Results.[0]
     { Result = result
       GeneratorDiagnostics = List.ofSeq result.Diagnostics
-      OutputDiagnostics =
-        (driverDiagnostics |> Seq.filter (fun x -> not (x.Id.StartsWith "DFN")) |> List.ofSeq)
-        @ (output.GetDiagnostics() |> Seq.filter (fun x -> x.Severity >= DiagnosticSeverity.Warning) |> List.ofSeq)
+      DriverDiagnostics = driverDiagnostics |> Seq.filter (fun x -> not (x.Id.StartsWith "DFN")) |> List.ofSeq
+      CompileDiagnostics = lazy (output.GetDiagnostics() |> Seq.filter (fun x -> x.Severity >= DiagnosticSeverity.Warning) |> List.ofSeq)
       Output = output
       Sources = result.GeneratedSources |> Seq.map (fun s -> s.HintName, s.SourceText.ToString()) |> Map.ofSeq }
 
 /// Errors among the output diagnostics, one per line (for failure messages).
 let describe (diagnostics: Diagnostic seq) = diagnostics |> Seq.map string |> String.concat "\n"
 
-let errors (r: Run) = r.OutputDiagnostics |> List.filter (fun x -> x.Severity = DiagnosticSeverity.Error)
+let errors (r: Run) = r.CompileDiagnostics.Value |> List.filter (fun x -> x.Severity = DiagnosticSeverity.Error)
 
 /// Emits the output compilation and loads it into the default context (Core resolves to the loaded Core).
 let load (r: Run) : Assembly =
@@ -103,10 +104,14 @@ let locatedText (r: Run) (diagnostic: Diagnostic) =
     |> Option.map (fun t -> t.GetText().ToString(diagnostic.Location.SourceSpan))
     |> Option.defaultValue ""
 
+/// Compile errors inside generated files: generated code must compile whenever the user's code does.
+let generatedErrors (r: Run) =
+    errors r |> List.filter (fun x -> not (isNull x.Location.SourceTree) && x.Location.SourceTree.FilePath.EndsWith ".g.cs")
+
 /// Failures a generator must never cause: an exception escaping it (CS8785 / AD0001) or DFN099.
 let crashes (r: Run) =
     [ if not (isNull r.Result.Exception) then yield sprintf "generator threw %O" r.Result.Exception
-      for x in r.OutputDiagnostics @ r.GeneratorDiagnostics do
+      for x in r.DriverDiagnostics @ r.GeneratorDiagnostics do
           if x.Id = "CS8785" || x.Id = "AD0001" || x.Id = "DFN099" then yield string x ]
 
 /// Reads a public static member (property, field or constant) of a generated type.

@@ -28,7 +28,7 @@ static partial class FromFile;
 
 let private affinityCsv = "1,0.9,0.8,0.1,0,0\n0.9,1,0.9,0.2,0.1,0\n0.8,0.9,1,0.3,0.1,0.1\n0.1,0.2,0.3,1,0.9,0.2\n0,0.1,0.1,0.9,1,0.7\n0,0,0.1,0.2,0.7,1\n"
 
-let private consumerProject (version: string) = """<Project Sdk="Microsoft.NET.Sdk">
+let private consumerProject = """<Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
     <OutputType>Exe</OutputType>
     <TargetFramework>net10.0</TargetFramework>
@@ -40,9 +40,11 @@ let private consumerProject (version: string) = """<Project Sdk="Microsoft.NET.S
     <AdditionalFiles Include="affinity.csv" />
   </ItemGroup>
 </Project>
-"""                                                 .Replace("%s", version)
+"""
 
-let private nugetConfig (feed: string) = """<?xml version="1.0" encoding="utf-8"?>
+let private consumerProjectFor (version: string) = consumerProject.Replace("%s", version)
+
+let private nugetConfig = """<?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <packageSources>
     <clear />
@@ -50,7 +52,9 @@ let private nugetConfig (feed: string) = """<?xml version="1.0" encoding="utf-8"
     <add key="nuget" value="https://api.nuget.org/v3/index.json" />
   </packageSources>
 </configuration>
-"""                                             .Replace("%s", feed)
+"""
+
+let private nugetConfigFor (feed: string) = nugetConfig.Replace("%s", feed)
 
 let private globalPackages () =
     match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
@@ -66,8 +70,10 @@ let private withWorkspace (body: string -> string -> unit) =
     try
         body root version
     finally
-        for dir in [ root; Path.Combine(globalPackages (), "diffusionfunctional.generators", version) ] do
+        let extracted = Path.Combine(globalPackages (), "diffusionfunctional.generators")
+        for dir in [ root; Path.Combine(extracted, version) ] do
             try if Directory.Exists dir then Directory.Delete(dir, true) with _ -> ()
+        try if Directory.Exists extracted && Seq.isEmpty (Directory.EnumerateFileSystemEntries extracted) then Directory.Delete extracted with _ -> ()
 
 let private entries (nupkg: string) =
     use zip = ZipFile.OpenRead nupkg
@@ -113,8 +119,8 @@ let package =
                 // Empty Directory.Build files stop MSBuild from picking up anything above the temp folder.
                 File.WriteAllText(Path.Combine(consumer, "Directory.Build.props"), "<Project />")
                 File.WriteAllText(Path.Combine(consumer, "Directory.Build.targets"), "<Project />")
-                File.WriteAllText(Path.Combine(consumer, "nuget.config"), nugetConfig feed)
-                File.WriteAllText(Path.Combine(consumer, "Consumer.csproj"), consumerProject version)
+                File.WriteAllText(Path.Combine(consumer, "nuget.config"), nugetConfigFor feed)
+                File.WriteAllText(Path.Combine(consumer, "Consumer.csproj"), consumerProjectFor version)
                 File.WriteAllText(Path.Combine(consumer, "Program.cs"), consumerProgram)
                 File.WriteAllText(Path.Combine(consumer, "affinity.csv"), affinityCsv)
 

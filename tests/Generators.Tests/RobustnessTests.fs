@@ -6,6 +6,7 @@ open DiffusionFunctional.Generators.Tests.Harness
 open Expecto
 open FsCheck
 open FsCheck.FSharp
+open Microsoft.CodeAnalysis
 
 let private values =
     [ "\"linear\""; "\"LINEAR\""; "\"cosine\""; "\"sigmoid\""; "\"\""; "null"; "\"snr\""; "\"affinity\""; "\"timestep\""
@@ -56,23 +57,53 @@ let private checkRobust (files, source) =
     let userErrors = (compilation true [ source ]).GetDiagnostics() |> Seq.filter (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Error) |> List.ofSeq
     if userErrors.IsEmpty && not (facadeHints r).IsEmpty then
         Expect.isEmpty (errors r) (sprintf "generated code must compile for:\n%s\n%s" source (describe (errors r)))
+    Expect.isEmpty (generatedErrors r) (sprintf "errors inside generated code for:\n%s\n%s" source (describe (generatedErrors r)))
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = 80 }
+let private config = { FsCheckConfig.defaultConfig with maxTest = 40 }
 
 [<Tests>]
 let robustness =
     testList "Robustness" [
-        test "every nonsense value for every argument, one at a time" {
+        test "every nonsense value for every argument" {
+            // One compilation per argument name, one facade per value: the generator sees them all at once.
             for name in names do
-                for value in values do
-                    let argument = if name = "" then value else sprintf "%s = %s" name value
-                    checkRobust ([], sprintf "using DiffusionFunctional;\n[TaskClusters(%s)]\npublic static partial class F;\n" argument)
+                let facades =
+                    values |> List.mapi (fun i value ->
+                        let argument = if name = "" then value else sprintf "%s = %s" name value
+                        sprintf "[TaskClusters(%s)]\npublic static partial class F%d;\n" argument i)
+                let r = run [] true [ "using DiffusionFunctional;\n" + String.concat "" facades ]
+                Expect.isEmpty (crashes r) (sprintf "generator failure for %s:\n%A" name (crashes r))
+                Expect.all r.GeneratorDiagnostics (fun x -> x.Id.StartsWith "DFN") "only DFN diagnostics"
+                Expect.isEmpty (generatedErrors r) (describe (generatedErrors r))
+        }
+
+        test "generated code compiles at C# 7.3" {
+            // Old language versions are what a netstandard2.0 or .NET Framework consumer may still use.
+            let options = Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp7_3)
+            let source = "using DiffusionFunctional;\nnamespace Old {\n[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\")]\npublic static partial class FaceTasks { }\n}\n"
+            let input =
+                Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("Old", [ Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source, options) ], references true,
+                    Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions(Microsoft.CodeAnalysis.OutputKind.DynamicallyLinkedLibrary))
+            let d = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create([| (DiffusionFunctional.Generators.TaskClustersGenerator() :> Microsoft.CodeAnalysis.IIncrementalGenerator).AsSourceGenerator() |], parseOptions = options)
+            let mutable output = Unchecked.defaultof<Microsoft.CodeAnalysis.Compilation>
+            let mutable diagnostics = System.Collections.Immutable.ImmutableArray<Microsoft.CodeAnalysis.Diagnostic>.Empty
+            d.RunGeneratorsAndUpdateCompilation(input, &output, &diagnostics) |> ignore
+            Expect.isEmpty diagnostics (describe diagnostics)
+            Expect.equal (Seq.length output.SyntaxTrees) 4 "the source, the attribute, EmbeddedAttribute and the facade"
+            let errors = output.GetDiagnostics() |> Seq.filter (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Error) |> List.ofSeq
+            Expect.isEmpty errors (describe errors)
         }
 
         test "every declaration shape" {
             for declaration in declarations do
                 let body = if declaration.Contains "[ATTR]" then declaration.Replace("ATTR", "TaskClusters") else "[TaskClusters]\n" + declaration
                 checkRobust ([], "using DiffusionFunctional;\n" + body)
+        }
+
+        test "a nested type and a namespace type with the same dotted name both get facades" {
+            let r = run [] true [ "using DiffusionFunctional;\nnamespace N { public partial class A { [TaskClusters(Clusters = 2)] public partial class B; } }\nnamespace N.A { [TaskClusters(Clusters = 3)] public partial class B; }\n" ]
+            Expect.isEmpty (crashes r) (sprintf "%A" (crashes r))
+            Expect.equal (facadeHints r |> List.sort) [ "N.A+B.TaskClusters.g.cs"; "N.A.B.TaskClusters.g.cs" ] "two facades"
         }
 
         test "the attribute twice, on two parts of one type, and broken syntax" {

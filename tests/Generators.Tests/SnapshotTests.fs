@@ -50,7 +50,7 @@ public static partial class FaceTasks;
         }
 
         test "one cluster, timestep objective, a struct nested in a partial class, global namespace" {
-            checkSnapshot "Outer.Single" "Outer.Single.TaskClusters.g.cs" [] """
+            checkSnapshot "Outer.Single" "Outer+Single.TaskClusters.g.cs" [] """
 public partial class Outer
 {
     [DiffusionFunctional.TaskClusters(Schedule = "cosine", Timesteps = 4, Clusters = 1, Objective = "timestep")]
