@@ -1,11 +1,12 @@
 namespace DiffusionFunctional.Core.Weighting
 
 open System
+open DiffusionFunctional.Core
 
 /// Tiny dense k x k linear algebra for the multi-task weighting solvers (k is the number of task
-/// clusters, at most a few dozen). Written by hand on purpose: Core is netstandard2.0 with no
-/// dependency besides FSharp.Core, and a LAPACK-backed package (MathNet.Numerics) would be the only
-/// reason to add one, for solves of a 5 x 5 system. Matrices are row-major `float[,]`.
+/// clusters, at most a few dozen). The eigen-decomposition is MathNet.Numerics'; Cholesky and the
+/// pivoted solve stay hand-written because the solvers branch on their failure signals (a non-positive
+/// pivot, a pivot below a relative threshold) rather than on exceptions. Matrices are row-major `float[,]`.
 module DenseLinearAlgebra =
 
     /// The Cholesky factor L (lower triangular, A = L L') of a symmetric positive-definite matrix,
@@ -83,47 +84,12 @@ module DenseLinearAlgebra =
                 x.[i] <- x.[i] / m.[i, i]
             Some x
 
-    /// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations (accurate to rounding for
-    /// small n): eigenvalues in ascending order and the matching orthonormal eigenvectors as columns.
+    /// Eigen-decomposition of a symmetric matrix (MathNet.Numerics' symmetric EVD, shared with the Frechet
+    /// distance): eigenvalues in ascending order and the matching orthonormal eigenvectors as columns.
     /// Example: `fst (symmetricEigen (array2D [ [ 2.0; 1.0 ]; [ 1.0; 2.0 ] ])) = [| 1.0; 3.0 |]` (to rounding).
     let symmetricEigen (a: float[,]) : float[] * float[,] =
-        let n = Array2D.length1 a
-        let m = Array2D.copy a
-        let v = Array2D.init n n (fun i j -> if i = j then 1.0 else 0.0)
-        let offDiagonal () =
-            let mutable s = 0.0
-            for i in 0 .. n - 1 do
-                for j in 0 .. n - 1 do
-                    if i <> j then s <- s + m.[i, j] * m.[i, j]
-            s
-        let mutable total = 0.0
-        for i in 0 .. n - 1 do
-            for j in 0 .. n - 1 do total <- total + m.[i, j] * m.[i, j]
-        let mutable sweep = 0
-        while sweep < 100 && offDiagonal () > 1e-30 * total do
-            for p in 0 .. n - 2 do
-                for q in p + 1 .. n - 1 do
-                    if m.[p, q] <> 0.0 then
-                        // Rotation angle from Golub & Van Loan's symmetric Schur decomposition.
-                        let theta = (m.[q, q] - m.[p, p]) / (2.0 * m.[p, q])
-                        let t = (if theta >= 0.0 then 1.0 else -1.0) / (abs theta + sqrt (theta * theta + 1.0))
-                        let c = 1.0 / sqrt (t * t + 1.0)
-                        let s = t * c
-                        for r in 0 .. n - 1 do
-                            let mrp, mrq = m.[r, p], m.[r, q]
-                            m.[r, p] <- c * mrp - s * mrq
-                            m.[r, q] <- s * mrp + c * mrq
-                        for r in 0 .. n - 1 do
-                            let mpr, mqr = m.[p, r], m.[q, r]
-                            m.[p, r] <- c * mpr - s * mqr
-                            m.[q, r] <- s * mpr + c * mqr
-                        for r in 0 .. n - 1 do
-                            let vrp, vrq = v.[r, p], v.[r, q]
-                            v.[r, p] <- c * vrp - s * vrq
-                            v.[r, q] <- s * vrp + c * vrq
-            sweep <- sweep + 1
-        let order = Array.init n id |> Array.sortBy (fun i -> m.[i, i])
-        Array.map (fun i -> m.[i, i]) order, Array2D.init n n (fun r c -> v.[r, order.[c]])
+        let values, vectors = SymmetricMatrix.eigen (SymmetricMatrix.denseOf a)
+        values, vectors.ToArray()
 
     /// The minimum-norm least-squares solution of A x = b (A square), via the eigen-decomposition of
     /// A'A with singular values below `relativeCutoff` times the largest treated as zero.

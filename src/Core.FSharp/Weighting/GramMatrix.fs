@@ -49,7 +49,7 @@ module GramMatrix =
             let smallest = (fst (DenseLinearAlgebra.symmetricEigen g)).[0]
             if smallest < -tolerance * largest then
                 invalidArg "gram" (sprintf "the Gram matrix is not positive semi-definite: smallest eigenvalue %g, largest diagonal %g" smallest largest)
-            // Eigenvalues within 1e-12 of zero are the Jacobi solver's own rounding: leave exact zeros alone.
+            // Eigenvalues within 1e-12 of zero are the eigensolver's own rounding: leave exact zeros alone.
             elif smallest < -1e-12 * largest then Array2D.init k k (fun i j -> if i = j then g.[i, j] - smallest else g.[i, j])
             else g
 
