@@ -5,7 +5,8 @@ namespace DiffusionFunctional.Evaluation;
 /// <summary>
 /// Reads a folder of PNG/JPEG images into an <see cref="ImageBatch"/> for evaluation: files in ordinal name order,
 /// all of one size; one channel when every pixel of every image is gray (R = G = B), else RGB. Alpha is ignored.
-/// A stop-gap until the shared data sources take over this job.
+/// Unlike the training loader (<see cref="DiffusionFunctional.Data.ImageFolder"/>), nothing is resized or cropped and
+/// nothing is skipped: evaluated images must reach the feature network exactly as they were generated.
 /// </summary>
 public static class ImageFolderLoader
 {
