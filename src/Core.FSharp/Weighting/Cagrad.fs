@@ -19,8 +19,9 @@ type CagradResult =
       SimplexWeights: float[]
       /// lambda = c |g0| / |g_w|, so d = g0 + lambda g_w before rescaling.
       Lambda: float
-      /// True when the dual optimum has g_w = 0 or g0 = 0 (0 lies in the hull of the gradients, or the
-      /// average gradient vanishes): the direction is then undetermined and the update falls back to g0.
+      /// True when g0 = 0, or the dual optimum has |g_w| <= 1e-4 max_i |g_i| (0 lies in, or very near, the
+      /// hull of the gradients): the direction g_w / |g_w| is then undetermined or lost to rounding, and the
+      /// update falls back to g0 (Weights = 1/k each, rescaled; SimplexWeights still holds the dual solution).
       Degenerate: bool }
 
 /// CAGrad (Liu et al. 2021), c in [0, 1): the update d maximises min_i g_i . d over the ball
@@ -61,9 +62,10 @@ module Cagrad =
         let g0Squared = max 0.0 (Array.fold2 (fun acc x y -> acc + x * y) 0.0 gb b)
         let radius = c * sqrt g0Squared
         let maxDiagonal = Seq.max (seq { for i in 0 .. k - 1 -> g.[i, i] })
-        let fallback degenerate =
-            { Weights = rescaled rescale c b; SimplexWeights = Array.copy b; Lambda = 0.0; Degenerate = degenerate }
-        if radius <= 0.0 || maxDiagonal <= 0.0 then fallback (g0Squared <= 1e-300 || maxDiagonal <= 0.0)
+        let fallback degenerate simplexWeights =
+            { Weights = rescaled rescale c b; SimplexWeights = simplexWeights; Lambda = 0.0; Degenerate = degenerate }
+        let g0Vanishes = g0Squared <= 1e-16 * maxDiagonal
+        if c = 0.0 || g0Vanishes || maxDiagonal <= 0.0 then fallback (g0Vanishes || maxDiagonal <= 0.0) (Array.copy b)
         else
             let innerWeights beta =
                 let shifted = Array2D.init k k (fun i j -> g.[i, j] + beta * (gb.[i] + gb.[j]) + beta * beta * g0Squared)
@@ -75,22 +77,25 @@ module Cagrad =
             let mutable hi = 1.0001 * sqrt maxDiagonal / radius
             let mutable lo = hi
             let mutable found = false
-            while not found && lo > hi * 1e-16 do
-                lo <- lo * 1e-2
-                found <- fst (psi lo) > 0.0
-            if not found then fallback true
+            let floor = hi * 1e-16
+            while not found && lo > floor do
+                let next = lo * 1e-2
+                found <- fst (psi next) > 0.0
+                if not found then hi <- next
+                lo <- next
+            let mutable iterations = 0
+            while found && hi / lo - 1.0 > 1e-15 && iterations < 200 do
+                let mid = sqrt (lo * hi)
+                if fst (psi mid) > 0.0 then lo <- mid else hi <- mid
+                iterations <- iterations + 1
+            let w = snd (psi (sqrt (lo * hi)))
+            let squaredNorm = DenseLinearAlgebra.quadraticForm g w
+            // |g_w| below 1e-4 max |g_i| means lambda w_j would be huge and sum_j lambda w_j g_j would cancel
+            // catastrophically in float32: the direction g_w / |g_w| is numerically meaningless, so use g0.
+            if squaredNorm <= 1e-8 * maxDiagonal then fallback true w
             else
-                let mutable iterations = 0
-                while hi / lo - 1.0 > 1e-15 && iterations < 200 do
-                    let mid = sqrt (lo * hi)
-                    if fst (psi mid) > 0.0 then lo <- mid else hi <- mid
-                    iterations <- iterations + 1
-                let w = snd (psi (sqrt (lo * hi)))
-                let norm = sqrt (max 0.0 (DenseLinearAlgebra.quadraticForm g w))
-                if norm <= 1e-12 * sqrt maxDiagonal then fallback true
-                else
-                    let lambda = radius / norm
-                    { Weights = rescaled rescale c (Array.init k (fun j -> b.[j] + lambda * w.[j]))
-                      SimplexWeights = w
-                      Lambda = lambda
-                      Degenerate = false }
+                let lambda = radius / sqrt squaredNorm
+                { Weights = rescaled rescale c (Array.init k (fun j -> b.[j] + lambda * w.[j]))
+                  SimplexWeights = w
+                  Lambda = lambda
+                  Degenerate = false }

@@ -38,7 +38,7 @@ module GramMatrix =
 
     /// `validate`, then also checks positive semi-definiteness: the smallest eigenvalue may be
     /// negative by at most `tolerance` times the largest diagonal entry (float32 rounding), in which
-    /// case it is shifted to zero by adding to the diagonal. Throws ArgumentException otherwise.
+    /// case it is shifted to zero by adding to the diagonal (below 1e-12 relative it is left as is). Throws ArgumentException otherwise.
     /// Example: `validatePositiveSemidefinite (array2D [ [ 1.0; 1.0 ]; [ 1.0; 1.0 ] ])` returns it unchanged.
     let validatePositiveSemidefinite (gram: float[,]) : float[,] =
         let g = validate gram
@@ -49,7 +49,8 @@ module GramMatrix =
             let smallest = (fst (DenseLinearAlgebra.symmetricEigen g)).[0]
             if smallest < -tolerance * largest then
                 invalidArg "gram" (sprintf "the Gram matrix is not positive semi-definite: smallest eigenvalue %g, largest diagonal %g" smallest largest)
-            elif smallest < 0.0 then Array2D.init k k (fun i j -> if i = j then g.[i, j] - smallest else g.[i, j])
+            // Eigenvalues within 1e-12 of zero are the Jacobi solver's own rounding: leave exact zeros alone.
+            elif smallest < -1e-12 * largest then Array2D.init k k (fun i j -> if i = j then g.[i, j] - smallest else g.[i, j])
             else g
 
     /// The Gram matrix [v_i . v_j] of explicit vectors (all of the same length); for tests and small problems.
@@ -78,10 +79,3 @@ module GramMatrix =
         let mutable s = 0.0
         gram |> Array2D.iter (fun v -> s <- s + v * v)
         sqrt s
-
-    /// Checks that a per-task array has exactly k finite entries; throws ArgumentException otherwise.
-    let internal checkLength (name: string) (k: int) (values: float[]) =
-        if isNull values then nullArg name
-        if values.Length <> k then invalidArg name (sprintf "%s must have one entry per task (%d), got %d" name k values.Length)
-        values |> Array.iteri (fun i v ->
-            if Double.IsNaN v || Double.IsInfinity v then invalidArg name (sprintf "%s[%d] = %g is not finite" name i v))

@@ -6,9 +6,9 @@ open System
 type NashOptions =
     { /// Stop when max_i |alpha_i (G alpha)_i - 1| falls below this (1e-10 by default).
       Tolerance: float
-      /// Newton iterations before giving up (100 by default; typical solves take 5 to 15).
+      /// Newton iterations per stage before giving up (100 by default; typical solves take 5 to 25 in all).
       MaxIterations: int
-      /// Ridge added to the diagonal of the normalised G when no exact solution exists (1e-6 by default).
+      /// Ridge added to the diagonal of the normalised G when no exact solution exists (1e-4 by default, which bounds alpha by about 100).
       Ridge: float }
 
 /// Nash-MTL's bargaining solution for one Gram matrix.
@@ -22,11 +22,12 @@ type NashResult =
       NormalisationFactor: float
       /// Ridge actually added to the normalised G: 0 unless the hull of the gradients (almost) contains 0.
       RidgeUsed: float
-      /// Newton iterations taken.
+      /// Newton iterations taken, over all stages.
       Iterations: int
       /// max_i |alpha_i (G alpha)_i - 1| at the returned alpha (for the ridged matrix when RidgeUsed > 0).
       Residual: float
-      /// Residual <= Tolerance.
+      /// Residual <= Tolerance, or <= the rounding floor 64 eps max_i alpha_i sum_j |G_ij| alpha_j when that
+      /// is larger (only for nearly degenerate G, where alpha is large and G alpha cancels).
       Converged: bool }
 
 /// Nash-MTL (Navon et al. 2022) solved exactly. alpha_i (G alpha)_i = 1 with alpha > 0 is the stationarity
@@ -38,28 +39,57 @@ type NashResult =
 /// no positive solution exists, and the solver adds a small ridge and says so in `RidgeUsed`.
 module NashMtl =
 
-    /// Tolerance 1e-10, 100 iterations, ridge 1e-6.
-    let defaultOptions = { Tolerance = 1e-10; MaxIterations = 100; Ridge = 1e-6 }
+    /// Tolerance 1e-10, 100 iterations, ridge 1e-4.
+    let defaultOptions = { Tolerance = 1e-10; MaxIterations = 100; Ridge = 1e-4 }
 
     let private residual (g: float[,]) (alpha: float[]) =
         let ga = DenseLinearAlgebra.multiply g alpha
         Array.fold2 (fun acc a x -> max acc (abs (a * x - 1.0))) 0.0 alpha ga
 
+    // The smallest residual double precision can certify at alpha: rounding alpha_j by one ulp moves
+    // alpha_i (G alpha)_i by about eps alpha_i sum_j |G_ij| alpha_j, which is large only when G is nearly
+    // degenerate (alpha large, heavy cancellation in G alpha).
+    let private roundingFloor (g: float[,]) (alpha: float[]) =
+        let k = alpha.Length
+        let mutable worst = 0.0
+        for i in 0 .. k - 1 do
+            let mutable s = 0.0
+            for j in 0 .. k - 1 do s <- s + abs g.[i, j] * alpha.[j]
+            worst <- max worst (alpha.[i] * s)
+        64.0 * 2.220446049250313e-16 * worst
+
+    // A bound on the rounding error of `objective` at alpha.
+    let private objectiveNoise (g: float[,]) (alpha: float[]) =
+        let k = alpha.Length
+        let mutable s = 0.0
+        for i in 0 .. k - 1 do
+            s <- s + abs (log alpha.[i])
+            for j in 0 .. k - 1 do s <- s + 0.5 * abs g.[i, j] * alpha.[i] * alpha.[j]
+        64.0 * 2.220446049250313e-16 * (1.0 + s)
+
     let private objective (g: float[,]) (alpha: float[]) =
         if alpha |> Array.exists (fun a -> not (a > 0.0)) then Double.PositiveInfinity
         else 0.5 * DenseLinearAlgebra.quadraticForm g alpha - Array.sumBy log alpha
 
-    // Damped Newton on f from a scaled start; returns alpha, iterations, residual.
-    let private newton (options: NashOptions) (g: float[,]) =
+    // The start for a matrix: 1 / sqrt(G_ii), scaled by the t with t^2 (a' G a) = k that minimises f on the ray.
+    let private start (g: float[,]) =
         let k = Array2D.length1 g
-        let start = Array.init k (fun i -> if g.[i, i] > 0.0 then 1.0 / sqrt g.[i, i] else 1.0)
-        // The best multiple t of the start: t^2 (a' G a) = k minimises f along the ray.
-        let scale = sqrt (float k / max 1e-300 (DenseLinearAlgebra.quadraticForm g start))
-        let mutable alpha = Array.map (fun a -> a * scale) start
+        let a = Array.init k (fun i -> if g.[i, i] > 0.0 then 1.0 / sqrt g.[i, i] else 1.0)
+        let scale = sqrt (float k / max 1e-300 (DenseLinearAlgebra.quadraticForm g a))
+        Array.map (fun x -> x * scale) a
+
+    let private withRidge (g: float[,]) (ridge: float) =
+        Array2D.init (Array2D.length1 g) (Array2D.length2 g) (fun i j -> if i = j then g.[i, j] + ridge else g.[i, j])
+
+    // Damped Newton on f from `initial` until the residual is below `tolerance` (or the rounding floor);
+    // returns alpha, iterations, residual, converged.
+    let private newton (tolerance: float) (maxIterations: int) (g: float[,]) (initial: float[]) =
+        let k = Array2D.length1 g
+        let mutable alpha = Array.copy initial
         let mutable iterations = 0
         let mutable r = residual g alpha
         let mutable stalled = false
-        while r > options.Tolerance && iterations < options.MaxIterations && not stalled do
+        while r > max tolerance (roundingFloor g alpha) && iterations < maxIterations && not stalled do
             iterations <- iterations + 1
             let ga = DenseLinearAlgebra.multiply g alpha
             let gradient = Array.init k (fun i -> ga.[i] - 1.0 / alpha.[i])
@@ -75,18 +105,28 @@ module NashMtl =
                 let slope = Array.fold2 (fun acc a b -> acc + a * b) 0.0 gradient step
                 let f0 = objective g alpha
                 let trial t = Array.init k (fun i -> alpha.[i] + t * step.[i])
-                // Armijo backtracking; once the predicted decrease is below rounding, Newton is in its
-                // quadratic phase and the full step is taken.
-                if -slope > 1e-12 * (1.0 + abs f0) then
+                // Armijo backtracking on f while its predicted decrease is above f's own rounding noise (the
+                // quadratic term cancels heavily when alpha is large); below it, Newton is in its quadratic
+                // phase and steps are accepted when they reduce the residual instead.
+                let tMax = t
+                let armijo = -slope > objectiveNoise g alpha
+                if armijo then
                     while t > 1e-12 && objective g (trial t) > f0 + 1e-4 * t * slope do
                         t <- 0.5 * t
-                let next = trial t
-                let rNext = residual g next
-                if t <= 1e-12 || (rNext >= r && -slope <= 1e-12 * (1.0 + abs f0)) then stalled <- true
+                if armijo && t > 1e-12 then
+                    alpha <- trial t
+                    r <- residual g alpha
                 else
-                    alpha <- next
-                    r <- rNext
-        alpha, iterations, r
+                    t <- tMax
+                    let mutable rNext = residual g (trial t)
+                    while t > 1e-6 * tMax && rNext >= r do
+                        t <- 0.5 * t
+                        rNext <- residual g (trial t)
+                    if rNext >= r then stalled <- true
+                    else
+                        alpha <- trial t
+                        r <- rNext
+        alpha, iterations, r, r <= max tolerance (roundingFloor g alpha)
 
     /// Nash-MTL weights with explicit options. G is divided by its Frobenius norm first (as the reference
     /// does). Throws ArgumentException for a bad matrix or bad options.
@@ -103,16 +143,33 @@ module NashMtl =
         let normalised = if norm > 0.0 then Array2D.map (fun x -> x / norm) g else g
         // A positive solution exists iff the min-norm point of the hull is not 0 (see the module doc).
         let hullDistance = DenseLinearAlgebra.quadraticForm normalised (fst (SimplexQp.wolfe normalised))
+        // Below 1e-9 the exact alpha would exceed about 3e4 / sqrt k: treat the hull as containing 0.
         let ridge = if hullDistance > 1e-9 then 0.0 else options.Ridge
-        let system = Array2D.init k k (fun i j -> if i = j then normalised.[i, j] + ridge else normalised.[i, j])
-        let alpha, iterations, r = newton options system
+        // Damped Newton needs O(f(start) - f*) steps, about sum log alpha*, which is large when the hull
+        // nearly touches 0 (alpha* large). Path-following on a ridge mu (G + mu I with mu = 0.1, 0.01, ...
+        // down to a thousandth of the hull distance, each solved loosely from the last) keeps every stage
+        // a few quadratic steps; well-separated hulls (distance >= 1e-2) go straight to the final solve.
+        let target = ridge
+        let floorDistance = hullDistance + ridge / float k
+        let mutable alpha = [||]
+        let mutable iterations = 0
+        let mutable mu = if floorDistance < 1e-2 then 0.1 else 0.0
+        while mu > 1e-3 * floorDistance do
+            let system = withRidge normalised (target + mu)
+            let a, n, _, _ = newton 1e-3 options.MaxIterations system (if alpha.Length = 0 then start system else alpha)
+            alpha <- a
+            iterations <- iterations + n
+            mu <- mu / 10.0
+        if alpha.Length = 0 then alpha <- start (withRidge normalised target)
+        let a, n, r, converged = newton options.Tolerance options.MaxIterations (withRidge normalised target) alpha
+        let alpha, iterations = a, iterations + n
         { Alpha = alpha
           Weights = Array.map (fun a -> a / float k) alpha
           NormalisationFactor = norm
           RidgeUsed = ridge
           Iterations = iterations
           Residual = r
-          Converged = r <= options.Tolerance }
+          Converged = converged }
 
     /// Nash-MTL weights with `defaultOptions`. The trainer backpropagates sum_i Alpha[i] L_i / k (equivalently
     /// updates with sum_j Weights[j] g_j), clips the gradient norm to 1.0 and recomputes every 25 steps.
