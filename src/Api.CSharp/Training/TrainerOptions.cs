@@ -1,0 +1,87 @@
+using DiffusionFunctional.Core;
+using DiffusionFunctional.Diffusion;
+
+namespace DiffusionFunctional.Training;
+
+/// <summary>How a <see cref="Trainer"/> trains. Defaults suit a small MNIST run; every field can be set with an initializer.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>Optimisation steps in total (a resumed run continues to this count).</summary>
+    public int Steps { get; init; } = 1000;
+    /// <summary>Images per step.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>AdamW learning rate of the model's parameters (after warm-up).</summary>
+    public double LearningRate { get; init; } = 2e-4;
+    /// <summary>AdamW weight decay of the model's parameters.</summary>
+    public double WeightDecay { get; init; }
+    /// <summary>Linear learning-rate warm-up over this many steps (0: none).</summary>
+    public int WarmupSteps { get; init; }
+    /// <summary>Clip the model gradient's global L2 norm to this value; null: no clipping.</summary>
+    public double? GradientClipNorm { get; init; } = 1.0;
+    /// <summary>EMA decay per step.</summary>
+    public double EmaDecay { get; init; } = 0.999;
+    /// <summary>Seed of the weights, the data order, timesteps and noise.</summary>
+    public long Seed { get; init; }
+    /// <summary>Timestep clusters; null: one cluster (vanilla). Batch must be at least the number of clusters.</summary>
+    public ClusterPlan? Plan { get; init; }
+    /// <summary>Name of the weighting method (see <c>Weightings.Names</c>).</summary>
+    public string Weighting { get; init; } = "vanilla";
+    /// <summary>Where checkpoints, metrics.jsonl and sample grids go; null: keep nothing on disk.</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Write a checkpoint every this many steps (0: only at the end and on interruption).</summary>
+    public int CheckpointEvery { get; init; } = 500;
+    /// <summary>Write a sample grid every this many steps (0: only at the end).</summary>
+    public int SampleEvery { get; init; }
+    /// <summary>Images in each sample grid (0: no grids).</summary>
+    public int SampleCount { get; init; } = 16;
+    /// <summary>How grids are sampled (DDIM 50 steps by default, fixed seed).</summary>
+    public SamplerOptions Sampler { get; init; } = new();
+    /// <summary>libtorch CPU threads (null: leave as is). Results depend on the thread count.</summary>
+    public int? Threads { get; init; }
+    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Throws <see cref="BadInputException"/> for values no run can use.</summary>
+    public void Validate(int timesteps)
+    {
+        if (Steps <= 0) throw new BadInputException($"steps must be positive, got {Steps}");
+        if (BatchSize <= 0) throw new BadInputException($"batch size must be positive, got {BatchSize}");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new BadInputException($"learning rate must be positive, got {LearningRate}");
+        if (WeightDecay < 0) throw new BadInputException($"weight decay must not be negative, got {WeightDecay}");
+        if (WarmupSteps < 0) throw new BadInputException($"warm-up steps must not be negative, got {WarmupSteps}");
+        if (GradientClipNorm is { } clip && !(clip > 0)) throw new BadInputException($"gradient clip norm must be positive, got {clip}");
+        if (EmaDecay < 0 || EmaDecay >= 1) throw new BadInputException($"EMA decay must lie in [0, 1), got {EmaDecay}");
+        if (CheckpointEvery < 0 || SampleEvery < 0 || SampleCount < 0) throw new BadInputException("checkpoint and sample intervals must not be negative");
+        if (Plan is { } plan)
+        {
+            if (plan.Timesteps != timesteps) throw new BadInputException($"the cluster plan has T = {plan.Timesteps} but the diffusion has T = {timesteps}");
+            if (BatchSize < plan.Count) throw new BadInputException($"batch size {BatchSize} is smaller than the number of clusters {plan.Count}");
+        }
+    }
+}
+
+/// <summary>How a call to <see cref="Trainer.Train"/> ended.</summary>
+public enum TrainingOutcome
+{
+    /// <summary>All steps done; final checkpoint written.</summary>
+    Completed,
+    /// <summary>Cancelled between steps; a checkpoint of the last finished step was written.</summary>
+    Interrupted,
+}
+
+/// <summary>What one step measured.</summary>
+/// <param name="Step">Steps completed (1 after the first).</param>
+/// <param name="Loss">The loss the weighting returned.</param>
+/// <param name="LearningRate">Model learning rate used.</param>
+/// <param name="GradientNorm">Global L2 norm of the model gradient before clipping.</param>
+/// <param name="ClusterLosses">Mean loss per cluster (k values).</param>
+/// <param name="Seconds">Wall time of the step.</param>
+public sealed record StepMetrics(long Step, double Loss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds);
+
+/// <summary>Raised when the loss is NaN or infinite; the optimiser step was not taken and no checkpoint was written.</summary>
+public sealed class NonFiniteLossException(long step, double loss)
+    : Exception($"loss is {loss} at step {step}; stopped before updating the weights")
+{
+    /// <summary>The 1-based step whose loss was not finite.</summary>
+    public long Step { get; } = step;
+}

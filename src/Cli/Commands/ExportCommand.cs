@@ -1,0 +1,29 @@
+using System.ComponentModel;
+using DiffusionFunctional.Interop;
+using DiffusionFunctional.Training;
+using Spectre.Console.Cli;
+
+namespace DiffusionFunctional.Cli.Commands;
+
+/// <summary><c>dfn export</c>: writes a checkpoint's EMA (or live) weights as a PyTorch state_dict file.</summary>
+public sealed class ExportCommand : Command<ExportCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--checkpoint <FILE>")] public string? Checkpoint { get; init; }
+        [CommandOption("--out <FILE>"), Description("Destination, e.g. unet.pt (load with torch.load).")]
+        public string? Out { get; init; }
+        [CommandOption("--live"), Description("Export the live weights instead of the EMA.")]
+        public bool Live { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new BadInputException("--checkpoint FILE is required");
+        if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out FILE is required");
+        var (model, _, step) = Trainer.LoadForSampling(s.Checkpoint, useEma: !s.Live);
+        using (model) PyTorchWeights.Export(model, s.Out);
+        Console.Error.WriteLine($"dfn: {(s.Live ? "live" : "EMA")} weights of step {step} written to {s.Out} (PyTorch state_dict)");
+        return DfnApp.Ok;
+    }
+}
