@@ -46,9 +46,9 @@ public static class DfnApp
                 bench.AddCommand<BenchThroughputCommand>("throughput")
                     .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
                 bench.AddCommand<BenchOverheadCommand>("overhead")
-                    .WithDescription("Median step time of every weighting method relative to vanilla, same model and batch.");
+                    .WithDescription("Step time of every weighting method relative to vanilla, same model and batch.");
                 bench.AddCommand<BenchStabilityCommand>("stability")
-                    .WithDescription("Train a small model with each method over several seeds; report divergence per run (exit 1 if any).");
+                    .WithDescription("Train a small model with each weighting method over several seeds; report divergence per run (exit 1 if any).");
             });
             config.AddBranch("data", data =>
             {

@@ -82,7 +82,8 @@ public sealed partial class Trainer : IDisposable
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
         Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count);
-        TimestepSampler = timestepSampler ?? new StratifiedTimestepSampler();
+        // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler.
+        TimestepSampler = timestepSampler ?? (Weighting is IWeightingWithSampler owner ? owner.Sampler : new StratifiedTimestepSampler());
         Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);
         stream = new DataStream(data, Options.Seed);
         generator = new Generator((ulong)Options.Seed);
