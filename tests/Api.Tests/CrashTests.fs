@@ -83,7 +83,9 @@ let tests =
             use _ = clean
             let data = Path.Combine(dir, "data-idx3-ubyte")
             writeData data
-            let steps = 50
+            // Long enough that a loaded machine (stdout read late, the child running ahead) cannot finish the run
+            // before the tenth kill.
+            let steps = 300
             let reference = Path.Combine(dir, "reference")
             let p, err = start (trainArgs data reference steps)
             p.WaitForExit()
