@@ -93,6 +93,29 @@ let tests =
                 try Directory.Delete(dir, true) with _ -> ()
         }
 
+        test "dfn train takes a weighting method, its options and an affinity plan" {
+            let dir = tempFolder "weighting"
+            try
+                let idx = Path.Combine(dir, "squares-idx3-ubyte")
+                writeIdx idx 40
+                let affinity = Path.Combine(dir, "affinity.csv")
+                File.WriteAllText(affinity, "1,0.9,0.1,0\n0.9,1,0.2,0.1\n0.1,0.2,1,0.8\n0,0.1,0.8,1\n")
+                for weighting, extra in [ "nash", [ "--nash-every"; "2" ]; "min-snr", [ "--snr-gamma"; "3" ]; "uw", [ "--uw-lr"; "0.01" ] ] do
+                    let out = Path.Combine(dir, weighting)
+                    let r =
+                        run ([ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--image-size"; "8"; "--timesteps"; "40"; "--steps"; "3"
+                               "--batch"; "8"; "--clusters"; "2"; "--cluster-objective"; "affinity"; "--affinity"; affinity
+                               "--weighting"; weighting; "--threads"; "1"; "--sample-count"; "0"; "--out"; out ] @ extra)
+                    Expect.equal r.ExitCode 0 (sprintf "%s: %s" weighting r.Stderr)
+                    Expect.stringContains r.Stderr "[0, 20, 40]" "the affinity plan splits the two blocks"
+                    Expect.equal (File.ReadAllLines(Path.Combine(out, "metrics.jsonl")).Length) 3 "three steps logged"
+                let bad = run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--out"; Path.Combine(dir, "bad"); "--weighting"; "gradnorm-x" ]
+                Expect.equal bad.ExitCode 2 bad.Stderr
+                Expect.stringContains bad.Stderr "gradnorm-x" "names the unknown method"
+            finally
+                try Directory.Delete(dir, true) with _ -> ()
+        }
+
         test "bad analysis input: exit 2 with one line" {
             for args, mention in
                 [ [ "affinity"; "--checkpoints"; "/no/such.dfn"; "--data"; "mnist" ], "/no/such.dfn"

@@ -81,7 +81,8 @@ public sealed partial class Trainer : IDisposable
         Diffusion = diffusion;
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
-        Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count);
+        Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count,
+            Options.WeightingSettings with { Seed = Options.Seed, VPrediction = diffusion.Prediction == PredictionType.V });
         // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler.
         TimestepSampler = timestepSampler ?? (Weighting is IWeightingWithSampler owner ? owner.Sampler : new StratifiedTimestepSampler());
         Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);

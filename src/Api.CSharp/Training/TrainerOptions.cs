@@ -26,6 +26,9 @@ public sealed record TrainerOptions
     public ClusterPlan? Plan { get; init; }
     /// <summary>Name of the weighting method (see <c>Weightings.Names</c>).</summary>
     public string Weighting { get; init; } = "vanilla";
+    /// <summary>The chosen method's hyper-parameters (Min-SNR gamma, Nash interval, CAGrad c, ...); the prediction type
+    /// and the seed are taken from the diffusion and <see cref="Seed"/>.</summary>
+    public DiffusionFunctional.Weighting.WeightingOptions WeightingSettings { get; init; } = new();
     /// <summary>Where checkpoints, metrics.jsonl and sample grids go; null: keep nothing on disk.</summary>
     public string? OutputDirectory { get; init; }
     /// <summary>Write a checkpoint every this many steps (0: only at the end and on interruption).</summary>

@@ -8,6 +8,7 @@ using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
+using DiffusionFunctional.Weighting;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -44,9 +45,19 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Prediction { get; init; } = "eps";
         [CommandOption("--clusters <K>"), Description("Timestep clusters for stratified sampling (1: vanilla)."), DefaultValue(1)]
         public int Clusters { get; init; } = 1;
-        [CommandOption("--cluster-objective <NAME>"), Description("timestep or snr."), DefaultValue("snr")]
+        [CommandOption("--cluster-objective <NAME>"), Description("timestep, snr (log-SNR) or affinity (with --affinity)."), DefaultValue("snr")]
         public string ClusterObjective { get; init; } = "snr";
-        [CommandOption("--weighting <NAME>"), DefaultValue("vanilla")] public string Weighting { get; init; } = "vanilla";
+        [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
+        public string? Affinity { get; init; }
+        [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
+         Description("vanilla, min-snr, p2, edm2-uncertainty, importance, uw, uw-bounded, famo (loss-based); pcgrad, nash, imtl, cagrad, mgda (gradient-based, k backward passes). See docs/weightings.md.")]
+        public string Weighting { get; init; } = "vanilla";
+        [CommandOption("--snr-gamma <G>"), Description("min-snr: gamma."), DefaultValue(5.0)] public double SnrGamma { get; init; } = 5.0;
+        [CommandOption("--p2-k <K>"), Description("p2: k."), DefaultValue(1.0)] public double P2K { get; init; } = 1.0;
+        [CommandOption("--p2-gamma <G>"), Description("p2: gamma (0.5 or 1)."), DefaultValue(1.0)] public double P2Gamma { get; init; } = 1.0;
+        [CommandOption("--uw-lr <LR>"), Description("uw, uw-bounded: learning rate of the log-variances."), DefaultValue(0.025)] public double UwLr { get; init; } = 0.025;
+        [CommandOption("--nash-every <N>"), Description("nash: steps between Nash bargaining solves."), DefaultValue(25)] public int NashEvery { get; init; } = 25;
+        [CommandOption("--cagrad-c <C>"), Description("cagrad: c in [0, 1)."), DefaultValue(0.5)] public double CagradC { get; init; } = 0.5;
         [CommandOption("--ema-decay <D>"), DefaultValue(0.999)] public double EmaDecay { get; init; } = 0.999;
         [CommandOption("--warmup <STEPS>"), DefaultValue(0)] public int Warmup { get; init; }
         [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
@@ -74,7 +85,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var diffusion = GaussianDiffusion.Create(s.Schedule, s.Timesteps, GaussianDiffusion.ParsePrediction(s.Prediction));
         var plan = s.Clusters <= 1
             ? ClusterPlan.Single(s.Timesteps)
-            : ClusterPlan.Create(s.Timesteps, TimestepClustering.Run(new ClusterRequest(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective)).Boundaries,
+            : ClusterPlan.Create(s.Timesteps, TimestepClustering.Run(new ClusterRequest(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, AffinityFile: s.Affinity)).Boundaries,
                 $"{s.ClusterObjective} k={s.Clusters}");
         var checkpoint = Path.Combine(s.Out, Trainer.CheckpointName);
         if (!s.Resume && File.Exists(checkpoint))
@@ -85,7 +96,13 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         var options = new TrainerOptions
         {
             Steps = s.Steps, BatchSize = s.Batch, LearningRate = s.Lr, Seed = s.Seed, Device = s.Device, Plan = plan,
-            Weighting = s.Weighting, EmaDecay = s.EmaDecay, WarmupSteps = s.Warmup, GradientClipNorm = s.Clip > 0 ? s.Clip : null,
+            Weighting = s.Weighting,
+            WeightingSettings = new WeightingOptions
+            {
+                MinSnrGamma = s.SnrGamma, P2K = s.P2K, P2Gamma = s.P2Gamma, UncertaintyLearningRate = s.UwLr,
+                NashSolveEvery = s.NashEvery, CagradC = s.CagradC,
+            },
+            EmaDecay = s.EmaDecay, WarmupSteps = s.Warmup, GradientClipNorm = s.Clip > 0 ? s.Clip : null,
             OutputDirectory = s.Out, CheckpointEvery = s.CheckpointEvery, SampleEvery = s.SampleEvery, SampleCount = s.SampleCount,
             Threads = s.Threads,
         };
