@@ -47,6 +47,8 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         public int Clusters { get; init; } = 1;
         [CommandOption("--cluster-objective <NAME>"), Description("timestep, snr (log-SNR) or affinity (with --affinity)."), DefaultValue("snr")]
         public string ClusterObjective { get; init; } = "snr";
+        [CommandOption("--boundaries <LIST>"), Description("Explicit cluster boundaries instead of clustering, e.g. 0,153,394,624,823,1000 (from dfn cluster --json or a facade).")]
+        public string? Boundaries { get; init; }
         [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
         public string? Affinity { get; init; }
         [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
@@ -78,12 +80,15 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         if (s.Steps <= 0) throw new BadInputException($"--steps must be positive, got {s.Steps}");
         if (!(s.Lr > 0)) throw new BadInputException($"--lr must be positive, got {s.Lr}");
         if (s.Batch < s.Clusters) throw new BadInputException($"--batch {s.Batch} is smaller than --clusters {s.Clusters}");
+        if (s.Boundaries is not null && s.Clusters > 1) throw new BadInputException("give either --boundaries or --clusters, not both");
         try { TorchBackend.Resolve(s.Device); }
         catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
 
         var config = UNetConfig.Named(s.Model, s.Channels, s.ImageSize);
         var diffusion = GaussianDiffusion.Create(s.Schedule, s.Timesteps, GaussianDiffusion.ParsePrediction(s.Prediction));
-        var plan = s.Clusters <= 1
+        var plan = s.Boundaries is { } given
+            ? ParseBoundaries(given, s.Timesteps)
+            : s.Clusters <= 1
             ? ClusterPlan.Single(s.Timesteps)
             : ClusterPlan.Create(s.Timesteps, TimestepClustering.Run(new ClusterRequest(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, AffinityFile: s.Affinity)).Boundaries,
                 $"{s.ClusterObjective} k={s.Clusters}");
@@ -134,5 +139,16 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         }
         Console.Error.WriteLine($"dfn: done, {trainer.Step} steps; checkpoint {checkpoint}, metrics {Path.Combine(s.Out, "metrics.jsonl")}");
         return DfnApp.Ok;
+    }
+
+    static ClusterPlan ParseBoundaries(string text, int timesteps)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var bounds = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out bounds[i]))
+                throw new BadInputException($"--boundaries: '{parts[i]}' is not an integer");
+        try { return ClusterPlan.Create(timesteps, bounds, "boundaries given"); }
+        catch (ArgumentException e) { throw new BadInputException($"--boundaries: {e.Message.Split(" (Parameter")[0]}"); }
     }
 }
