@@ -38,17 +38,19 @@ public sealed class ClusterGradients : IDisposable
         Rows = rows;
         Length = trainable.Sum(p => p.numel());
         var first = trainable.FirstOrDefault() ?? throw new BadInputException("a gradient-based weighting needs at least one trainable parameter");
-        buffer = zeros([rows, Length], dtype: first.dtype, device: first.device);
+        // Buffer and views live across steps: keep them out of the caller's dispose scope.
+        buffer = zeros([rows, Length], dtype: first.dtype, device: first.device).DetachFromDisposeScope();
         views = new Tensor[rows][];
         for (var r = 0; r < rows; r++)
         {
-            var row = buffer[r];
+            var row = buffer[r].DetachFromDisposeScope();
             var offset = 0L;
             views[r] = new Tensor[trainable.Length];
             for (var p = 0; p < trainable.Length; p++)
             {
                 var n = trainable[p].numel();
-                views[r][p] = row.narrow(0, offset, n).view(trainable[p].shape);
+                using var slice = row.narrow(0, offset, n).DetachFromDisposeScope();
+                views[r][p] = slice.view(trainable[p].shape).DetachFromDisposeScope();
                 offset += n;
             }
             row.Dispose();
