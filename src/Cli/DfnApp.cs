@@ -31,6 +31,10 @@ public static class DfnApp
             config.AddCommand<SampleCommand>("sample")
                 .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
                 .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
+            config.AddCommand<DemoCommand>("demo")
+                .WithDescription("The main job: train vanilla, Min-SNR and ANT-UW on MNIST at the same budget, score FD-ResNet18 during training, report.")
+                .WithExample("demo")
+                .WithExample("demo", "--profile", "quick", "--methods", "vanilla,min-snr,uw:snr:5,pcgrad:snr", "--seeds", "3", "--out", "runs/demo");
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Fetch and cache data sets.");
