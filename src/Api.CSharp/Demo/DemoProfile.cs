@@ -69,8 +69,8 @@ public sealed record DemoProfile
         {
             Name = "quick",
             Model = Small16,
-            Steps = 1200, EvaluationSteps = [200, 400, 600, 800, 1000, 1200],
-            EvaluationSamples = 250, RealSamples = 1000, SamplerSteps = 25,
+            Steps = 800, EvaluationSteps = [100, 200, 400, 600, 800],
+            EvaluationSamples = 200, RealSamples = 1000, SamplerSteps = 25,
         },
         "full" => new DemoProfile
         {

@@ -16,11 +16,11 @@ public sealed record DemoMethodSummary(
     long? StepsToReachBaseline, double FinalFdChangePercent, double StepSecondsMean, IReadOnlyList<long> DivergedSeeds);
 
 /// <summary>Everything the report shows.</summary>
-public sealed record DemoSummary(string Profile, int Seeds, long Steps, string BaselineId, IReadOnlyList<DemoMethodSummary> Methods)
-{
-    /// <summary>True when every method and seed reached the final step or diverged.</summary>
-    public bool Complete => Methods.All(m => m.FinalSeeds + m.DivergedSeeds.Count == Seeds);
-}
+/// <param name="Steps">The profile's final step.</param>
+/// <param name="ComparedStep">The step the headline numbers compare at: <paramref name="Steps"/> once every run got
+/// there, else the last evaluation point that every method has reached (an interrupted demo still compares fairly).</param>
+/// <param name="Complete">Every method and seed reached the final step or diverged.</param>
+public sealed record DemoSummary(string Profile, int Seeds, long Steps, long ComparedStep, bool Complete, string BaselineId, IReadOnlyList<DemoMethodSummary> Methods);
 
 /// <summary>Turns demo records into the summary and writes <c>results.md</c>, <c>results.csv</c>,
 /// <c>convergence.csv</c>, <c>convergence.png</c> and <c>samples-&lt;method&gt;.png</c>.</summary>
@@ -32,23 +32,28 @@ public static class DemoReport
     public static DemoSummary Summarise(IReadOnlyList<DemoRecord> records, IReadOnlyList<DemoMethod> methods, DemoProfile profile, int seeds)
     {
         var baseline = methods.FirstOrDefault(m => m.Id == "vanilla") ?? methods[0];
-        var partial = methods.Select(m => SummariseOne(records, m, profile, seeds)).ToList();
+        var own = records.Where(r => r.Seed < seeds).ToList();
+        var complete = methods.All(m => Enumerable.Range(0, seeds).All(seed =>
+            own.Any(r => r.Method == m.Id && r.Seed == seed && (r.Diverged || r.Step == profile.Steps))));
+        var common = profile.EvaluationSteps.Where(step => methods.All(m => own.Any(r => r.Method == m.Id && r.Step == step && !r.Diverged))).ToList();
+        long compared = complete || common.Count == 0 ? profile.Steps : common[^1];
+        var partial = methods.Select(m => SummariseOne(own, m, compared)).ToList();
         var baselineFinal = partial.First(p => p.Id == baseline.Id).FinalFdMean;
         var result = partial.Select(p => p with
         {
-            StepsToReachBaseline = double.IsFinite(baselineFinal) ? p.Curve.FirstOrDefault(c => c.MeanFd <= baselineFinal)?.Step : null,
+            StepsToReachBaseline = double.IsFinite(baselineFinal) ? p.Curve.FirstOrDefault(c => c.Step <= compared && c.MeanFd <= baselineFinal)?.Step : null,
             FinalFdChangePercent = 100.0 * (p.FinalFdMean - baselineFinal) / baselineFinal,
         }).ToList();
-        return new DemoSummary(profile.Name, seeds, profile.Steps, baseline.Id, result);
+        return new DemoSummary(profile.Name, seeds, profile.Steps, compared, complete, baseline.Id, result);
     }
 
-    static DemoMethodSummary SummariseOne(IReadOnlyList<DemoRecord> records, DemoMethod method, DemoProfile profile, int seeds)
+    static DemoMethodSummary SummariseOne(IReadOnlyList<DemoRecord> records, DemoMethod method, long compared)
     {
-        var own = records.Where(r => r.Method == method.Id && r.Seed < seeds).ToList();
+        var own = records.Where(r => r.Method == method.Id).ToList();
         var curve = own.Where(r => !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
             .Select(g => new DemoPoint(g.Key, g.Average(r => r.Fd), StandardDeviation(g.Select(r => r.Fd).ToList()), g.Count()))
             .ToList();
-        var final = curve.FirstOrDefault(p => p.Step == profile.Steps);
+        var final = curve.FirstOrDefault(p => p.Step == compared);
         var stepTimes = own.Where(r => double.IsFinite(r.StepSeconds)).Select(r => r.StepSeconds).ToList();
         return new DemoMethodSummary(method.Id, method.ToString(), curve, final?.MeanFd ?? double.NaN, final?.StdFd ?? double.NaN,
             final?.Seeds ?? 0, null, double.NaN, stepTimes.Count > 0 ? stepTimes.Average() : double.NaN,
@@ -68,8 +73,8 @@ public static class DemoReport
         !double.IsFinite(mean) ? "-" : seeds > 1 ? $"{mean.ToString(format, Inv)} ± {std.ToString(format, Inv)}" : mean.ToString(format, Inv);
 
     /// <summary>The "steps to reach the baseline's final FD" cell, with the speed-up over the baseline's steps.</summary>
-    public static string StepsToReach(DemoMethodSummary m, long totalSteps) =>
-        m.StepsToReachBaseline is { } s ? $"{s} ({((double)totalSteps / s).ToString("F1", Inv)}x)" : "not reached";
+    public static string StepsToReach(DemoMethodSummary m, long comparedStep) =>
+        m.StepsToReachBaseline is { } s ? $"{s} ({((double)comparedStep / s).ToString("F1", Inv)}x fewer)" : "not reached";
 
     /// <summary>Writes the report files into the demo's output folder; grids maps method id to its sample grid.</summary>
     public static void Write(DemoSummary summary, DemoOptions options, IReadOnlyDictionary<string, string> grids)
@@ -113,14 +118,14 @@ public static class DemoReport
         b.Append(Inv, $"{p.Steps} steps, batch {p.BatchSize}, AdamW lr {p.LearningRate:G3} (warm-up {p.WarmupSteps}, clip {p.GradientClipNorm:G3}), EMA {p.EmaDecay}; ");
         b.Append(Inv, $"{o.Schedule} schedule, T = {o.Timesteps}; FD-ResNet18 of {p.EvaluationSamples} EMA samples (DDIM {p.SamplerSteps}) against {p.RealSamples} held-out real images; ");
         b.Append(Inv, $"{s.Seeds} seed(s){(s.Seeds > 1 ? ", mean ± std" : "")}.\n\n");
-        if (!s.Complete) b.Append("**Incomplete**: some runs have not finished; re-run the same command to continue.\n\n");
-        b.Append(Inv, $"| method | final FD (step {s.Steps}) | vs {s.BaselineId} | steps to reach {s.BaselineId}'s final FD | s/step | diverged |\n");
+        if (!s.Complete) b.Append(Inv, $"**Incomplete**: not every run reached step {s.Steps}; the table compares at step {s.ComparedStep}, the last one all methods reached. Re-run the same command to continue.\n\n");
+        b.Append(Inv, $"| method | FD at step {s.ComparedStep} | vs {s.BaselineId} | steps to reach {s.BaselineId}'s FD at step {s.ComparedStep} | s/step | diverged |\n");
         b.Append("|---|---|---|---|---|---|\n");
         foreach (var m in s.Methods)
         {
             var change = double.IsFinite(m.FinalFdChangePercent) ? $"{m.FinalFdChangePercent.ToString("+0.0;-0.0", Inv)}%" : "-";
             var diverged = m.DivergedSeeds.Count == 0 ? "0" : $"{m.DivergedSeeds.Count} (seed {string.Join(", ", m.DivergedSeeds)})";
-            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s.Steps)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
+            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s.ComparedStep)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
         }
         var steps = s.Methods.SelectMany(m => m.Curve.Select(c => c.Step)).Distinct().Order().ToList();
         b.Append("\nFD-ResNet18 at each evaluation point (lower is better):\n\n| step | ");

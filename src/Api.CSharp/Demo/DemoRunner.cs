@@ -66,6 +66,7 @@ public sealed class DemoRunner
         this.options = options;
         this.log = log ?? (_ => { });
         options.Profile.Validate();
+        if (options.Threads < 1) throw new BadInputException($"threads must be positive, got {options.Threads}");
         if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
         if (options.Methods.Count == 0) throw new BadInputException("no methods to run");
         foreach (var m in options.Methods)
@@ -87,7 +88,7 @@ public sealed class DemoRunner
         Directory.CreateDirectory(options.OutputDirectory);
         CheckOrWriteManifest();
         TorchBackend.SetThreads(options.Threads);
-        var device = TorchBackend.Resolve(options.Device);
+        TorchBackend.Resolve(options.Device);
         var store = new DemoResultStore(ResultsPath);
 
         var (train, real) = LoadData();
@@ -95,14 +96,18 @@ public sealed class DemoRunner
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
             var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps);
+            // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
+            // stopped early still compares all methods at the same budget.
+            foreach (var evaluationStep in profile.EvaluationSteps)
             for (long seed = 0; seed < options.Seeds; seed++)
             foreach (var method in options.Methods)
             {
-                if (IsFinished(store, method, seed)) continue;
-                var outcome = TrainAndEvaluate(method, seed, diffusion, train, real, evaluator, store, device, cancellation, progress);
+                if (IsFinished(store, method, seed) || store.Find(method.Id, seed, evaluationStep) is not null) continue;
+                var outcome = TrainAndEvaluate(method, seed, evaluationStep, diffusion, train, real, evaluator, store, cancellation, progress);
                 if (outcome == DemoOutcome.Interrupted)
                     return (DemoOutcome.Interrupted, WriteReport(store));
             }
+            WriteReport(store);
         }
         return (DemoOutcome.Completed, WriteReport(store));
     }
@@ -118,8 +123,9 @@ public sealed class DemoRunner
     bool IsFinished(DemoResultStore store, DemoMethod method, long seed) =>
         store.Divergence(method.Id, seed) is not null || store.Find(method.Id, seed, options.Profile.Steps) is not null;
 
-    DemoOutcome TrainAndEvaluate(DemoMethod method, long seed, GaussianDiffusion diffusion, ImageDataset train, ImageBatch real,
-        Evaluator evaluator, DemoResultStore store, Device device, CancellationToken cancellation, IProgress<DemoProgress>? progress)
+    /// <summary>Trains one method and seed from its checkpoint up to <paramref name="evaluationStep"/> and scores it there.</summary>
+    DemoOutcome TrainAndEvaluate(DemoMethod method, long seed, int evaluationStep, GaussianDiffusion diffusion, ImageDataset train, ImageBatch real,
+        Evaluator evaluator, DemoResultStore store, CancellationToken cancellation, IProgress<DemoProgress>? progress)
     {
         var profile = options.Profile;
         var plan = method.Plan(options.Schedule, options.Timesteps);
@@ -136,14 +142,11 @@ public sealed class DemoRunner
         var model = new UNet(profile.Model);
         var weighting = Weightings.Create(method.Weighting, plan.Count, new WeightingOptions { Seed = seed });
         using var trainer = new Trainer(model, diffusion, train, trainerOptions, weighting, (weighting as IWeightingWithSampler)?.Sampler);
-        if (trainer.TryResume()) log($"{method} seed {seed}: resuming at step {trainer.Step}");
-        else log($"{method} seed {seed}: {plan}, {model.ParameterCount:N0} parameters");
+        if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {model.ParameterCount:N0} parameters");
+        if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
         var guard = new DivergenceGuard(jumpFactor: 20.0);
-        foreach (var evaluationStep in profile.EvaluationSteps)
         {
-            if (store.Find(method.Id, seed, evaluationStep) is not null) continue;
-            if (trainer.Step > evaluationStep) continue; // cannot go back; only happens if results.jsonl was edited
             var clock = Stopwatch.StartNew();
             var stepsRun = 0;
             while (trainer.Step < evaluationStep)

