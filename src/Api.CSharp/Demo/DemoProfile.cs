@@ -83,6 +83,9 @@ public sealed record DemoProfile
         _ => throw new BadInputException($"unknown demo profile '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 
+    /// <summary>This profile with another training length and evaluation points (for callers without C#'s <c>with</c>).</summary>
+    public DemoProfile WithBudget(int steps, int[] evaluationSteps) => this with { Steps = steps, EvaluationSteps = evaluationSteps };
+
     /// <summary>Throws <see cref="BadInputException"/> for a profile no run can use.</summary>
     public void Validate()
     {

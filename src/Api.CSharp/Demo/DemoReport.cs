@@ -8,14 +8,25 @@ namespace DiffusionFunctional.Demo;
 public sealed record DemoPoint(long Step, double MeanFd, double StdFd, int Seeds);
 
 /// <summary>A method's results: its FD curve and the headline numbers.</summary>
+/// <param name="Id">The method's <see cref="DemoMethod.Id"/>.</param>
+/// <param name="Spec">The method as written on the command line.</param>
+/// <param name="Curve">Mean and standard deviation of FD over seeds at each evaluation point.</param>
+/// <param name="FinalFdMean">Mean FD at the compared step (NaN when no seed got there).</param>
+/// <param name="FinalFdStd">Its standard deviation over seeds.</param>
+/// <param name="FinalSeeds">Seeds that reached the compared step.</param>
 /// <param name="StepsToReachBaseline">First evaluation step whose mean FD is at most the baseline's final mean FD; null: not reached.</param>
 /// <param name="FinalFdChangePercent">Final mean FD relative to the baseline's, in percent (negative: better).</param>
+/// <param name="StepSecondsMean">Mean wall time of one training step.</param>
 /// <param name="DivergedSeeds">Seeds whose training diverged (reported, not hidden).</param>
 public sealed record DemoMethodSummary(
     string Id, string Spec, IReadOnlyList<DemoPoint> Curve, double FinalFdMean, double FinalFdStd, int FinalSeeds,
     long? StepsToReachBaseline, double FinalFdChangePercent, double StepSecondsMean, IReadOnlyList<long> DivergedSeeds);
 
 /// <summary>Everything the report shows.</summary>
+/// <param name="Profile">The profile's name.</param>
+/// <param name="Seeds">Seeds asked for.</param>
+/// <param name="BaselineId">The method the others are compared with (vanilla when present).</param>
+/// <param name="Methods">One summary per method, in the order given.</param>
 /// <param name="Steps">The profile's final step.</param>
 /// <param name="ComparedStep">The step the headline numbers compare at: <paramref name="Steps"/> once every run got
 /// there, else the last evaluation point that every method has reached (an interrupted demo still compares fairly).</param>

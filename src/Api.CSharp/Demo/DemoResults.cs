@@ -8,8 +8,15 @@ namespace DiffusionFunctional.Demo;
 /// <paramref name="Seed"/> for <paramref name="Step"/> steps, scored on EMA samples. A diverged run has one record at
 /// the step where its loss stopped being finite, with <paramref name="Fd"/> NaN and <paramref name="Diverged"/> true.
 /// </summary>
+/// <param name="Method">The method's <see cref="DemoMethod.Id"/>.</param>
+/// <param name="Seed">The run's seed.</param>
+/// <param name="Step">Training steps done when the EMA model was scored (or the step that diverged).</param>
+/// <param name="Fd">FD-ResNet18 of the samples against the held-out real images (NaN when diverged).</param>
+/// <param name="Precision">k-NN precision (k = 3) on ResNet-18 features.</param>
+/// <param name="Recall">k-NN recall (k = 3) on ResNet-18 features.</param>
 /// <param name="StepSeconds">Mean wall time of a training step since the previous evaluation point.</param>
 /// <param name="EvaluationSeconds">Wall time of sampling and scoring this point.</param>
+/// <param name="Diverged">True for the record that marks a diverged run.</param>
 public sealed record DemoRecord(
     string Method, long Seed, long Step, double Fd, double Precision, double Recall,
     double StepSeconds, double EvaluationSeconds, bool Diverged = false);

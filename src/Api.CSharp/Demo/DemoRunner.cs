@@ -145,38 +145,38 @@ public sealed class DemoRunner
         if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
+        // A loss 20x its running median (or not finite) ends the run: divergence is a result to report, not a crash.
         var guard = new DivergenceGuard(jumpFactor: 20.0);
+        var stepsRun = 0;
+        var trainingSeconds = 0.0;
+        while (trainer.Step < evaluationStep)
         {
-            var clock = Stopwatch.StartNew();
-            var stepsRun = 0;
-            while (trainer.Step < evaluationStep)
+            if (cancellation.IsCancellationRequested)
             {
-                if (cancellation.IsCancellationRequested)
-                {
-                    trainer.SaveCheckpoint(trainer.CheckpointPath!);
-                    return DemoOutcome.Interrupted;
-                }
-                StepMetrics metrics;
-                try { metrics = trainer.TrainStep(); }
-                catch (NonFiniteLossException e)
-                {
-                    RecordDivergence(store, method, seed, e.Step, $"non-finite loss at step {e.Step}");
-                    return DemoOutcome.Completed;
-                }
-                stepsRun++;
-                var meanLoss = metrics.ClusterLosses.Average();
-                if (guard.Observe(metrics.Step, meanLoss) is { } diverged)
-                {
-                    RecordDivergence(store, method, seed, diverged.Step, diverged.Reason);
-                    return DemoOutcome.Completed;
-                }
-                if (profile.CheckpointEvery > 0 && trainer.Step % profile.CheckpointEvery == 0) trainer.SaveCheckpoint(trainer.CheckpointPath!);
-                progress?.Report(new DemoProgress(method.ToString(), seed, "train", trainer.Step, profile.Steps, $"loss {meanLoss:F4}"));
+                trainer.SaveCheckpoint(trainer.CheckpointPath!);
+                return DemoOutcome.Interrupted;
             }
-            var stepSeconds = stepsRun > 0 ? clock.Elapsed.TotalSeconds / stepsRun : double.NaN;
-            trainer.SaveCheckpoint(trainer.CheckpointPath!);
-            store.Add(Evaluate(trainer, method, seed, evaluationStep, stepSeconds, real, evaluator, progress));
+            StepMetrics metrics;
+            try { metrics = trainer.TrainStep(); }
+            catch (NonFiniteLossException e)
+            {
+                RecordDivergence(store, method, seed, e.Step, $"non-finite loss at step {e.Step}");
+                return DemoOutcome.Completed;
+            }
+            stepsRun++;
+            trainingSeconds += metrics.Seconds;
+            var meanLoss = metrics.ClusterLosses.Average();
+            if (guard.Observe(metrics.Step, meanLoss) is { } diverged)
+            {
+                RecordDivergence(store, method, seed, diverged.Step, diverged.Reason);
+                return DemoOutcome.Completed;
+            }
+            if (profile.CheckpointEvery > 0 && trainer.Step % profile.CheckpointEvery == 0) trainer.SaveCheckpoint(trainer.CheckpointPath!);
+            progress?.Report(new DemoProgress(method.ToString(), seed, "train", trainer.Step, profile.Steps, FormattableString.Invariant($"loss {meanLoss:F4}")));
         }
+        var stepSeconds = stepsRun > 0 ? trainingSeconds / stepsRun : double.NaN;
+        trainer.SaveCheckpoint(trainer.CheckpointPath!);
+        store.Add(Evaluate(trainer, method, seed, evaluationStep, stepSeconds, real, evaluator, progress));
         return DemoOutcome.Completed;
     }
 
@@ -203,7 +203,7 @@ public sealed class DemoRunner
         var scored = evaluator.Evaluate(real, fake, new Progress(p =>
             progress?.Report(new DemoProgress(method.ToString(), seed, "score", p.Done, p.Total, p.Stage))));
         var seconds = clock.Elapsed.TotalSeconds;
-        log($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)");
+        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
         return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds);
     }
 
