@@ -3,17 +3,47 @@
 module DiffusionFunctional.Cli.Tests.DemoCommandTests
 
 open System
+open System.Diagnostics
 open System.Globalization
 open System.IO
+open System.Text
 open DiffusionFunctional.Cli.Tests.Dfn
 open Expecto
 
 let private outDir = Path.Combine(Path.GetTempPath(), sprintf "dfn-demo-test-%s" (Guid.NewGuid().ToString("N")))
 
 // Threads 1: the demo must also pass on a busy machine, where libtorch's waiting threads spin.
-let private smokeArgs = [ "demo"; "--profile"; "smoke"; "--out"; outDir; "--threads"; "1"; "--workers"; "1" ]
+let private smokeArgs = [ "demo"; "--profile"; "smoke"; "--out"; outDir; "--threads"; "1"; "--workers"; "1"; "--log-every"; "1" ]
 
-let private firstRun = lazy (runWithin 600 smokeArgs)
+/// Starts the smoke demo, sends SIGINT while the second method trains, and returns the exit code, stdout and
+/// stderr of that interrupted process.
+let private interruptedRun =
+    lazy (
+        let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
+        for a in smokeArgs do info.ArgumentList.Add a
+        use p = Process.Start info
+        let err = p.StandardError.ReadToEndAsync()
+        let out = StringBuilder()
+        let mutable signalled = false
+        let mutable line = p.StandardOutput.ReadLine()
+        while not (isNull line) do
+            out.AppendLine line |> ignore
+            if not signalled && line.StartsWith "min-snr seed 0: step 2/" then
+                use kill = Process.Start("kill", [ "-INT"; string p.Id ])
+                kill.WaitForExit()
+                signalled <- true
+            line <- p.StandardOutput.ReadLine()
+        if not (p.WaitForExit 600_000) then
+            p.Kill true
+            failwith "interrupted demo did not exit"
+        p.ExitCode, out.ToString(), err.Result)
+
+/// The same command again after the interruption: it must resume and finish.
+let private firstRun =
+    lazy (
+        interruptedRun.Force() |> ignore
+        runWithin 600 smokeArgs)
 
 let private methods = [ "vanilla"; "min-snr"; "uw-snr-k5" ]
 
@@ -41,9 +71,22 @@ let private pngSize (path: string) =
 [<Tests>]
 let tests =
     testSequenced <| testList "dfn demo" [
-        test "smoke profile runs the whole pipeline and exits 0" {
+        test "SIGINT during training finishes the step, checkpoints and exits 130, keeping finished results" {
+            let code, out, err = interruptedRun.Force()
+            Expect.equal code 130 (sprintf "exit code; stderr: %s" err)
+            Expect.stringContains err "interrupted" "says it was interrupted"
+            Expect.stringContains out "min-snr seed 0: step 2/" "was interrupted while min-snr trained"
+            Expect.isTrue (File.Exists(Path.Combine(outDir, "runs", "min-snr", "seed-0", "checkpoint.dfn"))) "min-snr checkpoint written"
+            let lines = File.ReadAllLines(Path.Combine(outDir, "results.jsonl"))
+            Expect.equal lines.Length 1 "only vanilla's first evaluation was done"
+            Expect.stringContains lines.[0] "\"method\":\"vanilla\"" "vanilla's record"
+        }
+
+        test "the re-run resumes from the checkpoints and finishes (exit 0)" {
             let r = firstRun.Force()
             Expect.equal r.ExitCode 0 (sprintf "exit code; stderr: %s" r.Stderr)
+            Expect.isFalse (r.Stdout.Contains "vanilla seed 0: step 1/") "vanilla's first segment was not trained again"
+            Expect.isFalse (r.Stdout.Contains "min-snr seed 0: step 1/") "min-snr continued from its checkpoint"
             for m in [ "vanilla"; "min-snr"; "uw:snr:5" ] do Expect.stringContains r.Stdout m "the console table names every method"
         }
 
@@ -88,7 +131,7 @@ let tests =
             let r = runWithin 300 smokeArgs
             Expect.equal r.ExitCode 0 r.Stderr
             Expect.equal (File.ReadAllText results) before "results.jsonl unchanged"
-            Expect.isFalse (r.Stdout.Contains "step 16/16") "no training step was run again"
+            Expect.isFalse (r.Stdout.Contains "/16") "no training step was run again"
         }
 
         test "another profile in the same folder is refused with exit 2" {
