@@ -154,6 +154,7 @@ public static class DemoReport
 
     static ScottPlot.Plot ConvergencePlot(DemoSummary s)
     {
+        Imaging.PlotFonts.EnsureRegistered();
         var plot = new ScottPlot.Plot();
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {
