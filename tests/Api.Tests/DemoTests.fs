@@ -101,6 +101,18 @@ let tests =
             Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
         }
 
+        test "EMA warm-up: average of recent weights early, the configured decay later" {
+            let decay steps = DiffusionFunctional.Training.ExponentialMovingAverage.WarmupDecay(0.995, steps)
+            Expect.floatClose Accuracy.veryHigh (decay 0L) 0.1 "first update keeps 90% of the live weights"
+            Expect.floatClose Accuracy.veryHigh (decay 90L) (91.0 / 100.0) "(1 + t) / (10 + t)"
+            Expect.equal (decay 5000L) 0.995 "capped at the configured decay"
+            let values = [ for t in 0L .. 3000L -> decay t ]
+            Expect.isTrue (List.pairwise values |> List.forall (fun (a, b) -> b >= a)) "never decreases"
+            // Weight of the initial network in the average after n updates: prod of the decays, tiny even at n = 200.
+            let initialShare = [ 0L .. 199L ] |> List.fold (fun acc t -> acc * decay t) 1.0
+            Expect.isLessThan initialShare 1e-3 "the random initial weights are forgotten early"
+        }
+
         test "profiles validate; unknown profile is BadInputException" {
             for name in DemoProfile.Names do (DemoProfile.Named name).Validate()
             Expect.throwsT<BadInputException> (fun () -> DemoProfile.Named "huge" |> ignore) "unknown"

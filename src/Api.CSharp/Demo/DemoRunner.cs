@@ -132,7 +132,7 @@ public sealed class DemoRunner
         var trainerOptions = new TrainerOptions
         {
             Steps = profile.Steps, BatchSize = profile.BatchSize, LearningRate = profile.LearningRate,
-            WarmupSteps = profile.WarmupSteps, GradientClipNorm = profile.GradientClipNorm, EmaDecay = profile.EmaDecay,
+            WarmupSteps = profile.WarmupSteps, GradientClipNorm = profile.GradientClipNorm, EmaDecay = profile.EmaDecay, EmaWarmup = true,
             Seed = seed, Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
             CheckpointEvery = 0, SampleCount = 0, Device = options.Device,
             Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
@@ -269,7 +269,7 @@ public sealed class DemoRunner
         var path = Path.Combine(options.OutputDirectory, "demo.json");
         var manifest = new JsonObject
         {
-            ["profile"] = options.Profile.Name, ["data"] = options.Data, ["schedule"] = options.Schedule,
+            ["format"] = 2, ["profile"] = options.Profile.Name, ["data"] = options.Data, ["schedule"] = options.Schedule,
             ["timesteps"] = options.Timesteps, ["split_seed"] = options.SplitSeed,
         };
         if (File.Exists(path))
