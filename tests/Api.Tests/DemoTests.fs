@@ -83,6 +83,19 @@ let tests =
             Expect.floatClose Accuracy.veryHigh vanilla.FinalFdMean 300.0 "vanilla at step 100"
         }
 
+        test "with a second seed under way, the comparison waits for every seed" {
+            let records = [ for m in [ "vanilla"; "min-snr"; "uw-snr-k5" ] do
+                              for step in [ 100L; 200L; 300L ] do yield point m 0L step (float (1000L - step))
+                            yield! [ point "vanilla" 1L 100L 950.0; point "min-snr" 1L 100L 900.0; point "uw-snr-k5" 1L 100L 800.0
+                                     point "vanilla" 1L 200L 700.0 ] ]
+            let s = DemoReport.Summarise(records, methods, profile, 2)
+            Expect.isFalse s.Complete "seed 1 unfinished"
+            Expect.equal s.ComparedStep 100L "the last step every method reached with both seeds"
+            let vanilla = s.Methods |> Seq.find (fun m -> m.Id = "vanilla")
+            Expect.equal vanilla.FinalSeeds 2 "both seeds in the headline"
+            Expect.floatClose Accuracy.veryHigh vanilla.FinalFdMean 925.0 "mean of 900 and 950"
+        }
+
         test "result store: atomic rewrite, replace on the same key, unreadable lines skipped" {
             let dir, cleanup = tempDir "demo-store"
             use _ = cleanup

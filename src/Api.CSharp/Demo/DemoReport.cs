@@ -46,7 +46,11 @@ public static class DemoReport
         var own = records.Where(r => r.Seed < seeds).ToList();
         var complete = methods.All(m => Enumerable.Range(0, seeds).All(seed =>
             own.Any(r => r.Method == m.Id && r.Seed == seed && (r.Diverged || r.Step == profile.Steps))));
-        var common = profile.EvaluationSteps.Where(step => methods.All(m => own.Any(r => r.Method == m.Id && r.Step == step && !r.Diverged))).ToList();
+        // A step counts as reached by a run when it was scored there, or when the run diverged at or before it.
+        bool Reached(DemoMethod m, long seed, long step) =>
+            own.Any(r => r.Method == m.Id && r.Seed == seed && (r.Diverged ? r.Step <= step : r.Step == step));
+        var common = profile.EvaluationSteps
+            .Where(step => methods.All(m => Enumerable.Range(0, seeds).All(seed => Reached(m, seed, step)))).ToList();
         long compared = complete || common.Count == 0 ? profile.Steps : common[^1];
         var partial = methods.Select(m => SummariseOne(own, m, compared)).ToList();
         var baselineFinal = partial.First(p => p.Id == baseline.Id).FinalFdMean;
