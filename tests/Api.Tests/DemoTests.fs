@@ -53,7 +53,9 @@ let tests =
             Expect.equal byId.["vanilla"].StepsToReachBaseline (Nullable 300L) "vanilla reaches itself at the end"
             Expect.isFalse byId.["min-snr"].StepsToReachBaseline.HasValue "min-snr never gets to 150"
             Expect.floatClose Accuracy.veryHigh byId.["uw-snr-k5"].FinalFdChangePercent -20.0 "120 vs 150 is -20%"
-            Expect.equal (DemoReport.StepsToReach(byId.["uw-snr-k5"], 300L)) "200 (1.5x fewer)" "cell text"
+            Expect.equal (DemoReport.StepsToReach(byId.["uw-snr-k5"], s)) "200 (1.5x fewer)" "cell text"
+            Expect.equal (DemoReport.StepsToReach(byId.["vanilla"], s)) "300 (baseline)" "baseline cell"
+            Expect.equal (DemoReport.StepsToReach(byId.["min-snr"], s)) "not reached" "never reached"
         }
 
         test "summary over seeds: mean and sample standard deviation; a diverged seed is counted, not averaged" {

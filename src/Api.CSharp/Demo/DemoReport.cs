@@ -88,8 +88,10 @@ public static class DemoReport
         !double.IsFinite(mean) ? "-" : seeds > 1 ? $"{mean.ToString(format, Inv)} ± {std.ToString(format, Inv)}" : mean.ToString(format, Inv);
 
     /// <summary>The "steps to reach the baseline's final FD" cell, with the speed-up over the baseline's steps.</summary>
-    public static string StepsToReach(DemoMethodSummary m, long comparedStep) =>
-        m.StepsToReachBaseline is { } s ? $"{s} ({((double)comparedStep / s).ToString("F1", Inv)}x fewer)" : "not reached";
+    public static string StepsToReach(DemoMethodSummary m, DemoSummary summary) =>
+        m.StepsToReachBaseline is not { } s ? "not reached"
+        : m.Id == summary.BaselineId ? $"{s} (baseline)"
+        : $"{s} ({((double)summary.ComparedStep / s).ToString("F1", Inv)}x fewer)";
 
     /// <summary>Writes the report files into the demo's output folder; grids maps method id to its sample grid.</summary>
     public static void Write(DemoSummary summary, DemoOptions options, IReadOnlyDictionary<string, string> grids)
@@ -140,7 +142,7 @@ public static class DemoReport
         {
             var change = double.IsFinite(m.FinalFdChangePercent) ? $"{m.FinalFdChangePercent.ToString("+0.0;-0.0", Inv)}%" : "-";
             var diverged = m.DivergedSeeds.Count == 0 ? "0" : $"{m.DivergedSeeds.Count} (seed {string.Join(", ", m.DivergedSeeds)})";
-            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s.ComparedStep)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
+            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
         }
         var steps = s.Methods.SelectMany(m => m.Curve.Select(c => c.Step)).Distinct().Order().ToList();
         b.Append("\nFD-ResNet18 at each evaluation point (lower is better):\n\n| step | ");

@@ -119,7 +119,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
                 Markup.Escape(m.Spec),
                 Markup.Escape(DemoReport.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)),
                 double.IsFinite(m.FinalFdChangePercent) ? m.FinalFdChangePercent.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + "%" : "-",
-                Markup.Escape(DemoReport.StepsToReach(m, s.ComparedStep)),
+                Markup.Escape(DemoReport.StepsToReach(m, s)),
                 double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", CultureInfo.InvariantCulture) : "-",
                 m.DivergedSeeds.Count.ToString(CultureInfo.InvariantCulture));
         }
