@@ -172,7 +172,7 @@ public static class DemoReport
         plot.Title($"FD-ResNet18 of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ", mean" : "")})");
         plot.XLabel("training step");
         plot.YLabel("FD-ResNet18 (lower is better)");
-        plot.ShowLegend();
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight); // FD falls with training: the upper right stays free
         return plot;
     }
 }
