@@ -50,6 +50,10 @@ public static class DfnApp
                 bench.AddCommand<BenchStabilityCommand>("stability")
                     .WithDescription("Train a small model with each weighting method over several seeds; report divergence per run (exit 1 if any).");
             });
+            config.AddCommand<DemoCommand>("demo")
+                .WithDescription("The main job: train vanilla, Min-SNR and ANT-UW on MNIST at the same budget, score FD-ResNet18 during training, report.")
+                .WithExample("demo")
+                .WithExample("demo", "--profile", "quick", "--methods", "vanilla,min-snr,uw:snr:5,pcgrad:snr", "--seeds", "3", "--out", "runs/demo");
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Fetch and cache data sets.");

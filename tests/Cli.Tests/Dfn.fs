@@ -9,18 +9,21 @@ type Outcome = { ExitCode: int; Stdout: string; Stderr: string }
 
 let private dfnDll = Path.Combine(AppContext.BaseDirectory, "dfn.dll")
 
-/// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal).
-let run (args: string list) : Outcome =
+/// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal), killing it after `seconds`.
+let runWithin (seconds: int) (args: string list) : Outcome =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     info.ArgumentList.Add dfnDll
     for a in args do info.ArgumentList.Add a
     use p = Process.Start info
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 120_000) then
+    if not (p.WaitForExit(seconds * 1000)) then
         p.Kill true
-        failwithf "dfn %s did not finish within 120 s" (String.Join(" ", args))
+        failwithf "dfn %s did not finish within %d s" (String.Join(" ", args)) seconds
     { ExitCode = p.ExitCode; Stdout = out.Result; Stderr = err.Result }
+
+/// Runs `dfn ARGS` with redirected output, allowing 120 s.
+let run (args: string list) : Outcome = runWithin 120 args
 
 /// A temporary file with the given text, deleted when disposed.
 type TempFile(text: string) =

@@ -41,11 +41,20 @@ public sealed class ExponentialMovingAverage : IDisposable
     }
 
     /// <summary>One update: ema = decay * ema + (1 - decay) * live.</summary>
-    public void Update()
+    public void Update() => Update(Decay);
+
+    /// <summary>One update with the given decay (see <see cref="WarmupDecay"/>).</summary>
+    public void Update(double decay)
     {
         using var noGrad = no_grad();
-        foreach (var (e, l) in pairs) e.mul_(Decay).add_(l, alpha: 1 - Decay);
+        foreach (var (e, l) in pairs) e.mul_(decay).add_(l, alpha: 1 - decay);
     }
+
+    /// <summary>
+    /// The decay after <paramref name="steps"/> updates with warm-up: min(decay, (1 + steps) / (10 + steps)). Without
+    /// it a short run's average is still mostly the random initial weights (0.995^200 = 37%), and its samples are noise.
+    /// </summary>
+    public static double WarmupDecay(double decay, long steps) => Math.Min(decay, (1.0 + steps) / (10.0 + steps));
 
     public void Dispose() => Model.Dispose();
 }

@@ -32,7 +32,7 @@ public sealed partial class Trainer
             ["options"] = new JsonObject
             {
                 ["steps"] = Options.Steps, ["batch_size"] = Options.BatchSize, ["learning_rate"] = Options.LearningRate,
-                ["seed"] = Options.Seed, ["ema_decay"] = Options.EmaDecay, ["warmup_steps"] = Options.WarmupSteps,
+                ["seed"] = Options.Seed, ["ema_decay"] = Options.EmaDecay, ["ema_warmup"] = Options.EmaWarmup, ["warmup_steps"] = Options.WarmupSteps,
                 ["gradient_clip_norm"] = Options.GradientClipNorm, ["threads"] = torch.get_num_threads(),
             },
             ["data"] = Data.Description,

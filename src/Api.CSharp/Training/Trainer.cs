@@ -157,7 +157,8 @@ public sealed partial class Trainer : IDisposable
         var groupIndex = 0;
         foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
         optimizer.step();
-        Ema.Update();
+        if (Options.EmaWarmup) Ema.Update(ExponentialMovingAverage.WarmupDecay(Options.EmaDecay, Step));
+        else Ema.Update();
         using (no_grad())
         {
             var detached = perSample.detach();

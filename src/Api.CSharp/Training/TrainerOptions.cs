@@ -20,6 +20,8 @@ public sealed record TrainerOptions
     public double? GradientClipNorm { get; init; } = 1.0;
     /// <summary>EMA decay per step.</summary>
     public double EmaDecay { get; init; } = 0.999;
+    /// <summary>Warm the EMA up: decay min(EmaDecay, (1 + step) / (10 + step)), so short runs average recent weights.</summary>
+    public bool EmaWarmup { get; init; }
     /// <summary>Seed of the weights, the data order, timesteps and noise.</summary>
     public long Seed { get; init; }
     /// <summary>Timestep clusters; null: one cluster (vanilla). Batch must be at least the number of clusters.</summary>

