@@ -13,6 +13,7 @@ public static class AffinityReport
     {
         Directory.CreateDirectory(directory);
         var g = measurement.Cosines.GetLength(0);
+        Imaging.PlotFonts.EnsureRegistered();
         var csv = Path.Combine(directory, "affinity.csv");
         AtomicFile.WriteAllText(csv, AffinityCsv.format(measurement.Cosines));
 
