@@ -140,7 +140,7 @@ public static class DemoReport
         b.Append("|---|---|---|---|---|---|\n");
         foreach (var m in s.Methods)
         {
-            var change = double.IsFinite(m.FinalFdChangePercent) ? $"{m.FinalFdChangePercent.ToString("+0.0;-0.0", Inv)}%" : "-";
+            var change = double.IsFinite(m.FinalFdChangePercent) ? $"{m.FinalFdChangePercent.ToString("+0.0;-0.0;0.0", Inv)}%" : "-";
             var diverged = m.DivergedSeeds.Count == 0 ? "0" : $"{m.DivergedSeeds.Count} (seed {string.Join(", ", m.DivergedSeeds)})";
             b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
         }
