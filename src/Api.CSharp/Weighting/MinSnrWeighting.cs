@@ -1,4 +1,3 @@
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Weighting;
@@ -8,7 +7,7 @@ namespace DiffusionFunctional.Weighting;
 /// for eps-prediction, or min(SNR_t, gamma) / (SNR_t + 1) for v-prediction; gamma = 5 by default (diffusers'
 /// <c>--snr_gamma 5</c>). Per sample, no clusters needed, one backward.
 /// </summary>
-public sealed class MinSnrWeighting : IWeighting
+public sealed class MinSnrWeighting : SnrWeighting
 {
     public MinSnrWeighting(double gamma = 5.0, bool vPrediction = false)
     {
@@ -22,28 +21,14 @@ public sealed class MinSnrWeighting : IWeighting
     /// <summary>True for the v-prediction form min(SNR, gamma) / (SNR + 1).</summary>
     public bool VPrediction { get; }
 
-    public string Name => "min-snr";
-
-    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
+    public override string Name => "min-snr";
 
     /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>
-    public Tensor Weights(Tensor signalToNoise)
+    public override Tensor Weights(Tensor signalToNoise)
     {
         using var scope = NewDisposeScope();
         var snr = signalToNoise.to_type(float64);
         var capped = snr.clamp_max(Gamma);
         return (VPrediction ? capped / (snr + 1) : capped / snr).MoveToOuterDisposeScope();
     }
-
-    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
-    {
-        using var scope = NewDisposeScope();
-        var w = Weights(batch.SignalToNoise).to(batch.PerSampleLoss.dtype).to(batch.PerSampleLoss.device);
-        (w * batch.PerSampleLoss).mean().backward();
-        return batch.PerSampleLoss.detach().mean().item<float>();
-    }
-
-    public void Save(BinaryWriter writer) { }
-    public void Load(BinaryReader reader) { }
-    public void Dispose() { }
 }

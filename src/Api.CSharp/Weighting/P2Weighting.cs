@@ -1,4 +1,3 @@
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Weighting;
@@ -7,7 +6,7 @@ namespace DiffusionFunctional.Weighting;
 /// P2 weighting (Choi et al. 2022), method.md section 7: the mean of w_t L_t with w_t = 1 / (k + SNR_t)^gamma,
 /// k = 1 and gamma = 1 by default (the paper also uses gamma = 0.5). Per sample, one backward.
 /// </summary>
-public sealed class P2Weighting : IWeighting
+public sealed class P2Weighting : SnrWeighting
 {
     public P2Weighting(double k = 1.0, double gamma = 1.0)
     {
@@ -22,26 +21,12 @@ public sealed class P2Weighting : IWeighting
     /// <summary>The exponent gamma.</summary>
     public double Gamma { get; }
 
-    public string Name => "p2";
-
-    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
+    public override string Name => "p2";
 
     /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>
-    public Tensor Weights(Tensor signalToNoise)
+    public override Tensor Weights(Tensor signalToNoise)
     {
         using var scope = NewDisposeScope();
         return (signalToNoise.to_type(float64) + K).pow(-Gamma).MoveToOuterDisposeScope();
     }
-
-    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
-    {
-        using var scope = NewDisposeScope();
-        var w = Weights(batch.SignalToNoise).to(batch.PerSampleLoss.dtype).to(batch.PerSampleLoss.device);
-        (w * batch.PerSampleLoss).mean().backward();
-        return batch.PerSampleLoss.detach().mean().item<float>();
-    }
-
-    public void Save(BinaryWriter writer) { }
-    public void Load(BinaryReader reader) { }
-    public void Dispose() { }
 }
