@@ -1,0 +1,62 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Weighting;
+
+/// <summary>
+/// What <c>uw</c> and <c>uw-bounded</c> share: k learnable log-variances s (init 0) in their own AdamW group, saved in
+/// checkpoints, and one backward of an objective over the per-cluster losses. Subclasses give the objective.
+/// </summary>
+public abstract class LearnedLogVarianceWeighting : IWeighting
+{
+    /// <summary>The reference's learning rate for s.</summary>
+    public const double DefaultLearningRate = 0.025;
+
+    private readonly Parameter logVariances;
+
+    protected LearnedLogVarianceWeighting(int clusters, double learningRate)
+    {
+        if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
+        Clusters = clusters;
+        logVariances = new Parameter(zeros(clusters, dtype: float32), requires_grad: true);
+        ExtraParameterGroups = [new ParameterGroupSpec([logVariances], learningRate, 0.0)];
+    }
+
+    /// <summary>k.</summary>
+    public int Clusters { get; }
+
+    /// <summary>The learned log-variances s (a live parameter; the optimiser updates it).</summary>
+    public Parameter LogVariances => logVariances;
+
+    public abstract string Name { get; }
+
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; }
+
+    /// <summary>The scalar to differentiate, from the per-cluster losses L [k] and s [k] (same dtype and device).</summary>
+    protected abstract Tensor Objective(Tensor clusterLosses, Tensor s);
+
+    /// <summary>The value returned for logging is the plain mean diffusion loss (comparable across methods).</summary>
+    public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
+    {
+        if (batch.ClusterCount != Clusters)
+            throw new BadInputException($"weighting '{Name}' was built for k = {Clusters} clusters but the batch has k = {batch.ClusterCount}");
+        using var scope = NewDisposeScope();
+        var losses = batch.ClusterLosses();
+        Objective(losses, logVariances.to(losses.dtype).to(losses.device)).backward();
+        return batch.PerSampleLoss.detach().mean().item<float>();
+    }
+
+    public void Save(BinaryWriter writer)
+    {
+        WeightingState.WriteHeader(writer, Name, Clusters);
+        WeightingState.Write(writer, logVariances);
+    }
+
+    public void Load(BinaryReader reader)
+    {
+        WeightingState.ReadHeader(reader, Name, Clusters);
+        WeightingState.ReadInto(reader, logVariances);
+    }
+
+    public void Dispose() => logVariances.Dispose();
+}
