@@ -40,27 +40,3 @@ public static class AffinityReport
         return new AffinityReportFiles(csv, heatmap, scatter, rho);
     }
 }
-
-/// <summary>Writes files so that a crash never leaves a half-written one: a temporary file, flushed, then renamed.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text) =>
-        Write(path, temp => File.WriteAllText(temp, text));
-
-    /// <summary>Runs <paramref name="writeTo"/> on a temporary path beside <paramref name="path"/>, then renames it over.</summary>
-    public static void Write(string path, Action<string> writeTo)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            writeTo(temp);
-            using (var stream = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite)) stream.Flush(flushToDisk: true);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
-}

@@ -71,10 +71,6 @@ public sealed class DemoResultStore
     {
         records.RemoveAll(r => r.Method == record.Method && r.Seed == record.Seed && r.Step == record.Step);
         records.Add(record);
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
-        Directory.CreateDirectory(directory);
-        var temporary = $"{Path}.{Environment.ProcessId}.tmp";
-        File.WriteAllLines(temporary, records.Select(r => JsonSerializer.Serialize(r, Json)));
-        File.Move(temporary, Path, overwrite: true);
+        AtomicFile.WriteAllLines(Path, records.Select(r => JsonSerializer.Serialize(r, Json)));
     }
 }

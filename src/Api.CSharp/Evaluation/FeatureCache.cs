@@ -63,27 +63,19 @@ public sealed class FeatureCache
     /// <summary>Stores features under a key, atomically (temporary file, then rename).</summary>
     public void Store(string key, double[,] features)
     {
-        System.IO.Directory.CreateDirectory(Directory);
         var path = PathOf(key);
-        var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        try
+        // Several evaluations may cache the same real set at once: each writes its own temporary.
+        AtomicFile.Write(path, temporary =>
         {
-            using (var writer = new BinaryWriter(File.Create(temporary)))
-            {
-                writer.Write(Magic);
-                writer.Write(Version);
-                writer.Write(features.GetLength(0));
-                writer.Write(features.GetLength(1));
-                var bytes = new byte[features.Length * sizeof(double)];
-                Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
-                writer.Write(bytes);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+            using var writer = new BinaryWriter(File.Create(temporary));
+            writer.Write(Magic);
+            writer.Write(Version);
+            writer.Write(features.GetLength(0));
+            writer.Write(features.GetLength(1));
+            var bytes = new byte[features.Length * sizeof(double)];
+            Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
+            writer.Write(bytes);
+        }, uniqueTemporary: true);
     }
 
     /// <summary>Cached features of these images under this extractor, extracting and storing them on a miss.</summary>

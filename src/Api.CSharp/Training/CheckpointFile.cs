@@ -28,14 +28,12 @@ public static class CheckpointFile
             body(writer);
         }
         var hash = SHA256.HashData(memory.GetBuffer().AsSpan(0, (int)memory.Length));
-        var temp = path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        AtomicFile.Write(path, temp =>
         {
+            using var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None);
             file.Write(memory.GetBuffer(), 0, (int)memory.Length);
             file.Write(hash);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        });
     }
 
     /// <summary>Reads and verifies a checkpoint; returns its header and a reader positioned at the first section.</summary>
