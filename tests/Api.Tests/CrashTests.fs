@@ -152,9 +152,9 @@ let tests =
                 failtest "dfn did not stop"
             let text = lock err (fun () -> err.ToString())
             Expect.equal p.ExitCode 1 text
-            let m = Text.RegularExpressions.Regex.Match(text, @"is (NaN|-?Infinity) at step (\d+)")
-            Expect.isTrue m.Success (sprintf "message names the step: %s" text)
-            let failedAt = int64 m.Groups.[2].Value
+            let m = Text.RegularExpressions.Regex.Match(text, @"training diverged at step (\d+) \((.+)\); last good checkpoint kept")
+            Expect.isTrue m.Success (sprintf "message names the step, the reason and the checkpoint: %s" text)
+            let failedAt = int64 m.Groups.[1].Value
             Expect.equal (checkpointStep out) (Some(failedAt - 1L)) "the checkpoint is the step before the failure"
             Expect.equal (text.Split('\n') |> Array.filter (fun l -> l.StartsWith "dfn: " && l.Contains "at step") |> Array.length) 1 "one line"
         }

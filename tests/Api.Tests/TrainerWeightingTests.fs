@@ -1,4 +1,4 @@
-/// Every registered weighting through the real Trainer (not only the harness): a few steps each, finite losses.
+/// Every registered weighting through the real Trainer: a few steps each, finite losses.
 module DiffusionFunctional.Api.Tests.TrainerWeightingTests
 
 open System

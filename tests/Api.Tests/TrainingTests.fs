@@ -112,7 +112,7 @@ let tests =
             Expect.equal logged.Length 20 "metrics.jsonl holds one line per step"
         }
 
-        test "a NaN loss stops the run before the update, names the step, and keeps the last good checkpoint" {
+        test "a NaN loss ends the run as diverged before the update, names the step, and keeps the last good checkpoint" {
             oneThread ()
             use data = syntheticBars ()
             let dir, clean = tempDir "nan"
@@ -120,11 +120,16 @@ let tests =
             torch.manual_seed 0L |> ignore
             let opts = Opts.Make(dir = dir, checkpointEvery = 2)
             use trainer = new Trainer(new UNet(tinyConfig), GaussianDiffusion.Create(), data, opts, new NaNFrom(5L))
-            let e = Expect.throwsC (fun () -> trainer.Train() |> ignore) id
+            Expect.equal (trainer.Train()) TrainingOutcome.Diverged "reported as diverged, not thrown"
+            Expect.equal trainer.Divergence.Step 5L "step named"
+            Expect.stringContains trainer.Divergence.Reason "NaN" "reason names the value"
+            Expect.equal trainer.Step 4L "step 5 was not taken"
+            let last = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")) |> Array.last
+            Expect.stringContains last "\"diverged\"" "metrics.jsonl ends with the divergence"
+            let e = Expect.throwsC (fun () -> trainer.TrainStep() |> ignore) id
             match e with
-            | :? NonFiniteLossException as n -> Expect.equal n.Step 5L "step named"
+            | :? TrainingDivergedException as d -> Expect.equal d.Step 5L "TrainStep throws, naming the step"
             | other -> failtestf "unexpected %O" other
-            Expect.stringContains e.Message "step 5" "message names the step"
             let path = Path.Combine(dir, Trainer.CheckpointName)
             Expect.isTrue (CheckpointFile.IsValid path) "checkpoint intact"
             let struct (_, _, step) = Trainer.LoadForSampling(path)

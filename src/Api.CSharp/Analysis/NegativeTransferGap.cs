@@ -110,8 +110,10 @@ public static class NegativeTransferGap
             if (trainer.Step < r.Steps)
             {
                 log?.Invoke($"{name}: training steps {trainer.Step + 1}..{r.Steps}");
-                if (trainer.Train(cancellation, m => onStep?.Invoke(name, m)) == TrainingOutcome.Interrupted)
-                    throw new OperationCanceledException(cancellation);
+                var outcome = trainer.Train(cancellation, m => onStep?.Invoke(name, m));
+                if (outcome == TrainingOutcome.Interrupted) throw new OperationCanceledException(cancellation);
+                // A diverged model's FD would measure the divergence, not transfer between tasks.
+                if (outcome == TrainingOutcome.Diverged) throw new TrainingDivergedException(trainer.Divergence!);
             }
             return trainer;
         }

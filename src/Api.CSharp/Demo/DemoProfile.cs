@@ -41,6 +41,13 @@ public sealed record DemoProfile
     /// <summary>Steps between checkpoints (beside the ones at evaluation points), so an interrupted run loses little.</summary>
     public int CheckpointEvery { get; init; } = 100;
 
+    /// <summary>The optimisation settings every method of this profile trains with (no plan, method or output yet).</summary>
+    public DiffusionFunctional.Training.TrainerOptions Training(long seed) => new()
+    {
+        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
+        GradientClipNorm = GradientClipNorm, EmaDecay = EmaDecay, EmaWarmup = true, Seed = seed,
+    };
+
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
     public static IReadOnlyList<string> Names { get; } = ["smoke", "quick", "full"];
 

@@ -129,11 +129,9 @@ public sealed class DemoRunner
     {
         var profile = options.Profile;
         var plan = method.Plan(options.Schedule, options.Timesteps);
-        var trainerOptions = new TrainerOptions
+        var trainerOptions = profile.Training(seed) with
         {
-            Steps = profile.Steps, BatchSize = profile.BatchSize, LearningRate = profile.LearningRate,
-            WarmupSteps = profile.WarmupSteps, GradientClipNorm = profile.GradientClipNorm, EmaDecay = profile.EmaDecay, EmaWarmup = true,
-            Seed = seed, Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
+            Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
             CheckpointEvery = 0, SampleCount = 0, Device = options.Device,
             Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
         };
@@ -145,8 +143,8 @@ public sealed class DemoRunner
         if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
-        // A loss 20x its running median (or not finite) ends the run: divergence is a result to report, not a crash.
-        var guard = new DivergenceGuard(jumpFactor: 20.0);
+        // The trainer's guard (a plain loss 20x its running median, or anything not finite) ends the run before a bad
+        // update: divergence is a result to report, not a crash.
         var stepsRun = 0;
         var trainingSeconds = 0.0;
         while (trainer.Step < evaluationStep)
@@ -158,19 +156,14 @@ public sealed class DemoRunner
             }
             StepMetrics metrics;
             try { metrics = trainer.TrainStep(); }
-            catch (NonFiniteLossException e)
+            catch (TrainingDivergedException e)
             {
-                RecordDivergence(store, method, seed, e.Step, $"non-finite loss at step {e.Step}");
+                RecordDivergence(store, method, seed, e.Step, e.Divergence.Reason);
                 return DemoOutcome.Completed;
             }
             stepsRun++;
             trainingSeconds += metrics.Seconds;
-            var meanLoss = metrics.ClusterLosses.Average();
-            if (guard.Observe(metrics.Step, meanLoss) is { } diverged)
-            {
-                RecordDivergence(store, method, seed, diverged.Step, diverged.Reason);
-                return DemoOutcome.Completed;
-            }
+            var meanLoss = metrics.MeanLoss;
             if (profile.CheckpointEvery > 0 && trainer.Step % profile.CheckpointEvery == 0) trainer.SaveCheckpoint(trainer.CheckpointPath!);
             progress?.Report(new DemoProgress(method.ToString(), seed, "train", trainer.Step, profile.Steps, FormattableString.Invariant($"loss {meanLoss:F4}")));
         }
@@ -233,8 +226,8 @@ public sealed class DemoRunner
         public void Report(EvaluationProgress value) => report(value);
     }
 
-    /// <summary>Loads the data, holds out a fixed real set for FD and returns the training set (images in [-1, 1]).</summary>
-    (ImageDataset Train, ImageBatch Real) LoadData()
+    /// <summary>The profile's training set and held-out real images (fetching MNIST on first use), split by <see cref="DemoOptions.SplitSeed"/>.</summary>
+    public (ImageDataset Train, ImageBatch Real) LoadData()
     {
         var profile = options.Profile;
         if (options.Data.Trim().Equals("mnist", StringComparison.OrdinalIgnoreCase)) FetchMnist();

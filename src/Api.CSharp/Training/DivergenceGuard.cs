@@ -9,9 +9,9 @@ public sealed record Divergence(long Step, double Loss, string Reason);
 /// <summary>
 /// Detects a diverging run from its logged losses: a non-finite loss, or a loss above <see cref="JumpFactor"/>
 /// times the median of the last <see cref="Window"/> losses (checked once <see cref="MinimumHistory"/> losses
-/// are in). The median rather than the mean so that one earlier spike does not raise the bar. The trainer calls
-/// <see cref="Observe"/> after each step and stops (or reports) when it returns a <see cref="Divergence"/>;
-/// a diverged run is a result to report, not a crash.
+/// are in). The median rather than the mean so that one earlier spike does not raise the bar. The trainer feeds it
+/// each batch's plain loss before the update and stops when it returns a <see cref="Divergence"/>; a diverged run is a
+/// result to report, not a crash.
 /// </summary>
 public sealed class DivergenceGuard
 {
@@ -19,7 +19,7 @@ public sealed class DivergenceGuard
 
     public DivergenceGuard(double jumpFactor = 10.0, int window = 50, int minimumHistory = 10)
     {
-        if (!(jumpFactor > 1) || double.IsInfinity(jumpFactor)) throw new BadInputException($"the divergence jump factor must be above 1, got {jumpFactor}");
+        if (!(jumpFactor > 1)) throw new BadInputException($"the divergence jump factor must be above 1, got {jumpFactor}");
         if (window < 1) throw new BadInputException($"the divergence window must be at least 1 step, got {window}");
         if (minimumHistory < 1 || minimumHistory > window) throw new BadInputException($"the divergence guard's minimum history must lie in [1, {window}], got {minimumHistory}");
         JumpFactor = jumpFactor;
@@ -27,7 +27,7 @@ public sealed class DivergenceGuard
         MinimumHistory = minimumHistory;
     }
 
-    /// <summary>A loss above this multiple of the running median counts as divergence.</summary>
+    /// <summary>A loss above this multiple of the running median counts as divergence (infinity: only non-finite losses do).</summary>
     public double JumpFactor { get; }
     /// <summary>Losses the running median is taken over.</summary>
     public int Window { get; }

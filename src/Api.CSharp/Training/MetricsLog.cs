@@ -45,6 +45,7 @@ public sealed class MetricsLog : IDisposable
         {
             ["step"] = m.Step,
             ["loss"] = m.Loss,
+            ["mean_loss"] = Number(m.MeanLoss),
             ["lr"] = m.LearningRate,
             ["grad_norm"] = Number(m.GradientNorm),
             ["cluster_losses"] = new JsonArray(m.ClusterLosses.Select(Number).ToArray()),
@@ -52,6 +53,10 @@ public sealed class MetricsLog : IDisposable
         };
         writer.WriteLine(json.ToJsonString());
     }
+
+    /// <summary>Appends the line that ends a diverged run (no "loss": readers of losses skip it).</summary>
+    public void WriteDivergence(Divergence d) =>
+        writer.WriteLine(new JsonObject { ["step"] = d.Step, ["diverged"] = d.Reason, ["diverged_loss"] = Number(d.Loss) }.ToJsonString());
 
     // JSON has no NaN or infinity: such a value is written as null.
     private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;

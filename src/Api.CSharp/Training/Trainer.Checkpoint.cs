@@ -11,7 +11,8 @@ namespace DiffusionFunctional.Training;
 
 public sealed partial class Trainer
 {
-    private const int FormatVersion = 1;
+    // 2: the divergence guard's window follows the RNG states (1 had none; it still loads, with an empty window).
+    private const int FormatVersion = 2;
 
     /// <summary>
     /// Writes everything a run needs to continue exactly (model, EMA, optimiser, weighting and sampler state, both
@@ -48,6 +49,7 @@ public sealed partial class Trainer
             CheckpointFile.WriteBlob(w, generatorState.data<byte>().ToArray());
             using var globalState = random.get_rng_state();
             CheckpointFile.WriteBlob(w, globalState.data<byte>().ToArray());
+            guard.Save(w);
         });
     }
 
@@ -72,6 +74,7 @@ public sealed partial class Trainer
             TimestepSampler.Load(r);
             using (var state = tensor(CheckpointFile.ReadBlob(r), dtype: uint8)) generator.set_state(state);
             using (var state = tensor(CheckpointFile.ReadBlob(r), dtype: uint8)) random.set_rng_state(state);
+            if ((header["format"]?.GetValue<int>() ?? 1) >= 2) guard.Load(r);
             Step = header["step"]!.GetValue<long>();
             // The data order is a function of the run's seed: follow the checkpoint's, whatever these options say.
             stream = new DataStream(Data, header["options"]!["seed"]!.GetValue<long>())

@@ -35,6 +35,7 @@ public sealed partial class Trainer : IDisposable
     private readonly double[] baseLearningRates;
     private readonly Tensor snrTable;
     private MetricsLog? metrics;
+    private readonly DivergenceGuard guard;
 
     /// <summary>The network being trained.</summary>
     public UNet Model { get; }
@@ -56,6 +57,8 @@ public sealed partial class Trainer : IDisposable
     public Device Device { get; }
     /// <summary>Steps completed.</summary>
     public long Step { get; private set; }
+    /// <summary>Why the run stopped as diverged (null while it has not).</summary>
+    public Divergence? Divergence { get; private set; }
     /// <summary>Path of the checkpoint in the output directory (null without one).</summary>
     public string? CheckpointPath => Options.OutputDirectory is { } dir ? Path.Combine(dir, CheckpointName) : null;
 
@@ -89,6 +92,7 @@ public sealed partial class Trainer : IDisposable
         stream = new DataStream(data, Options.Seed);
         generator = new Generator((ulong)Options.Seed);
         snrTable = tensor(diffusion.Schedule.Snr, dtype: float64, device: Device);
+        guard = new DivergenceGuard(Options.DivergenceFactor ?? double.PositiveInfinity);
 
         modelParameters = Model.parameters().ToArray();
         var groups = new List<AdamW.ParamGroup>
@@ -111,8 +115,9 @@ public sealed partial class Trainer : IDisposable
 
     /// <summary>
     /// Runs steps until <see cref="TrainerOptions.Steps"/> are done or <paramref name="cancellation"/> fires (the step in
-    /// progress finishes, then a checkpoint is written). Throws <see cref="NonFiniteLossException"/> on a NaN/infinite loss
-    /// without writing a checkpoint, so the last good one stays on disk.
+    /// progress finishes, then a checkpoint is written). A diverging step (see <see cref="TrainStep"/>) ends the run with
+    /// <see cref="TrainingOutcome.Diverged"/> and <see cref="Divergence"/> set, without writing a checkpoint, so the last
+    /// good one stays on disk; metrics.jsonl gets one line saying so.
     /// </summary>
     public TrainingOutcome Train(CancellationToken cancellation = default, Action<StepMetrics>? onStep = null)
     {
@@ -124,7 +129,13 @@ public sealed partial class Trainer : IDisposable
                 SaveCheckpointIfConfigured();
                 return TrainingOutcome.Interrupted;
             }
-            var m = TrainStep();
+            StepMetrics m;
+            try { m = TrainStep(); }
+            catch (TrainingDivergedException e)
+            {
+                metrics?.WriteDivergence(e.Divergence);
+                return TrainingOutcome.Diverged;
+            }
             metrics?.Write(m);
             onStep?.Invoke(m);
             if (Options.CheckpointEvery > 0 && Step % Options.CheckpointEvery == 0 && Step < Options.Steps) SaveCheckpointIfConfigured();
@@ -135,7 +146,12 @@ public sealed partial class Trainer : IDisposable
         return TrainingOutcome.Completed;
     }
 
-    /// <summary>One optimisation step; returns what it measured.</summary>
+    /// <summary>
+    /// One optimisation step; returns what it measured. Throws <see cref="TrainingDivergedException"/> (and sets
+    /// <see cref="Divergence"/>) before touching the weights when the batch's plain loss is not finite or jumps past
+    /// <see cref="TrainerOptions.DivergenceFactor"/> times its running median, or the method's loss or the gradient
+    /// norm is not finite.
+    /// </summary>
     public StepMetrics TrainStep()
     {
         var clock = Stopwatch.StartNew();
@@ -146,13 +162,15 @@ public sealed partial class Trainer : IDisposable
         var noise = randn(x0.shape, dtype: float32, generator: generator).to(Device);
         optimizer.zero_grad();
         var perSample = Diffusion.PerSampleLoss(Model, x0, draw.Timesteps, noise);
+        var meanLoss = perSample.detach().mean().to_type(float64).item<double>();
+        if (guard.Observe(Step + 1, meanLoss) is { } jump) Diverge(jump);
         var batch = new WeightingBatch(perSample, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
         var loss = Weighting.Backward(batch, modelParameters);
-        if (!double.IsFinite(loss)) throw new NonFiniteLossException(Step + 1, loss);
+        if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}"));
 
         var gradientNorm = nn.utils.clip_grad_norm_(modelParameters, Options.GradientClipNorm ?? double.PositiveInfinity);
         // A finite loss can still overflow the gradient; stepping on it would poison every weight.
-        if (!double.IsFinite(gradientNorm)) throw new NonFiniteLossException(Step + 1, gradientNorm, "gradient norm");
+        if (!double.IsFinite(gradientNorm)) Diverge(new Divergence(Step + 1, meanLoss, $"the gradient norm is {gradientNorm}"));
         var warmup = Options.WarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Options.WarmupSteps) : 1.0;
         var groupIndex = 0;
         foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
@@ -167,7 +185,13 @@ public sealed partial class Trainer : IDisposable
         double[] clusterLosses;
         using (no_grad()) clusterLosses = batch.ClusterLosses().detach().cpu().to_type(float64).data<double>().ToArray();
         Step++;
-        return new StepMetrics(Step, loss, Options.LearningRate * warmup, gradientNorm, clusterLosses, clock.Elapsed.TotalSeconds);
+        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, clock.Elapsed.TotalSeconds);
+    }
+
+    private void Diverge(Divergence divergence)
+    {
+        Divergence = divergence;
+        throw new TrainingDivergedException(divergence);
     }
 
     /// <summary>Generates <paramref name="count"/> images in [-1, 1] with the EMA weights (or the live ones).</summary>

@@ -45,6 +45,12 @@ public sealed record TrainerOptions
     public int? Threads { get; init; }
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>
+    /// The run counts as diverged when a step's plain mean per-sample loss exceeds this multiple of the median of the
+    /// last 50 (see <see cref="DivergenceGuard"/>); null: only a non-finite loss or gradient does. The plain loss, not
+    /// the method's objective, because some objectives (UW's) are legitimately negative or change scale as they learn.
+    /// </summary>
+    public double? DivergenceFactor { get; init; } = 20.0;
 
     /// <summary>Throws <see cref="BadInputException"/> for values no run can use.</summary>
     public void Validate(int timesteps)
@@ -56,6 +62,8 @@ public sealed record TrainerOptions
         if (WarmupSteps < 0) throw new BadInputException($"warm-up steps must not be negative, got {WarmupSteps}");
         if (GradientClipNorm is { } clip && !(clip > 0)) throw new BadInputException($"gradient clip norm must be positive, got {clip}");
         if (EmaDecay < 0 || EmaDecay >= 1) throw new BadInputException($"EMA decay must lie in [0, 1), got {EmaDecay}");
+        if (DivergenceFactor is { } factor && (!(factor > 1) || double.IsInfinity(factor)))
+            throw new BadInputException($"divergence factor must be a finite number above 1, got {factor}");
         if (CheckpointEvery < 0 || SampleEvery < 0 || SampleCount < 0) throw new BadInputException("checkpoint and sample intervals must not be negative");
         if (Plan is { } plan)
         {
@@ -72,24 +80,31 @@ public enum TrainingOutcome
     Completed,
     /// <summary>Cancelled between steps; a checkpoint of the last finished step was written.</summary>
     Interrupted,
+    /// <summary>The divergence guard stopped the run before a bad update (see <see cref="Trainer.Divergence"/>); the last
+    /// checkpoint on disk is the last one written before it, never overwritten by the diverged state.</summary>
+    Diverged,
 }
 
 /// <summary>What one step measured.</summary>
 /// <param name="Step">Steps completed (1 after the first).</param>
-/// <param name="Loss">The loss the weighting returned.</param>
+/// <param name="Loss">The loss the weighting returned (its own objective: UW's can be negative).</param>
+/// <param name="MeanLoss">The plain mean per-sample loss of the batch, comparable across methods; the divergence guard watches it.</param>
 /// <param name="LearningRate">Model learning rate used.</param>
 /// <param name="GradientNorm">Global L2 norm of the model gradient before clipping.</param>
 /// <param name="ClusterLosses">Mean loss per cluster (k values).</param>
 /// <param name="Seconds">Wall time of the step.</param>
-public sealed record StepMetrics(long Step, double Loss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds);
+public sealed record StepMetrics(long Step, double Loss, double MeanLoss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds);
 
 /// <summary>
-/// Raised when the loss (or the gradient norm) is NaN or infinite; the optimiser step was not taken and no
-/// checkpoint was written, so the last good one stays on disk.
+/// Raised by <see cref="Trainer.TrainStep"/> when a step diverges: the loss or the gradient norm is NaN or infinite,
+/// or the plain loss jumped past the <see cref="DivergenceGuard"/>. The optimiser step was not taken and no checkpoint
+/// was written, so the weights and the last checkpoint on disk are the last good ones.
 /// </summary>
-public sealed class NonFiniteLossException(long step, double value, string quantity = "loss")
-    : Exception($"{quantity} is {value} at step {step}; stopped before updating the weights")
+public sealed class TrainingDivergedException(Divergence divergence)
+    : Exception($"training diverged at step {divergence.Step} ({divergence.Reason}); stopped before updating the weights")
 {
-    /// <summary>The 1-based step whose loss was not finite.</summary>
-    public long Step { get; } = step;
+    /// <summary>What tripped, and at which 1-based step.</summary>
+    public Divergence Divergence { get; } = divergence;
+    /// <summary>The 1-based step that diverged.</summary>
+    public long Step => Divergence.Step;
 }

@@ -1,29 +1,37 @@
 using System.ComponentModel;
-using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using DiffusionFunctional.Bench;
+using DiffusionFunctional.Demo;
+using DiffusionFunctional.Training;
 using DiffusionFunctional.Weighting;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli.Commands;
 
-/// <summary>Options shared by the weighting benchmarks (a small model trained by <see cref="WeightingHarness"/>).</summary>
+/// <summary>Options shared by the weighting benchmarks: which methods, and the setting every one trains in.</summary>
 public class WeightingBenchSettings : CommandSettings
 {
-    [CommandOption("--methods <NAMES>")]
-    [Description("Comma-separated weighting names (default: every registered method).")]
+    [CommandOption("--methods <LIST>")]
+    [Description("Comma-separated weighting[:objective[:k]] as in dfn demo (default: every registered method, clustered as the demo clusters it).")]
     public string? Methods { get; init; }
 
+    [CommandOption("--profile <NAME>")]
+    [Description("synthetic (a named UNet on blob images, no download) or a demo profile (smoke, quick, full: its model, optimiser and MNIST split).")]
+    [DefaultValue("synthetic")]
+    public string Profile { get; init; } = "synthetic";
+
+    [CommandOption("--data <SOURCE>")]
+    [Description("Demo profiles: mnist, idx:PATH or folder:PATH.")]
+    [DefaultValue("mnist")]
+    public string Data { get; init; } = "mnist";
+
     [CommandOption("--model <NAME>")]
-    [Description("Model size: tiny (8x8), small (28x28), mnist, base32.")]
+    [Description("synthetic profile: tiny (8x8), small (28x28), mnist.")]
     [DefaultValue("tiny")]
     public string Model { get; init; } = "tiny";
-
-    [CommandOption("--clusters <K>")]
-    [Description("Equal-width timestep clusters k.")]
-    [DefaultValue(5)]
-    public int Clusters { get; init; } = 5;
 
     [CommandOption("--timesteps <T>")]
     [Description("Diffusion timesteps T (linear schedule).")]
@@ -31,28 +39,24 @@ public class WeightingBenchSettings : CommandSettings
     public int Timesteps { get; init; } = 1000;
 
     [CommandOption("--batch <B>")]
-    [Description("Images per step.")]
-    [DefaultValue(32)]
-    public int Batch { get; init; } = 32;
+    [Description("Images per step (default: 32, or the demo profile's).")]
+    public int? Batch { get; init; }
 
     [CommandOption("--steps <N>")]
     [Description("Steps per run.")]
     public int? Steps { get; init; }
 
     [CommandOption("--lr <LR>")]
-    [Description("AdamW learning rate after warm-up.")]
-    [DefaultValue(1e-3)]
-    public double LearningRate { get; init; } = 1e-3;
+    [Description("AdamW learning rate after warm-up (default: 1e-3, or the demo profile's).")]
+    public double? LearningRate { get; init; }
 
     [CommandOption("--warmup <N>")]
-    [Description("Linear learning-rate warm-up steps.")]
-    [DefaultValue(100)]
-    public int Warmup { get; init; } = 100;
+    [Description("Linear learning-rate warm-up steps (default: 100, or the demo profile's).")]
+    public int? Warmup { get; init; }
 
     [CommandOption("--clip <NORM>")]
-    [Description("Gradient-norm clip (0: none).")]
-    [DefaultValue(1.0)]
-    public double Clip { get; init; } = 1.0;
+    [Description("Gradient-norm clip, 0: none (default: 1.0, or the demo profile's).")]
+    public double? Clip { get; init; }
 
     [CommandOption("--threads <N>")]
     [Description("libtorch CPU threads.")]
@@ -63,17 +67,34 @@ public class WeightingBenchSettings : CommandSettings
     [Description("Print JSON instead of a table.")]
     public bool Json { get; init; }
 
-    public IReadOnlyList<string> MethodList() =>
-        string.IsNullOrWhiteSpace(Methods) ? Weightings.Names : Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    public IReadOnlyList<DemoMethod> MethodList() => DemoMethod.ParseList(string.IsNullOrWhiteSpace(Methods) ? string.Join(',', Weightings.Names) : Methods);
 
-    public HarnessOptions Harness(string method, long seed, int steps) => new()
+    /// <summary>The shared setting; a demo profile loads its training split (fetching MNIST on first use).</summary>
+    public WeightingBenchSetup Setup(int defaultSteps)
     {
-        Weighting = method, Model = Model, Clusters = Clusters, Timesteps = Timesteps, BatchSize = Batch, Steps = steps, LearningRate = LearningRate,
-        WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null, Seed = seed,
+        if (Threads < 1) throw new BadInputException($"--threads must be positive, got {Threads}");
+        TorchSharp.torch.set_num_threads(Threads);
+        if (Profile.Trim().Equals("synthetic", StringComparison.OrdinalIgnoreCase))
+        {
+            var options = Override(new TrainerOptions { BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 100, GradientClipNorm = 1.0, EmaDecay = 0.99, Steps = defaultSteps });
+            return WeightingBenchSetup.Synthetic(Model, Timesteps, options);
+        }
+        if (!DemoProfile.Names.Contains(Profile.Trim().ToLowerInvariant()))
+            throw new BadInputException($"unknown --profile '{Profile}' (expected synthetic, {string.Join(", ", DemoProfile.Names)})");
+        var profile = DemoProfile.Named(Profile);
+        var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = Threads }, line => Console.Error.WriteLine($"dfn: {line}"));
+        var (train, _) = runner.LoadData();
+        return WeightingBenchSetup.FromDemo(profile, train, Timesteps, Override(profile.Training(0)));
+    }
+
+    private TrainerOptions Override(TrainerOptions o) => o with
+    {
+        BatchSize = Batch ?? o.BatchSize, LearningRate = LearningRate ?? o.LearningRate, WarmupSteps = Warmup ?? o.WarmupSteps,
+        GradientClipNorm = Clip is { } c ? (c > 0 ? c : null) : o.GradientClipNorm, Steps = Steps ?? o.Steps,
     };
 }
 
-/// <summary><c>dfn bench stability</c>: trains the small model with each method over several seeds and reports divergence per run.</summary>
+/// <summary><c>dfn bench stability</c>: trains each method over several seeds with the trainer and reports divergence per run.</summary>
 public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settings>
 {
     public sealed class Settings : WeightingBenchSettings
@@ -82,102 +103,101 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
         [Description("Seeds per method (0..N-1).")]
         [DefaultValue(5)]
         public int Seeds { get; init; } = 5;
+
+        [CommandOption("--results <FILE>")]
+        [Description("JSON-lines file each finished run is appended to; a re-run skips the runs already in it (resume).")]
+        public string? Results { get; init; }
+
+        [CommandOption("--log-every <N>")]
+        [Description("Steps between plain progress lines (0: one line per run).")]
+        [DefaultValue(0)]
+        public int LogEvery { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        TorchSharp.torch.set_num_threads(s.Threads);
-        var steps = s.Steps ?? 400;
-        var results = new List<HarnessResult>();
-        foreach (var method in s.MethodList())
-            for (var seed = 0; seed < s.Seeds && !cancellationToken.IsCancellationRequested; seed++)
+        if (s.Seeds < 1) throw new BadInputException($"--seeds must be at least 1, got {s.Seeds}");
+        var methods = s.MethodList();
+        using var setup = s.Setup(defaultSteps: 400);
+        var stored = s.Results is { } path ? WeightingStability.Load(path) : [];
+        Console.Error.WriteLine($"dfn: {setup.Description}; {setup.Options.Steps} steps per run");
+
+        using var interrupt = new CancellationTokenSource();
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
+        var results = new List<StabilityResult>();
+        foreach (var method in methods)
+            for (var seed = 0L; seed < s.Seeds; seed++)
             {
-                using var harness = new WeightingHarness(s.Harness(method, seed, steps) with { StopOnDivergence = true });
-                var r = harness.Run();
-                results.Add(r);
+                var done = stored.LastOrDefault(r => r.Method == method.ToString() && r.Seed == seed && r.Steps == setup.Options.Steps && r.Setup == setup.Description);
+                if (done is null)
+                {
+                    Action<StepMetrics>? onStep = s.LogEvery > 0
+                        ? m => { if (m.Step % s.LogEvery == 0) Console.Error.WriteLine(FormattableString.Invariant($"dfn: {method} seed {seed} step {m.Step}/{setup.Options.Steps} loss {m.MeanLoss:F4} ({m.Seconds:F2} s/step)")); }
+                        : null;
+                    done = WeightingStability.Run(setup, method, seed, interrupt.Token, onStep);
+                    if (done is null)
+                    {
+                        Console.Error.WriteLine($"dfn: interrupted during {method} seed {seed}; finished runs are kept{(s.Results is null ? "" : $" in {s.Results}: run the same command to resume")}");
+                        return TrainCommand.Interrupted;
+                    }
+                    if (s.Results is { } file) WeightingStability.Append(file, done);
+                }
+                results.Add(done);
                 if (!s.Json)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Weighting,-17} seed {r.Seed}  steps {r.StepsRun,4}  final loss {r.FinalLoss,8:F4}  {(r.Divergence is { } d ? $"DIVERGED at step {d.Step}: {d.Reason}" : "ok")}"));
+                        $"{done.Method,-20} seed {done.Seed}  steps {done.StepsRun,4}/{done.Steps}  final loss {done.FinalMeanLoss,8:F4}  {done.MedianStepSeconds,6:F3} s/step  {(done.Diverged ? $"DIVERGED at step {done.DivergedAt}: {done.Reason}" : "ok")}"));
             }
-        if (s.Json)
-            Console.WriteLine(JsonSerializer.Serialize(results.Select(r => new
-            {
-                method = r.Weighting, seed = r.Seed, steps = r.StepsRun, finalLoss = r.FinalLoss,
-                diverged = r.Divergence is not null, divergedAt = r.Divergence?.Step, reason = r.Divergence?.Reason,
-            })));
+        if (s.Json) Console.WriteLine(JsonSerializer.Serialize(results));
         else
         {
-            var table = new Table().AddColumns("method", "runs", "diverged", "mean final loss");
-            foreach (var g in results.GroupBy(r => r.Weighting))
-                table.AddRow(g.Key, g.Count().ToString(CultureInfo.InvariantCulture), g.Count(r => r.Divergence is not null).ToString(CultureInfo.InvariantCulture),
-                    g.Where(r => r.Divergence is null).Select(r => r.FinalLoss).DefaultIfEmpty(double.NaN).Average().ToString("F4", CultureInfo.InvariantCulture));
+            var table = new Table().AddColumns("method", "runs", "diverged", "mean final loss (runs that finished)");
+            foreach (var g in results.GroupBy(r => r.Method))
+                table.AddRow(g.Key, g.Count().ToString(CultureInfo.InvariantCulture), g.Count(r => r.Diverged).ToString(CultureInfo.InvariantCulture),
+                    g.Where(r => !r.Diverged).Select(r => r.FinalMeanLoss).DefaultIfEmpty(double.NaN).Average().ToString("F4", CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
         }
-        return results.Any(r => r.Divergence is not null) ? 1 : 0;
+        return results.Any(r => r.Diverged) ? 1 : 0;
     }
 }
 
-/// <summary><c>dfn bench overhead</c>: median step time of every method relative to vanilla on the same model and batch.</summary>
+/// <summary><c>dfn bench overhead</c>: step time of every method relative to vanilla on the same model, data and batch.</summary>
 public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings>
 {
     public sealed class Settings : WeightingBenchSettings
     {
     }
 
+    static readonly string[] PerStepGradientMethods = ["pcgrad", "imtl", "cagrad", "mgda"];
+
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        TorchSharp.torch.set_num_threads(s.Threads);
+        var methods = s.MethodList().Where(m => m.Weighting != "vanilla").Prepend(DemoMethod.Parse("vanilla")).ToList();
         // 53 steps: the 50 timed ones (after 3 untimed) hold two Nash solves, its amortised rate at N = 25.
-        var steps = s.Steps ?? 53;
-        var methods = s.MethodList().Where(m => m != "vanilla").Prepend("vanilla").Append("k-backward").ToList();
-        // All harnesses live at once and take their steps in turn, so a shared machine's changing load falls on
-        // every method alike; CPU time of the process (libtorch on one thread) is reported beside wall time.
-        var harnesses = methods.Select(m => m == "k-backward"
-            ? new WeightingHarness(s.Harness(m, 0, steps), new SequentialBackwardBaseline(s.Clusters))
-            : new WeightingHarness(s.Harness(m, 0, steps))).ToList();
-        var cpu = methods.ToDictionary(m => m, _ => new List<double>());
-        var wall = methods.ToDictionary(m => m, _ => new List<double>());
-        try
+        using var setup = s.Setup(defaultSteps: 53);
+        var steps = setup.Options.Steps;
+        var baseline = methods.FirstOrDefault(m => PerStepGradientMethods.Contains(m.Weighting)) ?? DemoMethod.Parse("pcgrad");
+        var rows = WeightingOverhead.Run(setup, methods, baseline, steps, cancellation: cancellationToken);
+        var vanilla = rows[0].CpuSeconds;
+        var inherent = rows[^1].CpuSeconds;
+        var report = rows.Select((r, i) => new
         {
-            for (var round = 0; round < steps && !cancellationToken.IsCancellationRequested; round++)
-                for (var i = 0; i < methods.Count; i++)
-                {
-                    var before = Process.GetCurrentProcess().TotalProcessorTime;
-                    var (_, seconds) = harnesses[i].Step();
-                    var used = (Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds;
-                    if (round < 3) continue;
-                    cpu[methods[i]].Add(used);
-                    wall[methods[i]].Add(seconds);
-                }
-        }
-        finally
-        {
-            foreach (var h in harnesses) h.Dispose();
-        }
-        static double Median(List<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
-        // The mean, not the median, of CPU time: amortised costs (Nash's solve every N steps) must count.
-        var times = methods.ToDictionary(m => m, m => cpu[m].DefaultIfEmpty(double.NaN).Average());
-        var vanilla = times["vanilla"];
-        var inherent = times["k-backward"];
-        string[] perStep = ["pcgrad", "imtl", "cagrad", "mgda"];
-        var rows = methods.Select(m => new
-        {
-            method = m,
-            seconds = times[m],
-            wallSeconds = Median(wall[m]),
-            vsVanilla = times[m] / vanilla,
-            vsForwardPlusKBackward = perStep.Contains(m) ? times[m] / inherent : (double?)null,
+            method = r.Method,
+            seconds = r.CpuSeconds,
+            wallSeconds = r.WallSeconds,
+            vsVanilla = r.CpuSeconds / vanilla,
+            vsForwardPlusKBackward = i < methods.Count && PerStepGradientMethods.Contains(methods[i].Weighting) ? r.CpuSeconds / inherent : (double?)null,
         }).ToList();
-        if (s.Json) Console.WriteLine(JsonSerializer.Serialize(rows));
+        if (s.Json) Console.WriteLine(JsonSerializer.Serialize(report.ToDictionary(r => r.method)));
         else
         {
             var table = new Table().AddColumns("method", "mean CPU s/step", "median wall s/step", "x vanilla (CPU)", "x (1 forward + k backward)");
-            foreach (var r in rows)
+            foreach (var r in report)
                 table.AddRow(r.method, r.seconds.ToString("F4", CultureInfo.InvariantCulture), r.wallSeconds.ToString("F4", CultureInfo.InvariantCulture),
                     r.vsVanilla.ToString("F3", CultureInfo.InvariantCulture),
                     r.vsForwardPlusKBackward?.ToString("F3", CultureInfo.InvariantCulture) ?? "");
             AnsiConsole.Write(table);
-            Console.WriteLine($"model {s.Model}, batch {s.Batch}, k = {s.Clusters}, {steps} steps per method, {s.Threads} thread(s); methods interleaved step by step; steps 4..{steps} timed (CPU: mean, wall: median)");
+            Console.WriteLine($"{setup.Description}; {steps} steps per method, {s.Threads} thread(s); methods interleaved step by step; steps 4..{steps} timed (CPU: mean, wall: median); k-backward has the k of {baseline}");
         }
         return 0;
     }

@@ -64,6 +64,9 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--warmup <STEPS>"), DefaultValue(0)] public int Warmup { get; init; }
         [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
         public double Clip { get; init; } = 1.0;
+        [CommandOption("--divergence-factor <X>"),
+         Description("Stop as diverged when a batch's plain loss exceeds X times the median of the last 50 (0: only NaN/inf stop the run)."), DefaultValue(20.0)]
+        public double DivergenceFactor { get; init; } = 20.0;
         [CommandOption("--checkpoint-every <N>"), DefaultValue(500)] public int CheckpointEvery { get; init; } = 500;
         [CommandOption("--sample-every <N>"), Description("Sample grid interval (0: at the end only)."), DefaultValue(0)]
         public int SampleEvery { get; init; }
@@ -109,7 +112,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             },
             EmaDecay = s.EmaDecay, WarmupSteps = s.Warmup, GradientClipNorm = s.Clip > 0 ? s.Clip : null,
             OutputDirectory = s.Out, CheckpointEvery = s.CheckpointEvery, SampleEvery = s.SampleEvery, SampleCount = s.SampleCount,
-            Threads = s.Threads,
+            Threads = s.Threads, DivergenceFactor = s.DivergenceFactor == 0 ? null : s.DivergenceFactor,
         };
         using var trainer = Trainer.Create(config, diffusion, data, options);
         if (s.Resume && trainer.TryResume())
@@ -120,17 +123,13 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         using var interrupt = new CancellationTokenSource();
         using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
-        TrainingOutcome outcome;
-        try
-        {
-            outcome = ProgressReporter.IsInteractive
-                ? ProgressReporter.RunWithBar(trainer, interrupt.Token)
-                : ProgressReporter.RunWithLines(trainer, interrupt.Token, Math.Max(1, s.LogEvery));
-        }
-        catch (NonFiniteLossException e)
+        var outcome = ProgressReporter.IsInteractive
+            ? ProgressReporter.RunWithBar(trainer, interrupt.Token)
+            : ProgressReporter.RunWithLines(trainer, interrupt.Token, Math.Max(1, s.LogEvery));
+        if (outcome == TrainingOutcome.Diverged)
         {
             var kept = File.Exists(checkpoint) ? $"last good checkpoint kept: {checkpoint}" : "no checkpoint had been written yet";
-            return DfnApp.Fail(DfnApp.Failure, $"{e.Message}; {kept}");
+            return DfnApp.Fail(DfnApp.Failure, $"training diverged at step {trainer.Divergence!.Step} ({trainer.Divergence.Reason}); {kept}");
         }
         if (outcome == TrainingOutcome.Interrupted)
         {
