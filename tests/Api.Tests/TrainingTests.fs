@@ -64,7 +64,6 @@ let tests =
             let last = losses |> Seq.skip 250 |> Seq.average
             Expect.equal losses.Count 300 "one loss per step"
             Expect.isLessThan last (first * 0.5) (sprintf "mean loss of steps 1-20 %.4f, of 251-300 %.4f (%.1fs)" first last clock.Elapsed.TotalSeconds)
-            Expect.isLessThan clock.Elapsed.TotalSeconds 60.0 "well under a minute"
         }
 
         test "cluster-stratified sampling puts chunk c in cluster c" {

@@ -25,7 +25,7 @@ internal static class ProgressReporter
                 outcome = trainer.Train(cancellation, m =>
                 {
                     var rate = (m.Step - start) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.Loss:F4} {rate:F2} it/s");
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.MeanLoss:F4}{Objective(trainer, m)} {rate:F2} it/s");
                     task.Value = m.Step;
                 });
             });
@@ -43,7 +43,11 @@ internal static class ProgressReporter
             var rate = (m.Step - start) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             var eta = TimeSpan.FromSeconds((total - m.Step) / Math.Max(1e-9, rate));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"step {m.Step}/{total} loss {m.Loss:F5} {rate:F2} it/s eta {eta:hh\\:mm\\:ss}"));
+                $"step {m.Step}/{total} loss {m.MeanLoss:F5}{Objective(trainer, m)} {rate:F2} it/s eta {eta:hh\\:mm\\:ss}"));
         });
     }
+
+    // "loss" is the plain batch mean, comparable across methods; a method's own objective (UW's can be negative) beside it.
+    static string Objective(Trainer trainer, StepMetrics m) =>
+        trainer.Weighting.Name == "vanilla" ? "" : string.Create(CultureInfo.InvariantCulture, $" ({trainer.Weighting.Name} objective {m.Loss:F5})");
 }
