@@ -43,7 +43,7 @@ public class WeightingBenchSettings : CommandSettings
     public int? Batch { get; init; }
 
     [CommandOption("--steps <N>")]
-    [Description("Steps per run.")]
+    [Description("Steps per run (stability: 400, or the demo profile's length; overhead: 53).")]
     public int? Steps { get; init; }
 
     [CommandOption("--lr <LR>")]
@@ -69,8 +69,11 @@ public class WeightingBenchSettings : CommandSettings
 
     public IReadOnlyList<DemoMethod> MethodList() => DemoMethod.ParseList(string.IsNullOrWhiteSpace(Methods) ? string.Join(',', Weightings.Names) : Methods);
 
-    /// <summary>The shared setting; a demo profile loads its training split (fetching MNIST on first use).</summary>
-    public WeightingBenchSetup Setup(int defaultSteps)
+    /// <summary>
+    /// The shared setting; a demo profile loads its training split (fetching MNIST on first use). Without --steps a run
+    /// has <paramref name="defaultSteps"/> steps, or the demo profile's own length when <paramref name="profileLength"/>.
+    /// </summary>
+    public WeightingBenchSetup Setup(int defaultSteps, bool profileLength)
     {
         if (Threads < 1) throw new BadInputException($"--threads must be positive, got {Threads}");
         TorchSharp.torch.set_num_threads(Threads);
@@ -84,7 +87,7 @@ public class WeightingBenchSettings : CommandSettings
         var profile = DemoProfile.Named(Profile);
         var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = Threads }, line => Console.Error.WriteLine($"dfn: {line}"));
         var (train, _) = runner.LoadData();
-        return WeightingBenchSetup.FromDemo(profile, train, Timesteps, Override(profile.Training(0)));
+        return WeightingBenchSetup.FromDemo(profile, train, Timesteps, Override(profile.Training(0) with { Steps = profileLength ? profile.Steps : defaultSteps }));
     }
 
     private TrainerOptions Override(TrainerOptions o) => o with
@@ -118,7 +121,7 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
     {
         if (s.Seeds < 1) throw new BadInputException($"--seeds must be at least 1, got {s.Seeds}");
         var methods = s.MethodList();
-        using var setup = s.Setup(defaultSteps: 400);
+        using var setup = s.Setup(defaultSteps: 400, profileLength: true);
         var stored = s.Results is { } path ? WeightingStability.Load(path) : [];
         Console.Error.WriteLine($"dfn: {setup.Description}; {setup.Options.Steps} steps per run");
 
@@ -174,7 +177,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
     {
         var methods = s.MethodList().Where(m => m.Weighting != "vanilla").Prepend(DemoMethod.Parse("vanilla")).ToList();
         // 53 steps: the 50 timed ones (after 3 untimed) hold two Nash solves, its amortised rate at N = 25.
-        using var setup = s.Setup(defaultSteps: 53);
+        using var setup = s.Setup(defaultSteps: 53, profileLength: false);
         var steps = setup.Options.Steps;
         var baseline = methods.FirstOrDefault(m => PerStepGradientMethods.Contains(m.Weighting)) ?? DemoMethod.Parse("pcgrad");
         var rows = WeightingOverhead.Run(setup, methods, baseline, steps, cancellation: cancellationToken);
