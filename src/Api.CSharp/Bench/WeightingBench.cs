@@ -111,9 +111,8 @@ public static class WeightingStability
         });
         if (outcome == TrainingOutcome.Interrupted) return null;
         var tail = losses.Skip(Math.Max(0, losses.Count - 20)).DefaultIfEmpty(double.NaN).Average();
-        var sorted = seconds.Order().ToArray();
         return new StabilityResult(method.ToString(), seed, setup.Options.Steps, losses.Count, tail, trainer.Divergence?.Step,
-            trainer.Divergence?.Reason, sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2], setup.Description);
+            trainer.Divergence?.Reason, WeightingOverhead.Median(seconds), setup.Description);
     }
 
     /// <summary>The results stored in <paramref name="path"/> (none when it does not exist; torn lines skipped).</summary>
@@ -190,7 +189,8 @@ public static class WeightingOverhead
         return names.Select((n, i) => new OverheadResult(n, cpu[i].DefaultIfEmpty(double.NaN).Average(), Median(wall[i]))).ToList();
     }
 
-    private static double Median(List<double> xs)
+    /// <summary>The upper median (NaN for none): step times, where one slow step must not move the figure.</summary>
+    internal static double Median(List<double> xs)
     {
         var a = xs.Order().ToArray();
         return a.Length == 0 ? double.NaN : a[a.Length / 2];
