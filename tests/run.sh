@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds the solution once, runs every test program, and ends with one line: "N passed, N failed".
+# Builds the solution once, runs every test program and the cold-cache build check, and ends with one plain line:
+# "N passed, N failed" (no colour codes anywhere in the output).
 # Usage: bash tests/run.sh [extra Expecto arguments, e.g. --filter "Clustering"]
+#   DFN_SKIP_COLD_BUILD=1 skips tests/cold-build.sh (five clean builds, several minutes) when iterating locally.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Each entry is a test project; each is an Expecto console program.
 projects=(tests/Core.Tests tests/Api.Tests tests/Cli.Tests tests/Generators.Tests)
 
-if ! dotnet build DiffusionFunctional.sln -c Release -nologo -v quiet; then
+strip_colours() { sed -u 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
+
+if ! dotnet build DiffusionFunctional.sln -c Release -nologo -v quiet 2>&1 | strip_colours; then
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
@@ -15,30 +19,51 @@ fi
 
 passed=0
 failed=0
+# Adds a runner's "N passed, N failed"-style counts from its summary line.
+count() {
+  local name=$1 code=$2 p=$3 f=$4
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$name: exit code $code with no failed test"
+    failed=$((failed + 1))
+  fi
+}
+
 for project in "${projects[@]}"; do
   ls "$project"/*.?sproj >/dev/null 2>&1 || continue
   name=$(basename "$project")
   log=$(mktemp)
   echo "== $name"
-  dotnet run --project "$project" -c Release --no-build -- --colours 0 --no-spinner "$@" 2>&1 | tee "$log"
+  dotnet run --project "$project" -c Release --no-build -- --colours 0 --no-spinner "$@" 2>&1 | strip_colours | tee "$log"
   code=${PIPESTATUS[0]}
-  summary=$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$log" | grep -E 'EXPECTO! [0-9]+ tests? run' | tail -1)
+  summary=$(grep -E 'EXPECTO! [0-9]+ tests? run' "$log" | tail -1)
+  rm -f "$log"
   if [ -z "$summary" ]; then
     echo "$name: no test summary (exit code $code)"
     failed=$((failed + 1))
-  else
-    p=$(echo "$summary" | sed -E 's/.* ([0-9]+) passed.*/\1/')
-    f=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    e=$(echo "$summary" | sed -E 's/.* ([0-9]+) errored.*/\1/')
-    passed=$((passed + p))
-    failed=$((failed + f + e))
-    if [ "$code" -ne 0 ] && [ $((f + e)) -eq 0 ]; then
-      echo "$name: exit code $code with no failed test"
-      failed=$((failed + 1))
-    fi
+    continue
   fi
-  rm -f "$log"
+  p=$(echo "$summary" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+  f=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+  e=$(echo "$summary" | sed -E 's/.* ([0-9]+) errored.*/\1/')
+  count "$name" "$code" "$p" $((f + e))
 done
+
+if [ "${DFN_SKIP_COLD_BUILD:-0}" != "1" ] && [ $# -eq 0 ]; then
+  echo "== cold-build"
+  log=$(mktemp)
+  bash tests/cold-build.sh 2>&1 | strip_colours | tee "$log"
+  code=${PIPESTATUS[0]}
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  rm -f "$log"
+  if [ -z "$summary" ]; then
+    echo "cold-build: no summary (exit code $code)"
+    failed=$((failed + 1))
+  else
+    count cold-build "$code" "$(echo "$summary" | cut -d' ' -f1)" "$(echo "$summary" | cut -d' ' -f3)"
+  fi
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

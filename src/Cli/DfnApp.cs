@@ -11,12 +11,18 @@ public static class DfnApp
     public const int Failure = 1;
     public const int BadInput = 2;
 
+    /// <summary>Branches (command groups): given alone, each prints its help and exits 0. A test checks this list
+    /// against every branch of the command table (<c>dfn cli xmldoc</c>).</summary>
+    static readonly string[] Branches = ["bench", "data", "data fetch"];
+
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && Branches.Contains(string.Join(' ', args))) args = [.. args, "--help"];
         var app = new CommandApp();
         app.Configure(config =>
         {
             config.SetApplicationName("dfn");
+            config.SetApplicationVersion(Version);
             config.PropagateExceptions();
             config.Settings.StrictParsing = true;
             config.AddCommand<ClusterCommand>("cluster")
@@ -77,6 +83,11 @@ public static class DfnApp
             return Fail(Failure, $"{e.GetType().Name}: {e.Message}");
         }
     }
+
+    /// <summary>The informational version of the dfn assembly (what <c>dfn --version</c> prints).</summary>
+    public static string Version =>
+        typeof(DfnApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
 
     static bool IsBadInput(Exception e) =>
         e is BadInputException or CommandAppException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;

@@ -15,7 +15,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public class WeightingBenchSettings : CommandSettings
 {
     [CommandOption("--methods <LIST>")]
-    [Description("Comma-separated weighting[:objective[:k]] as in dfn demo (default: every registered method, clustered as the demo clusters it).")]
+    [Description("Comma-separated weighting[[:objective[[:k]]]] as in dfn demo (default: every registered method, clustered as the demo clusters it).")]
     public string? Methods { get; init; }
 
     [CommandOption("--profile <NAME>")]

@@ -15,7 +15,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
     {
         [CommandOption("--profile <NAME>"), Description("smoke (CI check, seconds), quick (about 20 min on 2 cores) or full."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";
-        [CommandOption("--methods <LIST>"), Description("Comma-separated weighting[:objective[:k]], e.g. vanilla,min-snr,uw:snr:5,pcgrad:timestep."), DefaultValue(DemoMethod.DefaultList)]
+        [CommandOption("--methods <LIST>"), Description("Comma-separated weighting[[:objective[[:k]]]], e.g. vanilla,min-snr,uw:snr:5,pcgrad:timestep."), DefaultValue(DemoMethod.DefaultList)]
         public string Methods { get; init; } = DemoMethod.DefaultList;
         [CommandOption("--seeds <N>"), Description("Repeat with seeds 0..N-1 and report mean ± std."), DefaultValue(1)]
         public int Seeds { get; init; } = 1;

@@ -59,7 +59,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--p2-gamma <G>"), Description("p2: gamma (0.5 or 1)."), DefaultValue(1.0)] public double P2Gamma { get; init; } = 1.0;
         [CommandOption("--uw-lr <LR>"), Description("uw, uw-bounded: learning rate of the log-variances."), DefaultValue(0.025)] public double UwLr { get; init; } = 0.025;
         [CommandOption("--nash-every <N>"), Description("nash: steps between Nash bargaining solves."), DefaultValue(25)] public int NashEvery { get; init; } = 25;
-        [CommandOption("--cagrad-c <C>"), Description("cagrad: c in [0, 1)."), DefaultValue(0.5)] public double CagradC { get; init; } = 0.5;
+        [CommandOption("--cagrad-c <C>"), Description("cagrad: c in [[0, 1)."), DefaultValue(0.5)] public double CagradC { get; init; } = 0.5;
         [CommandOption("--ema-decay <D>"), DefaultValue(0.999)] public double EmaDecay { get; init; } = 0.999;
         [CommandOption("--warmup <STEPS>"), DefaultValue(0)] public int Warmup { get; init; }
         [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
