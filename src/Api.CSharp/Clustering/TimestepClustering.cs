@@ -59,3 +59,40 @@ public static class TimestepClustering
         return new ClusterResult(request, schedule, clusters.Boundaries, clusters.Cost);
     }
 }
+
+/// <summary>
+/// The one place that turns a clustering choice into the <see cref="ClusterPlan"/> a trainer follows: an objective
+/// and k (k = 1 is plain uniform training), or explicit boundaries.
+/// </summary>
+public static class ClusterPlans
+{
+    /// <summary>
+    /// The exact optimum of <paramref name="objective"/> (<c>timestep</c>, <c>snr</c>, <c>snr-raw</c> or <c>affinity</c>
+    /// with <paramref name="affinityFile"/>) with k = <paramref name="clusters"/> on the schedule; one cluster for k = 1.
+    /// </summary>
+    /// <exception cref="BadInputException">An unknown schedule or objective, a bad k, or an unusable affinity file.</exception>
+    public static ClusterPlan FromObjective(string schedule, int timesteps, int clusters, string objective, string? affinityFile = null)
+    {
+        if (clusters == 1) return ClusterPlan.Single(timesteps);
+        var (name, scale) = (objective ?? "").Trim().ToLowerInvariant() switch
+        {
+            "snr-raw" => ("snr", "raw"),
+            var other => (other, "log"),
+        };
+        var result = TimestepClustering.Run(new ClusterRequest(schedule, timesteps, clusters, name, scale, affinityFile));
+        return ClusterPlan.Create(timesteps, result.Boundaries, $"{schedule}/{objective} k={clusters}");
+    }
+
+    /// <summary>A plan from boundaries written <c>0,153,394,624,823,1000</c> (as <c>dfn cluster --json</c> prints them).</summary>
+    /// <exception cref="BadInputException">Not integers, or not strictly increasing from 0 to T.</exception>
+    public static ClusterPlan FromBoundaries(string text, int timesteps)
+    {
+        var parts = (text ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var bounds = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out bounds[i]))
+                throw new BadInputException($"boundaries: '{parts[i]}' is not an integer");
+        try { return ClusterPlan.Create(timesteps, bounds, "boundaries given"); }
+        catch (ArgumentException e) { throw new BadInputException($"boundaries: {e.Message.Split(" (Parameter")[0]}"); }
+    }
+}

@@ -35,12 +35,12 @@ public static class EvaluationInputs
         if (!CheckpointFile.IsValid(text)) throw new BadInputException($"--fake '{spec}' is not a complete DiffusionFunctional checkpoint");
         var n = count ?? 500;
         if (n < 2) throw new BadInputException($"--count must be at least 2 to sample from a checkpoint, got {n}");
-        var (model, diffusion, step) = Trainer.LoadForSampling(text);
-        using (model)
+        using var loaded = CheckpointModel.Load(text);
         {
-            log?.Invoke($"sampling {n} images from {text} (step {step}, {sampler.Kind} {sampler.Steps} steps)");
-            var config = model.Config;
-            using var images = Samplers.Sample(diffusion, model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
+            if (loaded.NoiseWarning() is { } warning) log?.Invoke($"warning: {warning}");
+            log?.Invoke($"sampling {n} images from {text} (step {loaded.Step}, {sampler.Kind} {sampler.Steps} steps)");
+            var config = loaded.Model.Config;
+            using var images = Samplers.Sample(loaded.Diffusion, loaded.Model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
             using var unit = ((images + 1) / 2).clamp(0, 1);
             return ImageBatch.FromTensor(unit);
         }

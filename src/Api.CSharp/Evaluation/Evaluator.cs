@@ -38,9 +38,6 @@ public sealed record EvaluationResult(
     int K,
     bool RealFeaturesFromCache);
 
-/// <summary>Which stage of an evaluation is running and how far it got.</summary>
-public sealed record EvaluationProgress(string Stage, int Done, int Total);
-
 /// <summary>
 /// FD-ResNet18, precision and recall (and FID with a user-supplied Inception) of generated images against real
 /// images (method.md section 9). Holds the loaded networks: create once, evaluate many times, dispose.
@@ -87,7 +84,7 @@ public sealed class Evaluator : IDisposable
 
     /// <summary>Computes the metrics. Both sets need more than k images (the covariance needs at least 2).</summary>
     /// <exception cref="BadInputException">Too few images in a set.</exception>
-    public EvaluationResult Evaluate(ImageBatch real, ImageBatch fake, IProgress<EvaluationProgress>? progress = null)
+    public EvaluationResult Evaluate(ImageBatch real, ImageBatch fake, IProgress<WorkProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(real);
         ArgumentNullException.ThrowIfNull(fake);
@@ -111,20 +108,14 @@ public sealed class Evaluator : IDisposable
         return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, fromCache);
     }
 
-    (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<EvaluationProgress>? progress)
+    (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<WorkProgress>? progress)
     {
         var reporter = Reporter(stage, images.Count, progress);
         return cache is null ? (extractor.Extract(images, reporter), false) : cache.GetOrExtract(extractor, images, reporter);
     }
 
-    static IProgress<int>? Reporter(string stage, int total, IProgress<EvaluationProgress>? progress) =>
-        progress is null ? null : new SynchronousProgress(done => progress.Report(new EvaluationProgress(stage, done, total)));
-
-    /// <summary>Reports on the calling thread (System.Progress would post to the thread pool, out of order).</summary>
-    sealed class SynchronousProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
-    }
+    static IProgress<int>? Reporter(string stage, int total, IProgress<WorkProgress>? progress) =>
+        progress is null ? null : new InlineProgress<int>(done => progress.Report(new WorkProgress("", stage, done, total)));
 
     /// <inheritdoc />
     public void Dispose()

@@ -43,17 +43,25 @@ public sealed record UNetConfig
             "base32" => new UNetConfig { ImageChannels = 3, ImageSize = 32, BaseChannels = 128, ChannelMultipliers = [1, 2, 2, 2], ResBlocksPerLevel = 2, AttentionLevels = [1], AttentionHeads = 4, Dropout = 0.1 },
             _ => throw new BadInputException($"unknown model '{name}' (expected one of: {string.Join(", ", Names)})"),
         };
-        return config with { ImageChannels = imageChannels ?? config.ImageChannels, ImageSize = imageSize ?? config.ImageSize };
+        config = config with { ImageChannels = imageChannels ?? config.ImageChannels, ImageSize = imageSize ?? config.ImageSize };
+        config.Validate();
+        return config;
     }
+
+    /// <summary>The largest image side accepted (memory grows with its square; nothing here trains beyond it).</summary>
+    public const int MaxImageSize = 512;
 
     /// <summary>Throws <see cref="BadInputException"/> when a field cannot build a network.</summary>
     public void Validate()
     {
-        if (ImageChannels < 1) throw new BadInputException($"image channels must be at least 1, got {ImageChannels}");
-        if (ImageSize < 2) throw new BadInputException($"image size must be at least 2, got {ImageSize}");
-        if (BaseChannels < 1) throw new BadInputException($"base channels must be at least 1, got {BaseChannels}");
+        if (ImageChannels is not (1 or 3)) throw new BadInputException($"image channels must be 1 (grey) or 3 (RGB), got {ImageChannels}");
         if (ChannelMultipliers.Length == 0 || ChannelMultipliers.Any(m => m < 1))
             throw new BadInputException("channel multipliers must be one or more positive integers");
+        // Each level but the last halves the resolution, and the way up must meet the same sizes again.
+        var divisor = 1 << (ChannelMultipliers.Length - 1);
+        if (ImageSize < divisor || ImageSize > MaxImageSize || ImageSize % divisor != 0)
+            throw new BadInputException($"image size must be a multiple of {divisor} between {divisor} and {MaxImageSize} for this model ({ChannelMultipliers.Length} levels), got {ImageSize}");
+        if (BaseChannels < 1) throw new BadInputException($"base channels must be at least 1, got {BaseChannels}");
         if (ResBlocksPerLevel < 1) throw new BadInputException($"residual blocks per level must be at least 1, got {ResBlocksPerLevel}");
         if (AttentionLevels.Any(l => l < 0 || l >= ChannelMultipliers.Length))
             throw new BadInputException($"attention levels must lie in [0, {ChannelMultipliers.Length})");

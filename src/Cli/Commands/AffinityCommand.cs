@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Experiments.Analysis;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -58,7 +59,7 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
     {
         var checkpoints = s.Checkpoints.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         var request = new AffinityRequest(checkpoints, s.Data, s.Out, s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
-        var result = AffinityRun.Run(request, line => Console.Error.WriteLine(line));
+        var result = AffinityRun.Run(request, Messages.Info);
         var m = result.Measurement;
         if (s.Json)
         {

@@ -76,15 +76,15 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var range = ParseRange(s.InceptionRange);
-        var real = EvaluationInputs.LoadReal(s.Real!, s.Count, line => Console.Error.WriteLine(line));
+        var real = EvaluationInputs.LoadReal(s.Real!, s.Count, Messages.Info);
         var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = s.SamplerSteps, Seed = s.Seed };
-        var fake = EvaluationInputs.LoadFake(s.Fake!, s.Count, sampler, line => Console.Error.WriteLine(line));
+        var fake = EvaluationInputs.LoadFake(s.Fake!, s.Count, sampler, Messages.Info);
         var options = new EvaluationOptions(Workers: s.Workers, InceptionFile: s.Inception, InceptionRange: range, CacheRealFeatures: !s.NoCache);
         var watch = Stopwatch.StartNew();
         using var evaluator = new Evaluator(options);
         // Progress goes to stderr as plain lines so that stdout stays one table or one JSON object.
         var lastLine = "";
-        var progress = new Progress(p =>
+        var progress = new InlineProgress<WorkProgress>(p =>
         {
             if (p.Done != p.Total && p.Done % 256 != 0) return;
             var line = $"features ({p.Stage}): {p.Done}/{p.Total}";
@@ -124,10 +124,5 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         AnsiConsole.MarkupLine(CultureInfo.InvariantCulture, "[grey]{0} real vs {1} generated images, {2:F1} s{3}[/]",
             result.RealCount, result.FakeCount, seconds, result.RealFeaturesFromCache ? " (real features from cache)" : "");
         return DfnApp.Ok;
-    }
-
-    sealed class Progress(Action<EvaluationProgress> report) : IProgress<EvaluationProgress>
-    {
-        public void Report(EvaluationProgress value) => report(value);
     }
 }

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using DiffusionFunctional.Interop;
 using DiffusionFunctional.Training;
+using DiffusionFunctional.Training;
 using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli.Commands;
@@ -21,9 +22,12 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
     {
         if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new BadInputException("--checkpoint FILE is required");
         if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out FILE is required");
-        var (model, _, step) = Trainer.LoadForSampling(s.Checkpoint, useEma: !s.Live);
-        using (model) PyTorchWeights.Export(model, s.Out);
-        Console.Error.WriteLine($"dfn: {(s.Live ? "live" : "EMA")} weights of step {step} written to {s.Out} (PyTorch state_dict)");
+        var checkpoint = CheckpointFile.Resolve(s.Checkpoint);
+        OutputLocation.CheckFile(s.Out, "--out", checkpoint);
+        using var loaded = CheckpointModel.Load(checkpoint, useEma: !s.Live);
+        if (loaded.NoiseWarning() is { } warning) Messages.Warn(warning);
+        PyTorchWeights.Export(loaded.Model, s.Out);
+        Messages.Info($"{(s.Live ? "live" : "EMA")} weights of step {loaded.Step} written to {s.Out} (PyTorch state_dict)");
         return DfnApp.Ok;
     }
 }

@@ -1,8 +1,8 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Experiments.Analysis;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -98,28 +98,25 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         public bool Json { get; init; }
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var request = new NtgRequest(s.Data, s.Out, s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
             "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.Threads);
-        using var interrupt = new CancellationTokenSource();
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
         var every = Math.Max(1, s.Steps / 20);
         NtgResult result;
         try
         {
             // Progress as plain lines on stderr (stdout keeps the table or the JSON object).
-            result = NegativeTransferGap.Run(request, interrupt.Token, line => Console.Error.WriteLine(line), (name, m) =>
+            result = NegativeTransferGap.Run(request, stop, Messages.Info, (name, m) =>
             {
                 if (m.Step % every == 0 || m.Step == s.Steps)
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: step {m.Step}/{s.Steps} loss {m.Loss:F5}"));
+                    Messages.Info(string.Create(CultureInfo.InvariantCulture, $"{name}: step {m.Step}/{s.Steps} loss {m.Loss:F5}"));
             });
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("dfn: interrupted; checkpoints written, run the same command again to resume");
-            return 130;
+            Messages.Info("interrupted; checkpoints written, run the same command again to resume");
+            return DfnApp.Interrupted;
         }
 
         if (s.Json)

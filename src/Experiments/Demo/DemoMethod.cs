@@ -2,7 +2,7 @@ using DiffusionFunctional.Clustering;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Weighting;
 
-namespace DiffusionFunctional.Demo;
+namespace DiffusionFunctional.Experiments.Demo;
 
 /// <summary>
 /// One training recipe of a demo: a weighting method and the timestep clusters it works on.
@@ -57,12 +57,7 @@ public sealed record DemoMethod(string Weighting, string? Objective, int Cluster
         return methods;
     }
 
-    /// <summary>The cluster plan of this method for a linear schedule of <paramref name="timesteps"/> steps.</summary>
-    public ClusterPlan Plan(string schedule, int timesteps)
-    {
-        if (Objective is null || Clusters == 1) return ClusterPlan.Single(timesteps);
-        var (name, scale) = Objective == "snr-raw" ? ("snr", "raw") : (Objective, "log");
-        var result = TimestepClustering.Run(new ClusterRequest(schedule, timesteps, Clusters, name, scale));
-        return ClusterPlan.Create(timesteps, result.Boundaries, $"{schedule}/{Objective} k={Clusters}");
-    }
+    /// <summary>The cluster plan of this method for a schedule of <paramref name="timesteps"/> steps.</summary>
+    public ClusterPlan Plan(string schedule, int timesteps) =>
+        Objective is null ? ClusterPlan.Single(timesteps) : ClusterPlans.FromObjective(schedule, timesteps, Clusters, Objective);
 }

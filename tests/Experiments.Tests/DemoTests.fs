@@ -1,10 +1,10 @@
-module DiffusionFunctional.Api.Tests.DemoTests
+module DiffusionFunctional.Experiments.Tests.DemoTests
 
 open System
 open System.IO
 open Expecto
 open DiffusionFunctional
-open DiffusionFunctional.Demo
+open DiffusionFunctional.Experiments.Demo
 open DiffusionFunctional.Api.Tests.TestSupport
 
 let private profile = (DemoProfile.Named "smoke").WithBudget(300, [| 100; 200; 300 |])

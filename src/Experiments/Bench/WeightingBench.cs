@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DiffusionFunctional.Data;
-using DiffusionFunctional.Demo;
+using DiffusionFunctional.Experiments.Demo;
 using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
 using DiffusionFunctional.Weighting;
 using TorchSharp;
 
-namespace DiffusionFunctional.Bench;
+namespace DiffusionFunctional.Experiments.Bench;
 
 /// <summary>
 /// What every method of a weighting benchmark shares: training set, network, diffusion and optimisation settings.
@@ -65,8 +65,7 @@ public sealed class WeightingBenchSetup : IDisposable
     public Trainer CreateTrainer(DemoMethod method, long seed, IWeighting? weighting = null)
     {
         var options = Options with { Seed = seed, Weighting = method.Weighting, Plan = method.Plan("linear", Diffusion.Timesteps) };
-        torch.random.manual_seed(seed);
-        return new Trainer(new UNet(Model), Diffusion, Data, options, weighting);
+        return Trainer.Create(Model, Diffusion, Data, options, weighting: weighting);
     }
 
     public void Dispose() => Data.Dispose();
@@ -97,18 +96,17 @@ public static class WeightingStability
 {
     /// <summary>Trains one method and seed to the setup's step count; null when cancelled.</summary>
     public static StabilityResult? Run(WeightingBenchSetup setup, DemoMethod method, long seed, CancellationToken cancellation = default,
-        Action<StepMetrics>? onStep = null)
+        IProgress<StepMetrics>? progress = null)
     {
         using var trainer = setup.CreateTrainer(method, seed);
-        using var model = trainer.Model;
         var losses = new List<double>();
         var seconds = new List<double>();
-        var outcome = trainer.Train(cancellation, m =>
+        var outcome = trainer.Train(cancellation, new InlineProgress<StepMetrics>(m =>
         {
             losses.Add(m.MeanLoss);
             seconds.Add(m.Seconds);
-            onStep?.Invoke(m);
-        });
+            progress?.Report(m);
+        }));
         if (outcome == TrainingOutcome.Interrupted) return null;
         var tail = losses.Skip(Math.Max(0, losses.Count - 20)).DefaultIfEmpty(double.NaN).Average();
         return new StabilityResult(method.ToString(), seed, setup.Options.Steps, losses.Count, tail, trainer.Divergence?.Step,
@@ -171,20 +169,18 @@ public static class WeightingOverhead
                 for (var i = 0; i < trainers.Count; i++)
                 {
                     var before = Process.GetCurrentProcess().TotalProcessorTime;
-                    var m = trainers[i].TrainStep();
+                    var seconds = double.NaN;
+                    var trainer = trainers[i];
+                    trainer.TrainUntil(trainer.Step + 1, progress: new InlineProgress<StepMetrics>(m => seconds = m.Seconds));
                     var used = (Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds;
                     if (round < untimed) continue;
                     cpu[i].Add(used);
-                    wall[i].Add(m.Seconds);
+                    wall[i].Add(seconds);
                 }
         }
         finally
         {
-            foreach (var t in trainers)
-            {
-                t.Model.Dispose();
-                t.Dispose();
-            }
+            foreach (var t in trainers) t.Dispose();
         }
         return names.Select((n, i) => new OverheadResult(n, cpu[i].DefaultIfEmpty(double.NaN).Average(), Median(wall[i]))).ToList();
     }

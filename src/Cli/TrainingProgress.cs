@@ -3,15 +3,13 @@ using System.Globalization;
 using DiffusionFunctional.Training;
 using Spectre.Console;
 
-namespace DiffusionFunctional.Cli.Commands;
+namespace DiffusionFunctional.Cli;
 
-/// <summary>Shows training progress: a live bar on a terminal, plain lines when output is redirected (CI, logs).</summary>
-internal static class ProgressReporter
+/// <summary>Shows a trainer's progress: a live bar on a terminal, plain lines when output is redirected (CI, logs).</summary>
+internal static class TrainingProgress
 {
-    public static bool IsInteractive =>
-        !Console.IsErrorRedirected && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
-
-    public static TrainingOutcome RunWithBar(Trainer trainer, CancellationToken cancellation)
+    /// <summary>Trains with a progress bar.</summary>
+    public static TrainingOutcome WithBar(Trainer trainer, CancellationToken stop)
     {
         TrainingOutcome outcome = default;
         AnsiConsole.Progress()
@@ -22,29 +20,30 @@ internal static class ProgressReporter
                 task.Value = trainer.Step;
                 var clock = Stopwatch.StartNew();
                 var start = trainer.Step;
-                outcome = trainer.Train(cancellation, m =>
+                outcome = trainer.Train(stop, new InlineProgress<StepMetrics>(m =>
                 {
                     var rate = (m.Step - start) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.MeanLoss:F4}{Objective(trainer, m)} {rate:F2} it/s");
+                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.MeanLoss:F4}{Objective(trainer, m)} {rate:F2} it/s"));
                     task.Value = m.Step;
-                });
+                }));
             });
         return outcome;
     }
 
-    public static TrainingOutcome RunWithLines(Trainer trainer, CancellationToken cancellation, int every)
+    /// <summary>Trains printing one line every <paramref name="every"/> steps to standard output.</summary>
+    public static TrainingOutcome WithLines(Trainer trainer, CancellationToken stop, int every)
     {
         var clock = Stopwatch.StartNew();
         var start = trainer.Step;
         var total = trainer.Options.Steps;
-        return trainer.Train(cancellation, m =>
+        return trainer.Train(stop, new InlineProgress<StepMetrics>(m =>
         {
             if (m.Step % every != 0 && m.Step != total) return;
             var rate = (m.Step - start) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             var eta = TimeSpan.FromSeconds((total - m.Step) / Math.Max(1e-9, rate));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"step {m.Step}/{total} loss {m.MeanLoss:F5}{Objective(trainer, m)} {rate:F2} it/s eta {eta:hh\\:mm\\:ss}"));
-        });
+        }));
     }
 
     // "loss" is the plain batch mean, comparable across methods; a method's own objective (UW's can be negative) beside it.

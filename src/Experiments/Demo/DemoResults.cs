@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace DiffusionFunctional.Demo;
+namespace DiffusionFunctional.Experiments.Demo;
 
 /// <summary>
 /// One measurement of a demo: method <paramref name="Method"/> (its <see cref="DemoMethod.Id"/>) trained with

@@ -1,9 +1,11 @@
+using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Data;
+using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Analysis;
+namespace DiffusionFunctional.Experiments.Analysis;
 
 /// <summary>What `dfn affinity` measures: checkpoints, data, and the measurement settings.</summary>
 /// <param name="Checkpoints">Checkpoint files, or folders whose <c>*.dfn</c> files are all used.</param>
@@ -44,10 +46,16 @@ public static class AffinityRun
     {
         if (request.Images < 1) throw new BadInputException($"--images must be at least 1, got {request.Images}");
         var checkpoints = ResolveCheckpoints(request.Checkpoints);
-        var (first, diffusion, _) = Trainer.LoadForSampling(checkpoints[0], request.UseEma);
-        var config = first.Config;
-        var parameterCount = (int)first.ParameterCount;
-        first.Dispose();
+        UNetConfig config;
+        GaussianDiffusion diffusion;
+        int parameterCount;
+        using (var first = CheckpointModel.Load(checkpoints[0], request.UseEma))
+        {
+            if (first.NoiseWarning() is { } warning) log?.Invoke($"warning: {warning}");
+            config = first.Model.Config;
+            diffusion = first.Diffusion;
+            parameterCount = (int)first.Model.ParameterCount;
+        }
 
         using var data = DataSources.Load(request.Data, config.ImageChannels, config.ImageSize, log);
         if (data.Count < request.Images)
@@ -60,10 +68,14 @@ public static class AffinityRun
         var loaders = checkpoints.Select(path => (Func<nn.Module<Tensor, Tensor, Tensor>>)(() =>
         {
             log?.Invoke($"measuring {path}");
-            var (model, d, _) = Trainer.LoadForSampling(path, request.UseEma);
+            var loaded = CheckpointModel.Load(path, request.UseEma);
+            var d = loaded.Diffusion;
             if (d.Timesteps != diffusion.Timesteps || d.ScheduleName != diffusion.ScheduleName)
+            {
+                loaded.Dispose();
                 throw new BadInputException($"'{path}' uses a different diffusion ({d.ScheduleName}, T = {d.Timesteps}) than '{checkpoints[0]}'");
-            return model;
+            }
+            return loaded.Model;
         }));
         var measurement = TaskAffinityAnalysis.MeasureAveraged(loaders, diffusion, batch, options);
         var files = AffinityReport.Write(request.OutputDirectory, measurement, diffusion.Schedule);

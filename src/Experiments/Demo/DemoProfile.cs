@@ -1,6 +1,6 @@
 using DiffusionFunctional.Models;
 
-namespace DiffusionFunctional.Demo;
+namespace DiffusionFunctional.Experiments.Demo;
 
 /// <summary>
 /// The budget of a <see cref="DemoRunner"/> run: model, data split, training schedule and evaluation size.

@@ -1,6 +1,7 @@
+using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Core;
 
-namespace DiffusionFunctional.Analysis;
+namespace DiffusionFunctional.Experiments.Analysis;
 
 /// <summary>Where an affinity analysis wrote its outputs, and its headline statistic.</summary>
 /// <param name="SpearmanRho">Spearman correlation of affinity with |delta log-SNR| over group pairs (O1 predicts &lt; 0).</param>
@@ -13,7 +14,7 @@ public static class AffinityReport
     {
         Directory.CreateDirectory(directory);
         var g = measurement.Cosines.GetLength(0);
-        Imaging.PlotFonts.EnsureRegistered();
+        Plots.PlotFonts.EnsureRegistered();
         var csv = Path.Combine(directory, "affinity.csv");
         AtomicFile.WriteAllText(csv, AffinityCsv.format(measurement.Cosines));
 

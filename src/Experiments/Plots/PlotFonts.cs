@@ -1,4 +1,4 @@
-namespace DiffusionFunctional.Imaging;
+namespace DiffusionFunctional.Experiments.Plots;
 
 /// <summary>
 /// Makes ScottPlot's text visible on Linux. SkiaSharp's NoDependencies native build has no fontconfig, so the

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace DiffusionFunctional.Analysis;
+namespace DiffusionFunctional.Experiments.Analysis;
 
 /// <summary>Writes the negative transfer gap as ntg.json and a bar chart (ntg.png).</summary>
 public static class NtgReport
@@ -18,7 +18,7 @@ public static class NtgReport
             intervals = intervals.Select(i => new { index = i.Index, start = i.Start, end = i.End, fd_hybrid = i.FdHybrid, ntg = i.Gap }),
         }, new JsonSerializerOptions { WriteIndented = true }));
 
-        Imaging.PlotFonts.EnsureRegistered();
+        Plots.PlotFonts.EnsureRegistered();
         var chart = Path.Combine(r.OutputDirectory, "ntg.png");
         var plot = new ScottPlot.Plot();
         var bars = intervals.Select(i => new ScottPlot.Bar

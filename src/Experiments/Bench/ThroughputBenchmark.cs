@@ -7,7 +7,7 @@ using DiffusionFunctional.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Bench;
+namespace DiffusionFunctional.Experiments.Bench;
 
 /// <summary>What to measure.</summary>
 public sealed record ThroughputOptions
@@ -53,9 +53,9 @@ public static class ThroughputBenchmark
         using var data = new ImageDataset(images.alias(), "synthetic");
         var options = new TrainerOptions { Steps = int.MaxValue, BatchSize = o.BatchSize, Device = o.Device, CheckpointEvery = 0, SampleCount = 0, Threads = o.Threads };
         using var trainer = Trainer.Create(config, GaussianDiffusion.Create(), data, options);
-        for (var i = 0; i < o.WarmupSteps; i++) trainer.TrainStep();
+        trainer.TrainUntil(o.WarmupSteps);
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < o.TrainSteps; i++) trainer.TrainStep();
+        trainer.TrainUntil(trainer.Step + o.TrainSteps);
         Synchronize(device);
         var stepSeconds = clock.Elapsed.TotalSeconds / o.TrainSteps;
         log?.Invoke($"training: {stepSeconds:F3} s/step at batch {o.BatchSize}");
