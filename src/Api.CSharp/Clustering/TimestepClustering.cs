@@ -1,5 +1,4 @@
 using DiffusionFunctional.Core;
-using Microsoft.FSharp.Core;
 
 namespace DiffusionFunctional.Clustering;
 
@@ -40,9 +39,8 @@ public static class TimestepClustering
         {
             throw new BadInputException($"cannot read affinity file '{path}': {e.Message}");
         }
-        var parsed = AffinityCsv.parse(text);
-        if (parsed.IsError) throw new BadInputException($"affinity file '{path}': {parsed.ErrorValue}");
-        return parsed.ResultValue;
+        if (!AffinityMatrices.TryParse(text, out var matrix, out var error)) throw new BadInputException($"affinity file '{path}': {error}");
+        return matrix;
     }
 
     /// <summary>Clusters the timesteps of the requested schedule exactly.</summary>
@@ -51,11 +49,11 @@ public static class TimestepClustering
         var objective = request.Objective?.Trim().ToLowerInvariant();
         if (objective == "affinity" && string.IsNullOrWhiteSpace(request.AffinityFile))
             throw new BadInputException("the affinity objective needs an affinity matrix file (--affinity FILE.csv)");
-        var affinity = objective == "affinity" ? FSharpOption<double[,]>.Some(ReadAffinity(request.AffinityFile!)) : FSharpOption<double[,]>.None;
-        var result = Objectives.clusterByName(request.Schedule, request.Timesteps, request.Clusters, request.Objective, request.SnrScale, affinity);
-        if (result.IsError) throw new BadInputException(ClusteringErrorModule.message(result.ErrorValue));
-        var clusters = result.ResultValue;
-        var schedule = Core.Schedule.create(Core.Schedule.tryParseKind(request.Schedule).ResultValue, request.Timesteps);
+        var affinity = objective == "affinity" ? ReadAffinity(request.AffinityFile!) : null;
+        if (!TimestepClusterings.TryCluster(request.Schedule, request.Timesteps, request.Clusters, request.Objective, request.SnrScale, affinity,
+                out var clusters, out var error))
+            throw new BadInputException(error.Message);
+        if (!NoiseSchedules.TryCreate(request.Schedule, request.Timesteps, out var schedule, out var scheduleError)) throw new BadInputException(scheduleError);
         return new ClusterResult(request, schedule, clusters.Boundaries, clusters.Cost);
     }
 }

@@ -87,7 +87,8 @@ internal static class CheckpointHeaders
         var timesteps = d["timesteps"]!.GetValue<int>();
         if (name != "custom") return GaussianDiffusion.Create(name, timesteps, prediction);
         var betas = d["betas"]!.AsArray().Select(n => n!.GetValue<double>()).ToArray();
-        return new GaussianDiffusion(Schedule.create(ScheduleKind.NewCustomBetas(betas), timesteps), prediction);
+        if (!NoiseSchedules.TryCreateCustom(betas, out var schedule, out var error)) throw new BadInputException($"checkpoint {path}: {error}");
+        return new GaussianDiffusion(schedule, prediction);
     }
 
     /// <summary>The EMA's initial-weight share: recorded since format 3, computed exactly from the options before.</summary>

@@ -16,7 +16,7 @@ public static class AffinityReport
         var g = measurement.Cosines.GetLength(0);
         Plots.PlotFonts.EnsureRegistered();
         var csv = Path.Combine(directory, "affinity.csv");
-        AtomicFile.WriteAllText(csv, AffinityCsv.format(measurement.Cosines));
+        AtomicFile.WriteAllText(csv, AffinityMatrices.Format(measurement.Cosines));
 
         var heatmap = Path.Combine(directory, "affinity-heatmap.png");
         var plot = new ScottPlot.Plot();
@@ -28,11 +28,11 @@ public static class AffinityReport
         plot.YLabel("group");
         AtomicFile.Write(heatmap, path => plot.SavePng(path, 640, 560));
 
-        var groupLogSnr = TaskAffinity.groupLogSnr(schedule, g);
-        var (pairs, rho) = TaskAffinity.versusLogSnrGap(measurement.Cosines, groupLogSnr).ToValueTuple();
+        var versus = AffinityMatrices.VersusLogSnrGap(measurement.Cosines, schedule);
+        var rho = versus.SpearmanRho;
         var scatter = Path.Combine(directory, "affinity-vs-logsnr.png");
         var sp = new ScottPlot.Plot();
-        var points = sp.Add.ScatterPoints(pairs.Select(p => p.Item1).ToArray(), pairs.Select(p => p.Item2).ToArray());
+        var points = sp.Add.ScatterPoints(versus.Gaps, versus.Affinities);
         points.MarkerSize = 4;
         sp.Title($"Affinity vs |delta log-SNR|: Spearman rho = {rho:F3}");
         sp.XLabel("|delta log-SNR| between groups");
