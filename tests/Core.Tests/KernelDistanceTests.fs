@@ -74,6 +74,8 @@ let examples =
             let settings = { Subsets = 30; SubsetSize = 20; Seed = 5 }
             let a, b = KernelDistance.estimate settings x y, KernelDistance.estimate settings x y
             Expect.equal a b "deterministic"
+            Expect.equal (ReproductionStatistics.Kid(x, y, settings)) a "C# facade"
+            Expect.equal (ReproductionStatistics.UnbiasedMmd2(x, y)) (KernelDistance.unbiasedMmd2 x y) "C# facade, full sets"
             Expect.notEqual (KernelDistance.estimate { settings with Seed = 6 } x y).Value a.Value "another seed"
             Expect.isGreaterThan a.StandardError 0.0 "subsets smaller than the sets vary"
         }
