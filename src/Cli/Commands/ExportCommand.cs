@@ -1,7 +1,6 @@
 using System.ComponentModel;
 using DiffusionFunctional.Interop;
 using DiffusionFunctional.Training;
-using DiffusionFunctional.Training;
 using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli.Commands;
