@@ -114,7 +114,7 @@ let tests =
                           "--batch"; "8"; "--boundaries"; "0,10,40"; "--weighting"; "pcgrad"; "--threads"; "1"; "--sample-count"; "0"
                           "--out"; Path.Combine(dir, "given") ]
                 Expect.equal given.ExitCode 0 given.Stderr
-                Expect.stringContains given.Stderr "[0, 10, 40]" "a plan from explicit boundaries"
+                Expect.stringContains given.Stderr "[0, 10) [10, 40)" "a plan from explicit boundaries"
                 let badBounds = run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--timesteps"; "40"; "--boundaries"; "0,10,30"; "--out"; Path.Combine(dir, "bb") ]
                 Expect.equal badBounds.ExitCode 2 badBounds.Stderr
                 let bad = run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--out"; Path.Combine(dir, "bad"); "--weighting"; "gradnorm-x" ]

@@ -33,6 +33,8 @@ public static class TimestepClustering
     /// <summary>Reads and validates an affinity CSV file (G rows of G numbers).</summary>
     public static double[,] ReadAffinity(string path)
     {
+        if (Directory.Exists(path)) throw new BadInputException($"affinity file '{path}' is a folder; give the affinity.csv inside it");
+        if (!File.Exists(path)) throw new BadInputException($"affinity file '{path}' not found");
         string text;
         try { text = File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)

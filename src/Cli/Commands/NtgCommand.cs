@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Experiments.Analysis;
+using DiffusionFunctional.Experiments.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -96,6 +97,14 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         [CommandOption("--json")]
         [Description("Print one JSON object (ntg.json's content) instead of a table.")]
         public bool Json { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Positive(Intervals, "--intervals"), Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"),
+            Checks.PositiveFinite(LearningRate, "--lr"), Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(Timesteps, "--timesteps"),
+            Checks.Positive(Clusters, "--clusters"), Checks.Between(Samples, 2, 1_000_000, "--samples"), Checks.Between(RealImages, 2, 1_000_000, "--real-images"),
+            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Threads(Threads), Checks.Required(Out, "--out DIR"),
+            Timesteps % Math.Max(1, Intervals) != 0 ? Checks.Error($"--intervals {Intervals} does not divide --timesteps {Timesteps}") : null);
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
@@ -103,6 +112,7 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         var request = new NtgRequest(s.Data, s.Out, s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
             "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.Threads);
         var every = Math.Max(1, s.Steps / 20);
+        MnistFetch.EnsureAvailable(s.Data, Messages.Info);
         NtgResult result;
         try
         {

@@ -45,7 +45,9 @@ public static class AffinityRun
     public static AffinityRunResult Run(AffinityRequest request, Action<string>? log = null)
     {
         if (request.Images < 1) throw new BadInputException($"--images must be at least 1, got {request.Images}");
+        if (request.SketchDim < 0) throw new BadInputException($"--sketch-dim must be 0 (exact) or positive, got {request.SketchDim}");
         var checkpoints = ResolveCheckpoints(request.Checkpoints);
+        OutputLocation.CheckDirectory(request.OutputDirectory);
         UNetConfig config;
         GaussianDiffusion diffusion;
         int parameterCount;
@@ -56,6 +58,9 @@ public static class AffinityRun
             diffusion = first.Diffusion;
             parameterCount = (int)first.Model.ParameterCount;
         }
+        // Checked against the checkpoint's T before any data are loaded or gradients computed.
+        if (request.Groups < 2 || diffusion.Timesteps % request.Groups != 0)
+            throw new BadInputException($"--groups {request.Groups} must be at least 2 and divide the checkpoint's T = {diffusion.Timesteps}");
 
         using var data = DataSources.Load(request.Data, config.ImageChannels, config.ImageSize, log);
         if (data.Count < request.Images)

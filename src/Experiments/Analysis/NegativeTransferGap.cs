@@ -40,8 +40,8 @@ public static class NegativeTransferGap
     public static NtgResult Run(NtgRequest r, CancellationToken cancellation = default, Action<string>? log = null, Action<string, StepMetrics>? onStep = null)
     {
         Validate(r);
-        Directory.CreateDirectory(r.OutputDirectory);
         var config = UNetConfig.Named(r.Model, imageChannels: 1, imageSize: r.ImageSize);
+        OutputLocation.CheckDirectory(r.OutputDirectory);
         using var all = DataSources.Load(r.Data, config.ImageChannels, config.ImageSize, log);
         if (all.Count <= r.RealImages) throw new BadInputException($"the data set has {all.Count} images; --real-images {r.RealImages} leaves none to train on");
         var (train, real) = Split(all, r.RealImages, r.Seed);
@@ -75,6 +75,7 @@ public static class NegativeTransferGap
         if (r.Timesteps % r.Intervals != 0) throw new BadInputException($"--intervals {r.Intervals} does not divide T = {r.Timesteps}");
         if (r.EvalSamples < 2) throw new BadInputException($"--samples must be at least 2, got {r.EvalSamples}");
         if (r.RealImages < 2) throw new BadInputException($"--real-images must be at least 2, got {r.RealImages}");
+        if (r.SamplerSteps < 1 || r.SamplerSteps > r.Timesteps) throw new BadInputException($"--sampler-steps must lie in 1..{r.Timesteps}, got {r.SamplerSteps}");
     }
 
     static (ImageDataset Train, ImageDataset Real) Split(ImageDataset all, int realCount, long seed)
@@ -145,6 +146,9 @@ public static class NegativeTransferGap
             return fd;
         }
 
+        foreach (var (name, trainer) in specialists.Select((t, i) => ($"specialist-{i}", t)).Prepend(("shared", shared)))
+            if (trainer.Ema.InitialWeightShare > CheckpointModel.NoisyInitialShare)
+                log?.Invoke(FormattableString.Invariant($"warning: the {name} model's EMA weights still hold {trainer.Ema.InitialWeightShare:P0} of the random initial weights: its samples are mostly noise and the NTG values measure that; train longer (--steps)"));
         var fdShared = Fd("shared", shared.Ema.Model);
         var width = r.Timesteps / r.Intervals;
         var intervals = new List<NtgInterval>();
