@@ -24,6 +24,14 @@ public sealed record UNetConfig
     public double Dropout { get; init; }
     /// <summary>Upper bound on GroupNorm groups (the largest divisor of the channel count up to this is used).</summary>
     public int NormGroups { get; init; } = 32;
+    /// <summary>Task routing in the residual blocks (<see cref="TaskRouter"/>); a config without it (older checkpoints) has none.</summary>
+    public TaskRoutingKind Routing { get; init; } = TaskRoutingKind.None;
+    /// <summary>DTR's sharing ratio beta in (0, 1]: the fraction of each block's input channels a timestep activates.</summary>
+    public double RoutingShare { get; init; } = Core.TaskRouting.DefaultShare;
+    /// <summary>DTR's alpha &gt; 0: how the window slides with t (alpha &gt; 1: slowly for small t, fast for large t).</summary>
+    public double RoutingSharpness { get; init; } = Core.TaskRouting.DefaultSharpness;
+    /// <summary>The T the routing masks are laid over; must equal the diffusion's number of timesteps.</summary>
+    public int RoutingTimesteps { get; init; } = 1000;
 
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
     public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "mnist", "base32"];
@@ -70,5 +78,18 @@ public sealed record UNetConfig
         foreach (var m in ChannelMultipliers)
             if (BaseChannels * m % AttentionHeads != 0)
                 throw new BadInputException($"{BaseChannels * m} channels do not split into {AttentionHeads} attention heads");
+        if (Routing != TaskRoutingKind.None) ValidateRouting();
+    }
+
+    private void ValidateRouting()
+    {
+        if (!Enum.IsDefined(Routing)) throw new BadInputException($"unknown routing {(int)Routing}");
+        if (!(RoutingShare > 0 && RoutingShare <= 1)) throw new BadInputException($"routing share must lie in (0, 1], got {RoutingShare}");
+        if (!(RoutingSharpness > 0) || double.IsInfinity(RoutingSharpness))
+            throw new BadInputException($"routing sharpness must be a positive number, got {RoutingSharpness}");
+        if (RoutingTimesteps < 1) throw new BadInputException($"routing timesteps must be at least 1, got {RoutingTimesteps}");
+        // The narrowest block input is the first level's BaseChannels; every block needs one active channel.
+        if (Math.Floor(RoutingShare * BaseChannels) < 1)
+            throw new BadInputException($"routing share {RoutingShare} activates no channel of the {BaseChannels}-channel blocks");
     }
 }

@@ -21,6 +21,8 @@ public sealed record ThroughputOptions
     public int GemmSize { get; init; } = 1024;
     public int? Threads { get; init; }
     public string Device { get; init; } = "cpu";
+    /// <summary>Task routing in the UNet (docs/routing-and-densities.md), to measure its step-time overhead.</summary>
+    public TaskRoutingKind Routing { get; init; } = TaskRoutingKind.None;
 }
 
 /// <summary>Every figure of one throughput run (JSON names in snake_case by the CLI).</summary>
@@ -43,7 +45,7 @@ public static class ThroughputBenchmark
             throw new BadInputException("steps and batch sizes must be positive");
         if (o.Threads is { } threads) TorchBackend.SetThreads(threads);
         var device = TorchBackend.Resolve(o.Device);
-        var config = UNetConfig.Named(o.Model);
+        var config = UNetConfig.Named(o.Model) with { Routing = o.Routing };
 
         var gemm = GemmGflops(o.GemmSize, device);
         log?.Invoke($"libtorch GEMM {o.GemmSize}x{o.GemmSize}: {gemm:F1} GFLOP/s");
