@@ -33,6 +33,10 @@ internal static class CommandTable
             .WithDescription("The main job: train vanilla, Min-SNR and ANT-UW on MNIST at the same budget, score FD-ResNet18 during training, report.")
             .WithExample("demo")
             .WithExample("demo", "--profile", "quick", "--methods", "vanilla,min-snr,uw:snr:5,pcgrad:snr", "--seeds", "3", "--out", "runs/demo");
+        config.AddCommand<ReproduceCommand>("reproduce")
+            .WithDescription("The paper's three claims on real data: convergence (FD, KID, floors, steps to vanilla's FD), task affinity (O1) and negative transfer (O2); resumable, with report.md and report.json.")
+            .WithExample("reproduce", "--profile", "quick")
+            .WithExample("reproduce", "--profile", "full", "--seeds", "3", "--out", "runs/reproduce");
         config.AddBranch("bench", bench =>
         {
             bench.SetDescription("Measure speed and stability (figures for docs/benchmarks.md).");

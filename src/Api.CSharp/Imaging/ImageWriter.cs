@@ -20,8 +20,19 @@ public static class ImageWriter
         for (var i = 0; i < images.shape[0]; i++) SavePng(images, i, Path.Combine(folder, $"{prefix}{i:D4}.png"));
     }
 
-    /// <summary>Tiles the batch row by row into one PNG, <paramref name="columns"/> wide (default: a near-square grid).</summary>
-    public static void SaveGrid(Tensor images, string path, int? columns = null, int padding = 2)
+    /// <summary>
+    /// Tiles the batch row by row into one PNG, <paramref name="columns"/> wide (default: a near-square grid). With
+    /// <paramref name="minImageWidth"/>, each image is enlarged by a whole factor (nearest neighbour, so no pixel is
+    /// invented) until it is at least that wide: a 16x16 digit drawn at 16 pixels cannot be judged by eye.
+    /// </summary>
+    public static void SaveGrid(Tensor images, string path, int? columns = null, int padding = 2, int minImageWidth = 0)
+    {
+        var factor = minImageWidth > images.shape[3] ? (int)Math.Ceiling(minImageWidth / (double)images.shape[3]) : 1;
+        using var scaled = factor > 1 ? images.repeat_interleave(factor, dim: 2).repeat_interleave(factor, dim: 3) : images.alias();
+        SaveTiles(scaled, path, columns, padding * factor);
+    }
+
+    static void SaveTiles(Tensor images, string path, int? columns, int padding)
     {
         var (n, c, h, w) = ((int)images.shape[0], (int)images.shape[1], (int)images.shape[2], (int)images.shape[3]);
         var cols = columns ?? (int)Math.Ceiling(Math.Sqrt(n));

@@ -34,10 +34,11 @@ public sealed record UNetConfig
     public int RoutingTimesteps { get; init; } = 1000;
 
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "mnist", "base32"];
+    public static IReadOnlyList<string> Names { get; } = ["tiny", "mini", "small", "mnist", "base32"];
 
     /// <summary>
-    /// A named configuration: <c>tiny</c> (tests: 8x8, 8 channels), <c>small</c> (28x28, about 0.8M parameters),
+    /// A named configuration: <c>tiny</c> (tests: 8x8, 8 channels), <c>mini</c> (16x16, 16 channels: long CPU runs such
+    /// as <c>dfn reproduce --profile quick</c>), <c>small</c> (28x28, about 0.8M parameters),
     /// <c>mnist</c> (28x28, 64 channels, 2 blocks, the default for real MNIST runs), <c>base32</c> (32x32 RGB,
     /// 128 channels, ADM's CIFAR-10 shape).
     /// </summary>
@@ -48,6 +49,7 @@ public sealed record UNetConfig
             "tiny" => new UNetConfig { ImageSize = 8, BaseChannels = 8, ChannelMultipliers = [1, 2], AttentionLevels = [1], NormGroups = 4 },
             "small" => new UNetConfig { ImageSize = 28, BaseChannels = 32, ChannelMultipliers = [1, 2, 2], AttentionLevels = [2] },
             "mnist" => new UNetConfig { ImageSize = 28, BaseChannels = 64, ChannelMultipliers = [1, 2, 2], ResBlocksPerLevel = 2, AttentionLevels = [2], Dropout = 0.1 },
+            "mini" => new UNetConfig { ImageSize = 16, BaseChannels = 16, ChannelMultipliers = [1, 2, 2], AttentionLevels = [2], NormGroups = 8 },
             "base32" => new UNetConfig { ImageChannels = 3, ImageSize = 32, BaseChannels = 128, ChannelMultipliers = [1, 2, 2, 2], ResBlocksPerLevel = 2, AttentionLevels = [1], AttentionHeads = 4, Dropout = 0.1 },
             _ => throw new BadInputException($"unknown model '{name}' (expected one of: {string.Join(", ", Names)})"),
         };

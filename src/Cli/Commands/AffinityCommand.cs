@@ -47,9 +47,8 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         public long Seed { get; init; }
 
         [CommandOption("--out <DIR>")]
-        [Description("Where affinity.csv, affinity-heatmap.png and affinity-vs-logsnr.png go.")]
-        [DefaultValue("affinity")]
-        public string Out { get; init; } = "affinity";
+        [Description("Where affinity.csv, affinity-heatmap.png and affinity-vs-logsnr.png go (default: runs/affinity in the cache, docs/cache.md).")]
+        public string? Out { get; init; }
 
         [CommandOption("--json")]
         [Description("Print one JSON object instead of a summary.")]
@@ -58,13 +57,13 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
             Checkpoints.Length == 0 ? Checks.Error("no checkpoint given: --checkpoints FILE|DIR is required") : null, Checks.Between(Groups, 2, 100_000, "--groups"),
-            Checks.Between(Images, 1, 100_000, "--images"), Checks.NotNegative(SketchDim, "--sketch-dim"), Checks.Required(Out, "--out DIR"));
+            Checks.Between(Images, 1, 100_000, "--images"), Checks.NotNegative(SketchDim, "--sketch-dim"));
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var checkpoints = s.Checkpoints.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-        var request = new AffinityRequest(checkpoints, s.Data, s.Out, s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
+        var request = new AffinityRequest(checkpoints, s.Data, s.Out ?? Path.Combine(CacheDirectory.Runs, "affinity"), s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
         MnistFetch.EnsureAvailable(s.Data, Messages.Info);
         var result = AffinityRun.Run(request, Messages.Info);
         var m = result.Measurement;

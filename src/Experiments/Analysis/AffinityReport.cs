@@ -19,13 +19,7 @@ public static class AffinityReport
         AtomicFile.WriteAllText(csv, AffinityMatrices.Format(measurement.Cosines));
 
         var heatmap = Path.Combine(directory, "affinity-heatmap.png");
-        var plot = new ScottPlot.Plot();
-        var hm = plot.Add.Heatmap(measurement.Cosines);
-        hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        plot.Add.ColorBar(hm);
-        plot.Title($"Task affinity (gradient cosine), {g} timestep groups");
-        plot.XLabel("group (least noisy -> most noisy)");
-        plot.YLabel("group");
+        var plot = Plots.AffinityHeatmap.Create(measurement.Cosines, $"Task affinity (gradient cosine), {g} timestep groups");
         AtomicFile.Write(heatmap, path => plot.SavePng(path, 640, 560));
 
         var versus = AffinityMatrices.VersusLogSnrGap(measurement.Cosines, schedule);

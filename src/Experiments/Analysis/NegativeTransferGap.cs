@@ -1,5 +1,5 @@
-using DiffusionFunctional.Analysis;
 using System.Text.Json;
+using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Clustering;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
@@ -11,12 +11,27 @@ using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Experiments.Analysis;
 
-/// <summary>Settings of a negative-transfer-gap experiment (method.md section 5).</summary>
+/// <summary>Settings of a negative-transfer-gap experiment (method.md section 5), as <c>dfn ntg</c> takes them.</summary>
+/// <param name="Data">Training and held-out images (<c>mnist</c>, <c>idx:PATH</c>, <c>folder:PATH</c>).</param>
+/// <param name="OutputDirectory">Where the runs, ntg.json and ntg.png go.</param>
 /// <param name="Intervals">Equal timestep intervals, one specialist each (5 in the paper).</param>
+/// <param name="Steps">Training steps of the shared model and of every specialist.</param>
+/// <param name="BatchSize">Images per step.</param>
+/// <param name="LearningRate">AdamW learning rate after warm-up.</param>
+/// <param name="WarmupSteps">Linear learning-rate warm-up.</param>
+/// <param name="Model">Named UNet configuration.</param>
+/// <param name="ImageSize">Images are resized to this side.</param>
+/// <param name="Schedule">Noise schedule name.</param>
+/// <param name="Timesteps">T (the intervals must divide it).</param>
+/// <param name="Seed">Seed of weights, data order, noise; also the held-out split.</param>
 /// <param name="Weighting">Weighting of the shared model ("vanilla", or an ANT method to measure its effect on NTG).</param>
 /// <param name="Clusters">Clusters of the shared model's plan when its weighting uses them.</param>
+/// <param name="ClusterObjective">Their objective (snr, timestep).</param>
 /// <param name="EvalSamples">Generated images per FD (same sampler seed for the shared and every hybrid model).</param>
 /// <param name="RealImages">Held-out real images for FD (never trained on).</param>
+/// <param name="SamplerSteps">DDIM steps of the evaluation sampler.</param>
+/// <param name="Threads">libtorch CPU threads.</param>
+/// <param name="CheckpointEvery">Steps between checkpoints of every run.</param>
 public sealed record NtgRequest(
     string Data, string OutputDirectory,
     int Intervals = 5, int Steps = 2000, int BatchSize = 64, double LearningRate = 1e-3, int WarmupSteps = 100,
@@ -24,19 +39,38 @@ public sealed record NtgRequest(
     string Weighting = "vanilla", int Clusters = 5, string ClusterObjective = "snr",
     int EvalSamples = 256, int RealImages = 1000, int SamplerSteps = 50, int Threads = 2, int CheckpointEvery = 250);
 
-/// <summary>FD of one hybrid sampler and its gap to the shared model: NTG = FD(hybrid) - FD(shared); negative means negative transfer.</summary>
-public sealed record NtgInterval(int Index, int Start, int End, double FdHybrid, double Gap);
+/// <summary>FD (and KID) of one hybrid sampler and its gap to the shared model: NTG = FD(hybrid) - FD(shared); negative
+/// means negative transfer (the specialist does its interval better than the shared model).</summary>
+/// <param name="Index">Interval index, 0 = least noisy.</param>
+/// <param name="Start">First timestep of the interval.</param>
+/// <param name="End">One past its last timestep.</param>
+/// <param name="FdHybrid">FD-ResNet18 of the hybrid sampler.</param>
+/// <param name="Gap">FD(hybrid) - FD(shared).</param>
+/// <param name="KidHybrid">KID of the hybrid sampler.</param>
+public sealed record NtgInterval(int Index, int Start, int End, double FdHybrid, double Gap, double KidHybrid = double.NaN);
 
-/// <summary>The whole experiment's outcome.</summary>
+/// <summary>The scores of one shared model against the specialists.</summary>
+/// <param name="FdShared">FD-ResNet18 of the shared model alone.</param>
+/// <param name="KidShared">KID of the shared model alone.</param>
+/// <param name="Intervals">One hybrid per interval.</param>
+public sealed record NtgScores(double FdShared, double KidShared, IReadOnlyList<NtgInterval> Intervals);
+
+/// <summary>The whole experiment's outcome and where it was written.</summary>
+/// <param name="FdShared">FD-ResNet18 of the shared model.</param>
+/// <param name="Intervals">One hybrid per interval.</param>
+/// <param name="JsonPath">ntg.json.</param>
+/// <param name="ChartPath">ntg.png.</param>
 public sealed record NtgResult(double FdShared, IReadOnlyList<NtgInterval> Intervals, string JsonPath, string ChartPath);
 
 /// <summary>
-/// Trains the shared model and one specialist per interval (each resumable from its checkpoint), then scores each
-/// hybrid sampler (specialist inside its interval, shared model elsewhere) by FD-ResNet18 against held-out real data.
-/// Finished evaluations are kept in ntg-evaluations.json, so an interrupted run redoes nothing.
+/// The negative transfer gap (method.md section 5): one specialist per equal timestep interval, and each hybrid
+/// sampler (the specialist inside its interval, the shared model elsewhere) scored by FD-ResNet18 against held-out
+/// real data. Training and scoring are separate steps, so <c>dfn reproduce</c> scores its own shared models against one
+/// set of specialists; every part is resumable (checkpoints, and scores kept in a JSON file).
 /// </summary>
 public static class NegativeTransferGap
 {
+    /// <summary><c>dfn ntg</c>: trains the shared model and the specialists, scores the hybrids, writes ntg.json and ntg.png.</summary>
     public static NtgResult Run(NtgRequest r, CancellationToken cancellation = default, Action<string>? log = null, Action<string, StepMetrics>? onStep = null)
     {
         Validate(r);
@@ -49,23 +83,23 @@ public static class NegativeTransferGap
         using (real)
         {
             var diffusion = GaussianDiffusion.Create(r.Schedule, r.Timesteps);
-            var sharedPlan = SharedPlan(r, diffusion);
-            var width = r.Timesteps / r.Intervals;
-
-            using var shared = TrainOne(r, config, diffusion, train, "shared", sharedPlan, r.Weighting, null, cancellation, log, onStep);
-            var specialists = new List<Trainer>();
-            try
+            var options = new TrainerOptions
             {
-                for (var i = 0; i < r.Intervals; i++)
-                    specialists.Add(TrainOne(r, config, diffusion, train, $"specialist-{i}", null, "vanilla",
-                        new IntervalTimestepSampler(i * width, (i + 1) * width), cancellation, log, onStep));
-                cancellation.ThrowIfCancellationRequested();
-                return Evaluate(r, config, diffusion, real, shared, specialists, log);
-            }
-            finally
-            {
-                foreach (var s in specialists) s.Dispose();
-            }
+                Steps = r.Steps, BatchSize = r.BatchSize, LearningRate = r.LearningRate, WarmupSteps = r.WarmupSteps,
+                Seed = r.Seed, Threads = r.Threads, CheckpointEvery = r.CheckpointEvery, SampleCount = 0,
+            };
+            var sharedPlan = r.Weighting.Trim().Equals("vanilla", StringComparison.OrdinalIgnoreCase) || r.Clusters <= 1
+                ? null : ClusterPlans.FromObjective(r.Schedule, r.Timesteps, r.Clusters, r.ClusterObjective);
+            var sharedPath = TrainShared(config, diffusion, train, options with { Plan = sharedPlan, Weighting = r.Weighting, OutputDirectory = Path.Combine(r.OutputDirectory, "shared") },
+                cancellation, log, onStep);
+            var specialists = TrainSpecialists(config, diffusion, train, options, r.Intervals, r.OutputDirectory, cancellation, log, onStep);
+            using var evaluator = new Evaluator();
+            using var realUnit = ((real.Images + 1) / 2).clamp(0, 1);
+            var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = r.SamplerSteps, Seed = r.Seed + 1 };
+            var scores = Score(sharedPath, specialists, ImageBatch.FromTensor(realUnit), evaluator, r.EvalSamples, sampler,
+                Path.Combine(r.OutputDirectory, "ntg-evaluations.json"), "", log);
+            var (json, chart) = NtgReport.Write(r, scores.FdShared, scores.Intervals);
+            return new NtgResult(scores.FdShared, scores.Intervals, json, chart);
         }
     }
 
@@ -87,78 +121,83 @@ public static class NegativeTransferGap
                 new ImageDataset(all.Images.index_select(0, realIdx), all.Description + " (held out)"));
     }
 
-    static ClusterPlan? SharedPlan(NtgRequest r, GaussianDiffusion diffusion)
+    /// <summary>Trains (or resumes) the shared model into <c>options.OutputDirectory</c>; returns its checkpoint.</summary>
+    public static string TrainShared(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
+        CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep) =>
+        TrainOne(config, diffusion, train, options, null, "shared", cancellation, log, onStep);
+
+    /// <summary>
+    /// Trains (or resumes) one vanilla specialist per equal interval of the T timesteps, each drawing t only inside its
+    /// interval, into <c>DIRECTORY/specialist-i</c>; returns their checkpoints in interval order.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled (checkpoints written).</exception>
+    /// <exception cref="TrainingDivergedException">A specialist diverged (its FD would measure that, not transfer).</exception>
+    public static IReadOnlyList<string> TrainSpecialists(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
+        int intervals, string directory, CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep)
     {
-        if (r.Weighting.Trim().Equals("vanilla", StringComparison.OrdinalIgnoreCase) || r.Clusters <= 1) return null;
-        return ClusterPlans.FromObjective(r.Schedule, r.Timesteps, r.Clusters, r.ClusterObjective);
+        var width = diffusion.Timesteps / intervals;
+        return Enumerable.Range(0, intervals).Select(i => TrainOne(config, diffusion, train,
+            options with { Plan = null, Weighting = "vanilla", TimestepDensity = null, OutputDirectory = Path.Combine(directory, $"specialist-{i}") },
+            new IntervalTimestepSampler(i * width, (i + 1) * width), $"specialist-{i}", cancellation, log, onStep)).ToList();
     }
 
-    static Trainer TrainOne(NtgRequest r, UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, string name,
-        ClusterPlan? plan, string weighting, ITimestepSampler? sampler, CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep)
+    static string TrainOne(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options, ITimestepSampler? sampler,
+        string name, CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep)
     {
-        var options = new TrainerOptions
+        using var trainer = Trainer.Create(config, diffusion, train, options, sampler);
+        if (trainer.TryResume()) log?.Invoke($"{name}: resumed at step {trainer.Step}");
+        if (trainer.Step < options.Steps)
         {
-            Steps = r.Steps, BatchSize = r.BatchSize, LearningRate = r.LearningRate, WarmupSteps = r.WarmupSteps,
-            Seed = r.Seed, Plan = plan, Weighting = weighting, Threads = r.Threads,
-            OutputDirectory = Path.Combine(r.OutputDirectory, name), CheckpointEvery = r.CheckpointEvery, SampleCount = 0,
-        };
-        var trainer = Trainer.Create(config, diffusion, train, options, sampler);
+            log?.Invoke($"{name}: training steps {trainer.Step + 1}..{options.Steps}");
+            var outcome = trainer.Train(cancellation, new InlineProgress<StepMetrics>(m => onStep?.Invoke(name, m)));
+            if (outcome == TrainingOutcome.Interrupted) throw new OperationCanceledException(cancellation);
+            if (outcome == TrainingOutcome.Diverged) throw new TrainingDivergedException(trainer.Divergence!);
+        }
+        return trainer.CheckpointPath!;
+    }
+
+    /// <summary>
+    /// Scores the shared model (EMA weights of <paramref name="sharedCheckpoint"/>) and each hybrid with one specialist
+    /// per interval, on <paramref name="samples"/> images drawn with the same sampler noise. Scores already in
+    /// <paramref name="storePath"/> (under keys prefixed by <paramref name="keyPrefix"/>) are not redone.
+    /// </summary>
+    public static NtgScores Score(string sharedCheckpoint, IReadOnlyList<string> specialistCheckpoints, ImageBatch real, Evaluator evaluator,
+        int samples, SamplerOptions sampler, string storePath, string keyPrefix, Action<string>? log)
+    {
+        var done = File.Exists(storePath) ? JsonSerializer.Deserialize<Dictionary<string, double[]>>(File.ReadAllText(storePath)) ?? [] : [];
+        using var shared = CheckpointModel.Load(sharedCheckpoint);
+        var loaded = specialistCheckpoints.Select(p => CheckpointModel.Load(p)).ToList();
         try
         {
-            if (trainer.TryResume()) log?.Invoke($"{name}: resumed at step {trainer.Step}");
-            if (trainer.Step < r.Steps)
+            foreach (var model in loaded.Prepend(shared))
+                if (model.NoiseWarning() is { } warning) log?.Invoke($"warning: {warning}");
+            var config = shared.Model.Config;
+            long[] shape = [samples, config.ImageChannels, config.ImageSize, config.ImageSize];
+            (double Fd, double Kid) Measure(string key, nn.Module<Tensor, Tensor, Tensor> model)
             {
-                log?.Invoke($"{name}: training steps {trainer.Step + 1}..{r.Steps}");
-                var outcome = trainer.Train(cancellation, new InlineProgress<StepMetrics>(m => onStep?.Invoke(name, m)));
-                if (outcome == TrainingOutcome.Interrupted) throw new OperationCanceledException(cancellation);
-                // A diverged model's FD would measure the divergence, not transfer between tasks.
-                if (outcome == TrainingOutcome.Diverged) throw new TrainingDivergedException(trainer.Divergence!);
+                if (done.TryGetValue(keyPrefix + key, out var cached)) return (cached[0], cached[1]);
+                log?.Invoke($"evaluating {keyPrefix}{key}: {samples} samples");
+                using var images = Samplers.Sample(shared.Diffusion, model, shape, sampler);
+                using var unit = ((images + 1) / 2).clamp(0, 1);
+                var scored = evaluator.Evaluate(real, ImageBatch.FromTensor(unit));
+                done[keyPrefix + key] = [scored.FdResNet18, scored.Kid];
+                AtomicFile.WriteAllText(storePath, JsonSerializer.Serialize(done));
+                return (scored.FdResNet18, scored.Kid);
             }
-            return trainer;
+            var (fdShared, kidShared) = Measure("shared", shared.Model);
+            var width = shared.Diffusion.Timesteps / loaded.Count;
+            var intervals = new List<NtgInterval>();
+            for (var i = 0; i < loaded.Count; i++)
+            {
+                using var hybrid = new HybridDenoiser(shared.Model, loaded[i].Model, i * width, (i + 1) * width);
+                var (fd, kid) = Measure($"hybrid-{i}", hybrid);
+                intervals.Add(new NtgInterval(i, i * width, (i + 1) * width, fd, fd - fdShared, kid));
+            }
+            return new NtgScores(fdShared, kidShared, intervals);
         }
-        catch
+        finally
         {
-            trainer.Dispose();
-            throw;
+            foreach (var m in loaded) m.Dispose();
         }
-    }
-
-    static NtgResult Evaluate(NtgRequest r, UNetConfig config, GaussianDiffusion diffusion, ImageDataset real,
-        Trainer shared, IReadOnlyList<Trainer> specialists, Action<string>? log)
-    {
-        var store = Path.Combine(r.OutputDirectory, "ntg-evaluations.json");
-        var done = File.Exists(store) ? JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(store)) ?? [] : [];
-        using var evaluator = new Evaluator();
-        using var realUnit = ((real.Images + 1) / 2).clamp(0, 1);
-        var realBatch = ImageBatch.FromTensor(realUnit);
-        var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = r.SamplerSteps, Seed = r.Seed + 1 };
-        long[] shape = [r.EvalSamples, config.ImageChannels, config.ImageSize, config.ImageSize];
-
-        double Fd(string key, nn.Module<Tensor, Tensor, Tensor> model)
-        {
-            if (done.TryGetValue(key, out var cached)) return cached;
-            log?.Invoke($"evaluating {key}: {r.EvalSamples} samples");
-            using var images = Samplers.Sample(diffusion, model, shape, sampler);
-            using var unit = ((images + 1) / 2).clamp(0, 1);
-            var fd = evaluator.Evaluate(realBatch, ImageBatch.FromTensor(unit)).FdResNet18;
-            done[key] = fd;
-            AtomicFile.WriteAllText(store, JsonSerializer.Serialize(done));
-            return fd;
-        }
-
-        foreach (var (name, trainer) in specialists.Select((t, i) => ($"specialist-{i}", t)).Prepend(("shared", shared)))
-            if (trainer.Ema.InitialWeightShare > CheckpointModel.NoisyInitialShare)
-                log?.Invoke(FormattableString.Invariant($"warning: the {name} model's EMA weights still hold {trainer.Ema.InitialWeightShare:P0} of the random initial weights: its samples are mostly noise and the NTG values measure that; train longer (--steps)"));
-        var fdShared = Fd("shared", shared.Ema.Model);
-        var width = r.Timesteps / r.Intervals;
-        var intervals = new List<NtgInterval>();
-        for (var i = 0; i < specialists.Count; i++)
-        {
-            using var hybrid = new HybridDenoiser(shared.Ema.Model, specialists[i].Ema.Model, i * width, (i + 1) * width);
-            var fd = Fd($"hybrid-{i}", hybrid);
-            intervals.Add(new NtgInterval(i, i * width, (i + 1) * width, fd, fd - fdShared));
-        }
-        var (json, chart) = NtgReport.Write(r, fdShared, intervals);
-        return new NtgResult(fdShared, intervals, json, chart);
     }
 }

@@ -28,6 +28,15 @@ public sealed record DemoProfile
     public required int[] EvaluationSteps { get; init; }
     /// <summary>Generated images per evaluation point.</summary>
     public required int EvaluationSamples { get; init; }
+    /// <summary>Generated images at the final evaluation point (null: <see cref="EvaluationSamples"/>); the headline
+    /// numbers come from there, so it is worth more images than the points along the way.</summary>
+    public int? FinalEvaluationSamples { get; init; }
+    /// <summary>Steps at which a copy of each run's checkpoint is kept as <c>checkpoint-step-N.dfn</c> (for analyses of
+    /// the model along training, such as task affinity at early, middle and final steps).</summary>
+    public int[] KeptCheckpoints { get; init; } = [];
+
+    /// <summary>Generated images scored at <paramref name="step"/>.</summary>
+    public int SamplesAt(long step) => step == Steps ? FinalEvaluationSamples ?? EvaluationSamples : EvaluationSamples;
     /// <summary>Held-out real images the generated ones are compared with.</summary>
     public required int RealSamples { get; init; }
     /// <summary>DDIM steps of the evaluation sampler.</summary>
@@ -101,7 +110,8 @@ public sealed record DemoProfile
         if (EvaluationSteps.Length == 0 || EvaluationSteps.Any(s => s <= 0 || s > Steps) || !EvaluationSteps.SequenceEqual(EvaluationSteps.Distinct().Order()))
             throw new BadInputException($"evaluation steps must increase within (0, {Steps}], got [{string.Join(", ", EvaluationSteps)}]");
         if (EvaluationSteps[^1] != Steps) throw new BadInputException($"the last evaluation step must be the final step {Steps}");
-        if (EvaluationSamples < 4 || RealSamples < 4) throw new BadInputException("evaluation needs at least 4 generated and 4 real images");
+        if (EvaluationSamples < 4 || RealSamples < 4 || FinalEvaluationSamples is < 4) throw new BadInputException("evaluation needs at least 4 generated and 4 real images");
+        if (KeptCheckpoints.Any(s => !EvaluationSteps.Contains(s))) throw new BadInputException($"kept checkpoints must be evaluation steps, got [{string.Join(", ", KeptCheckpoints)}]");
         if (RealSamples > HeldOutImages) throw new BadInputException($"{RealSamples} real samples requested but only {HeldOutImages} images are held out");
         if (SamplerSteps < 1) throw new BadInputException($"sampler steps must be positive, got {SamplerSteps}");
     }

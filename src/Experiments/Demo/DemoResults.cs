@@ -17,9 +17,13 @@ namespace DiffusionFunctional.Experiments.Demo;
 /// <param name="StepSeconds">Mean wall time of a training step since the previous evaluation point.</param>
 /// <param name="EvaluationSeconds">Wall time of sampling and scoring this point.</param>
 /// <param name="Diverged">True for the record that marks a diverged run.</param>
+/// <param name="Kid">KID (unbiased MMD^2, polynomial kernel) on the same ResNet-18 features (NaN when not measured).</param>
+/// <param name="KidStandardError">KID's spread over its subsets (docs/statistics.md).</param>
+/// <param name="Samples">Generated images scored at this point (0 when not recorded).</param>
 public sealed record DemoRecord(
     string Method, long Seed, long Step, double Fd, double Precision, double Recall,
-    double StepSeconds, double EvaluationSeconds, bool Diverged = false);
+    double StepSeconds, double EvaluationSeconds, bool Diverged = false,
+    double Kid = double.NaN, double KidStandardError = double.NaN, int Samples = 0);
 
 /// <summary>
 /// The demo's results so far, as JSON lines in <c>results.jsonl</c>: one <see cref="DemoRecord"/> per

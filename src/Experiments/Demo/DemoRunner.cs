@@ -41,6 +41,12 @@ public sealed record DemoOptions
     public long SplitSeed { get; init; } = 20231;
 }
 
+/// <summary>A demo's data: what it trains on, the real reference images, and the rest of the held-out images.</summary>
+/// <param name="Train">The training images (owned by the caller).</param>
+/// <param name="Real">The held-out real images every method is scored against.</param>
+/// <param name="Spare">Held-out images in neither set (null when the profile holds out no more than its reference).</param>
+public sealed record DemoData(ImageDataset Train, ImageBatch Real, ImageBatch? Spare);
+
 /// <summary>How <see cref="DemoRunner.Run"/> ended.</summary>
 public enum DemoOutcome { Completed, Interrupted }
 
@@ -55,6 +61,9 @@ public sealed class DemoRunner
     /// <summary>Seed of the evaluation sampler's noise: the same for every method, seed and step, so FD differences
     /// come from the models rather than from the draw.</summary>
     public const long EvaluationNoiseSeed = 777;
+
+    /// <summary>Sample grids draw each generated image at least this many pixels wide.</summary>
+    public const int GridImageWidth = 64;
 
     readonly DemoOptions options;
     readonly Action<string> log;
@@ -77,6 +86,9 @@ public sealed class DemoRunner
 
     /// <summary>The run folder of a method and seed.</summary>
     public string RunDirectory(DemoMethod method, long seed) => Path.Combine(options.OutputDirectory, "runs", method.Id, $"seed-{seed}");
+
+    /// <summary>The copy of a run's checkpoint kept at <paramref name="step"/> (see <see cref="DemoProfile.KeptCheckpoints"/>).</summary>
+    public string KeptCheckpoint(DemoMethod method, long seed, long step) => Path.Combine(RunDirectory(method, seed), $"checkpoint-step-{step:D7}.dfn");
 
     /// <summary>Runs (or resumes) everything, then writes the report. Cancellation finishes the step in progress,
     /// writes a checkpoint and returns <see cref="DemoOutcome.Interrupted"/> with the report of what is done.</summary>
@@ -156,6 +168,9 @@ public sealed class DemoRunner
             return DemoOutcome.Completed;
         }
         var stepSeconds = stepsRun > 0 ? trainingSeconds / stepsRun : double.NaN;
+        // The copy comes before the record: a run stopped in between redoes the evaluation rather than lose the copy.
+        if (profile.KeptCheckpoints.Contains(evaluationStep))
+            AtomicFile.Write(KeptCheckpoint(method, seed, evaluationStep), temporary => File.Copy(trainer.CheckpointPath!, temporary, overwrite: true));
         store.Add(Evaluate(trainer, method, seed, evaluationStep, stepSeconds, real, evaluator, progress));
         return DemoOutcome.Completed;
     }
@@ -172,20 +187,22 @@ public sealed class DemoRunner
         var profile = options.Profile;
         var clock = Stopwatch.StartNew();
         var task = $"{method} seed {seed}";
-        progress?.Report(new WorkProgress(task, "sample", 0, profile.EvaluationSamples, $"step {step}"));
-        using var images = SampleInChunks(trainer, profile.EvaluationSamples);
+        var samples = profile.SamplesAt(step);
+        progress?.Report(new WorkProgress(task, "sample", 0, samples, $"step {step}"));
+        using var images = SampleInChunks(trainer, samples);
         if (step == profile.Steps)
         {
-            using var grid = images[..Math.Min(profile.GridSamples, profile.EvaluationSamples)];
-            ImageWriter.SaveGrid(grid, Path.Combine(RunDirectory(method, seed), "samples.png"));
+            using var grid = images[..Math.Min(profile.GridSamples, samples)];
+            ImageWriter.SaveGrid(grid, Path.Combine(RunDirectory(method, seed), "samples.png"), minImageWidth: GridImageWidth);
         }
         ImageBatch fake;
         using (var unit = ((images + 1) / 2).clamp(0, 1)) fake = ImageBatch.FromTensor(unit);
         var scored = evaluator.Evaluate(real, fake, new InlineProgress<WorkProgress>(p =>
             progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
         var seconds = clock.Elapsed.TotalSeconds;
-        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
-        return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds);
+        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {samples} samples; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
+        return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds,
+            Kid: scored.Kid, KidStandardError: scored.KidStandardError, Samples: samples);
     }
 
     /// <summary>EMA samples in chunks (bounded memory); chunk i uses noise seed base + i, so the set is the same every time.</summary>
@@ -211,6 +228,16 @@ public sealed class DemoRunner
     /// <summary>The profile's training set and held-out real images (fetching MNIST on first use), split by <see cref="DemoOptions.SplitSeed"/>.</summary>
     public (ImageDataset Train, ImageBatch Real) LoadData()
     {
+        var data = LoadSplit();
+        return (data.Train, data.Real);
+    }
+
+    /// <summary>
+    /// The profile's split: the training set, the held-out real reference images, and the rest of the held-out images
+    /// (<see cref="DemoData.Spare"/>: neither trained on nor in the reference, for real-vs-real floors).
+    /// </summary>
+    public DemoData LoadSplit()
+    {
         var profile = options.Profile;
         MnistFetch.EnsureAvailable(options.Data, log);
         using var all = DataSources.Load(options.Data, profile.Model.ImageChannels, profile.Model.ImageSize, w => log($"warning: {w}"));
@@ -220,12 +247,16 @@ public sealed class DemoRunner
         var order = DataStream.Permutation(n, (ulong)options.SplitSeed, 0);
         var trainCount = Math.Min(n - profile.HeldOutImages, profile.TrainImages ?? int.MaxValue);
         using var realIndex = tensor(order.Take(profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
+        using var spareIndex = tensor(order.Skip(profile.RealSamples).Take(profile.HeldOutImages - profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
         using var trainIndex = tensor(order.Skip(profile.HeldOutImages).Take(trainCount).Select(i => (long)i).ToArray(), dtype: int64);
         ImageBatch real;
         using (var scope = NewDisposeScope()) real = ImageBatch.FromTensor(((all.Images.index_select(0, realIndex) + 1) / 2).clamp(0, 1));
+        ImageBatch? spare = null;
+        if (spareIndex.shape[0] > 0)
+            using (var scope = NewDisposeScope()) spare = ImageBatch.FromTensor(((all.Images.index_select(0, spareIndex) + 1) / 2).clamp(0, 1));
         var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
         log($"data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
-        return (train, real);
+        return new DemoData(train, real, spare);
     }
 
     /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.</summary>

@@ -1,0 +1,62 @@
+using System.ComponentModel;
+using DiffusionFunctional.Experiments.Reproduce;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionFunctional.Cli.Commands;
+
+/// <summary><c>dfn reproduce</c>: the paper's three claims on real data in one resumable command (<see cref="ReproduceRunner"/>).</summary>
+public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
+{
+    /// <summary>Options of <c>dfn reproduce</c>.</summary>
+    public sealed class Settings : CommandSettings
+    {
+        /// <summary>Data.</summary>
+        [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
+        public string Data { get; init; } = "mnist";
+        /// <summary>Profile.</summary>
+        [CommandOption("--profile <NAME>"), Description("smoke (CI check, a minute), quick (about an hour on 2 idle cores, 1 seed) or full (3 seeds, hours; resumable across days)."), DefaultValue("quick")]
+        public string Profile { get; init; } = "quick";
+        /// <summary>Seeds.</summary>
+        [CommandOption("--seeds <N>"), Description("Seeds 0..N-1 (default: the profile's: quick 1, full 3).")]
+        public int? Seeds { get; init; }
+        /// <summary>Output folder.</summary>
+        [CommandOption("--out <DIR>"), Description("Where report.md, report.json, the figures and every run go; the same DIR resumes (default: runs/reproduce-PROFILE in the cache, docs/cache.md).")]
+        public string? Out { get; init; }
+        /// <summary>Threads.</summary>
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (1 is faster on a busy machine)."), DefaultValue(2)]
+        public int Threads { get; init; } = 2;
+        /// <summary>Workers.</summary>
+        [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
+        public int Workers { get; init; } = 2;
+        /// <summary>Line interval.</summary>
+        [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(250)]
+        public int LogEvery { get; init; } = 250;
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Threads(Threads), Checks.Between(Workers, 1, 64, "--workers"), Seeds is { } n ? Checks.Between(n, 1, 100, "--seeds") : null,
+            Checks.Positive(LogEvery, "--log-every"));
+    }
+
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
+    {
+        var profile = ReproduceProfile.Named(s.Profile);
+        var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
+        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, s.Threads, s.Workers);
+        Messages.Info($"reproduce, {profile.Name} profile, {options.Seeds} seed(s), into {output}");
+        var runner = new ReproduceRunner(options, Messages.Info);
+        var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
+        var table = new Table().AddColumns("claim", "ours", "verdict");
+        foreach (var c in summary.Claims) table.AddRow(Markup.Escape(c.Claim), Markup.Escape(c.Ours), Markup.Escape(c.Verdict));
+        AnsiConsole.Write(table);
+        Messages.Info($"report: {Path.Combine(output, "report.md")} (and report.json, figures)");
+        if (outcome == ReproduceOutcome.Interrupted)
+        {
+            Messages.Info("stopped before every part finished; run the same command again to continue");
+            return DfnApp.Interrupted;
+        }
+        return DfnApp.Ok;
+    }
+}

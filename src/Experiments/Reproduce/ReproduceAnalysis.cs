@@ -1,0 +1,118 @@
+using DiffusionFunctional.Core;
+using DiffusionFunctional.Experiments.Demo;
+
+namespace DiffusionFunctional.Experiments.Reproduce;
+
+/// <summary>Turns the convergence records and the observations' measurements into a <see cref="ReproduceSummary"/>
+/// (the statistics come from Core: docs/statistics.md).</summary>
+public static class ReproduceAnalysis
+{
+    /// <summary>Summarises what is measured so far; <see cref="ReproduceSummary.Complete"/> says whether that is everything.</summary>
+    public static ReproduceSummary Summarise(ReproduceOptions options, DemoSummary demo, IReadOnlyList<DemoRecord> records, ReproduceStore store)
+    {
+        var profile = options.Profile;
+        var seeds = Enumerable.Range(0, options.Seeds).Select(s => (long)s).ToArray();
+        var own = records.Where(r => r.Seed < options.Seeds).ToList();
+        var compared = demo.ComparedStep;
+        var methods = ReproduceRunner.Methods;
+        var vanilla = methods[0].Id;
+        var minSnr = methods[1].Id;
+        double Final(string id, long seed, Func<DemoRecord, double> metric) =>
+            own.FirstOrDefault(r => r.Method == id && r.Seed == seed && r.Step == compared && !r.Diverged) is { } r ? metric(r) : double.NaN;
+
+        var results = methods.Select(m =>
+        {
+            var curve = Curve(own, m.Id);
+            var fd = seeds.Select(s => Final(m.Id, s, r => r.Fd)).ToArray();
+            var kid = seeds.Select(s => Final(m.Id, s, r => r.Kid)).ToArray();
+            var kidError = seeds.Select(s => Final(m.Id, s, r => r.KidStandardError)).ToArray();
+            var reach = seeds.Select(s => StepsToReach(own, m.Id, s, Final(vanilla, s, r => r.Fd), compared)).ToArray();
+            return new MethodResult(m.Id, m.ToString(), curve, fd, kid, kidError, reach,
+                ReproductionStatistics.SummarizeSteps(reach),
+                Paired(fd, seeds.Select(s => Final(vanilla, s, r => r.Fd)).ToArray()),
+                Paired(kid, seeds.Select(s => Final(vanilla, s, r => r.Kid)).ToArray()),
+                Paired(fd, seeds.Select(s => Final(minSnr, s, r => r.Fd)).ToArray()),
+                Paired(kid, seeds.Select(s => Final(minSnr, s, r => r.Kid)).ToArray()),
+                own.Where(r => r.Method == m.Id && r.Diverged).Select(r => r.Seed).Distinct().Order().ToList(),
+                demo.Methods.FirstOrDefault(d => d.Id == m.Id)?.StepSecondsMean ?? double.NaN);
+        }).ToList();
+
+        var vanillaCurve = results[0].Curve.Where(p => p.Step <= compared).Select(p => p.FdMean).ToArray();
+        var plateau = ReproductionStatistics.Plateau(vanillaCurve, profile.PlateauPoints, profile.PlateauPercent);
+        var affinity = profile.Convergence.KeptCheckpoints.Select(step => AffinityAt(store, step)).Where(a => a.Rho.Length > 0).ToList();
+        var ntg = new[] { methods[0].Id, methods[2].Id }.Select(id => NtgOf(store, id)).Where(n => n.Seeds > 0).ToList();
+        var complete = demo.Complete && store.Floors.Count > 0 && Expected(options, own, store);
+        var partial = new ReproduceSummary(profile.Name, options.Seeds, complete, compared, results, store.Floors.OrderBy(f => f.Samples).ToList(),
+            plateau, affinity, ntg, []);
+        return partial with { Claims = ReproduceClaims.Judge(partial) };
+    }
+
+    static List<CurvePoint> Curve(IReadOnlyList<DemoRecord> records, string id) =>
+        records.Where(r => r.Method == id && !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
+            .Select(g => new CurvePoint(g.Key, g.Average(r => r.Fd), Std(g.Select(r => r.Fd)), g.Average(r => r.Kid), Std(g.Select(r => r.Kid)),
+                g.Count(), g.Max(r => r.Samples)))
+            .ToList();
+
+    /// <summary>Where a seed's FD curve first reaches <paramref name="target"/>, log-linearly interpolated; NaN if never.</summary>
+    static double StepsToReach(IReadOnlyList<DemoRecord> records, string id, long seed, double target, long compared)
+    {
+        if (!double.IsFinite(target)) return double.NaN;
+        var points = records.Where(r => r.Method == id && r.Seed == seed && !r.Diverged && r.Step <= compared && double.IsFinite(r.Fd))
+            .OrderBy(r => r.Step).ToList();
+        return ReproductionStatistics.TryStepsToTarget(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Fd).ToArray(), target, out var step)
+            ? step : double.NaN;
+    }
+
+    // Only seeds where both values exist are paired.
+    static PairedComparisonSummary Paired(double[] candidate, double[] baseline)
+    {
+        var pairs = candidate.Zip(baseline).Where(p => double.IsFinite(p.First) && double.IsFinite(p.Second)).ToArray();
+        return ReproductionStatistics.ComparePaired(pairs.Select(p => p.First).ToArray(), pairs.Select(p => p.Second).ToArray());
+    }
+
+    static AffinityStage AffinityAt(ReproduceStore store, long step)
+    {
+        var at = store.Affinity.Where(a => a.Step == step).OrderBy(a => a.Seed).ToList();
+        var centres = at.FirstOrDefault()?.BinCentres ?? [];
+        var means = Enumerable.Range(0, centres.Length)
+            .Select(b => at.Select(a => a.BinMeans[b]).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average()).ToArray();
+        var rho = at.Select(a => a.Rho).ToArray();
+        return new AffinityStage(step, rho, at.Select(a => a.PValue).ToArray(), rho.DefaultIfEmpty(double.NaN).Average(), Std(rho),
+            centres, means, at.Select(a => a.CsvPath).ToArray());
+    }
+
+    static NtgSummary NtgOf(ReproduceStore store, string method)
+    {
+        var runs = store.Ntg.Where(n => n.Method == method).ToList();
+        if (runs.Count == 0) return new NtgSummary(method, [], [], [], [], double.NaN, 0);
+        var k = runs[0].Gaps.Length;
+        return new NtgSummary(method, runs[0].Starts, runs[0].Ends,
+            Enumerable.Range(0, k).Select(i => runs.Average(r => r.Gaps[i])).ToArray(),
+            Enumerable.Range(0, k).Select(i => Std(runs.Select(r => r.Gaps[i]))).ToArray(),
+            runs.Average(r => r.FdShared), runs.Count);
+    }
+
+    // Every seed's observations are in: affinity at each kept step of vanilla, NTG of vanilla and ANT-UW (unless diverged).
+    static bool Expected(ReproduceOptions options, IReadOnlyList<DemoRecord> records, ReproduceStore store)
+    {
+        var kept = options.Profile.Convergence.KeptCheckpoints;
+        var methods = ReproduceRunner.Methods;
+        bool Diverged(string id, long seed) => records.Any(r => r.Method == id && r.Seed == seed && r.Diverged);
+        for (long seed = 0; seed < options.Seeds; seed++)
+        {
+            if (!Diverged(methods[0].Id, seed) && kept.Any(step => store.Affinity.All(a => a.Seed != seed || a.Step != step))) return false;
+            foreach (var id in new[] { methods[0].Id, methods[2].Id })
+                if (!Diverged(id, seed) && store.Ntg.All(n => n.Seed != seed || n.Method != id)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Sample standard deviation (n - 1) of the finite values; 0 for fewer than two.</summary>
+    public static double Std(IEnumerable<double> values)
+    {
+        var v = values.Where(double.IsFinite).ToArray();
+        if (v.Length < 2) return 0;
+        var mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+    }
+}

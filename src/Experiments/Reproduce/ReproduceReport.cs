@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DiffusionFunctional.Core;
+using DiffusionFunctional.Experiments.Demo;
+using DiffusionFunctional.Experiments.Plots;
+
+namespace DiffusionFunctional.Experiments.Reproduce;
+
+/// <summary>Writes <c>report.md</c>, <c>report.json</c> and the figures of a reproduce run from its summary.</summary>
+public static class ReproduceReport
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The JSON form of the summary: snake_case, non-finite numbers as null.</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Converters = { new FiniteOrNull() },
+    };
+
+    /// <summary>Writes everything into <see cref="ReproduceOptions.OutputDirectory"/>.</summary>
+    public static void Write(ReproduceSummary s, ReproduceOptions options, DemoRunner convergence)
+    {
+        var dir = options.OutputDirectory;
+        AtomicFile.Write(Path.Combine(dir, "convergence-fd.png"), p => ReproducePlots.Convergence(s, kid: false).SavePng(p, 900, 560));
+        AtomicFile.Write(Path.Combine(dir, "convergence-kid.png"), p => ReproducePlots.Convergence(s, kid: true).SavePng(p, 900, 560));
+        foreach (var m in ReproduceRunner.Methods)
+            if (Path.Combine(convergence.RunDirectory(m, 0), "samples.png") is var grid && File.Exists(grid))
+                AtomicFile.Write(Path.Combine(dir, $"samples-{m.Id}.png"), temporary => File.Copy(grid, temporary, overwrite: true));
+        if (s.Affinity.Count > 0)
+        {
+            var final = s.Affinity[^1];
+            var matrices = final.CsvPaths.Where(File.Exists).Select(p => AffinityMatrices.TryParse(File.ReadAllText(p), out var m, out _) ? m : null).OfType<double[,]>().ToList();
+            if (matrices.Count > 0)
+                AtomicFile.Write(Path.Combine(dir, "affinity-heatmap.png"), p => AffinityHeatmap.Create(TaskAffinity.average(matrices),
+                    $"Task affinity, vanilla at step {final.Step} ({matrices.Count} seed(s))").SavePng(p, 640, 560));
+            AtomicFile.Write(Path.Combine(dir, "affinity-decay.png"), p => ReproducePlots.Decay(s).SavePng(p, 800, 500));
+        }
+        if (s.Ntg.Count > 0) AtomicFile.Write(Path.Combine(dir, "ntg.png"), p => ReproducePlots.Ntg(s).SavePng(p, 800, 500));
+        AtomicFile.WriteAllText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(s, Json));
+        AtomicFile.WriteAllText(Path.Combine(dir, "report.md"), Markdown(s, options));
+    }
+
+    static string Markdown(ReproduceSummary s, ReproduceOptions o)
+    {
+        var p = o.Profile.Convergence;
+        var b = new StringBuilder();
+        b.Append(Inv, $"# dfn reproduce: ANT's claims on {o.Data} ({s.Profile} profile)\n\n");
+        b.Append(Inv, $"UNet `{Describe(p)}` at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Steps} steps of batch {p.BatchSize}, AdamW lr {p.LearningRate:G3} ");
+        b.Append(Inv, $"(warm-up {p.WarmupSteps}, clip {p.GradientClipNorm:G3}), EMA {p.EmaDecay} with warm-up; linear schedule, T = {o.Profile.Timesteps}; ");
+        b.Append(Inv, $"every method from the same initial weights, data order and sampler noise per seed; {s.Seeds} seed(s). ");
+        b.Append(Inv, $"Metrics on EMA samples (DDIM {p.SamplerSteps}): FD-ResNet18 and KID against {p.RealSamples} held-out digits, {p.EvaluationSamples} samples per point and {p.SamplesAt(p.Steps)} at the final one.\n\n");
+        if (!s.Complete) b.Append("**Incomplete**: the run was stopped before every part finished; the figures below are what is measured so far. Run the same command again to continue.\n\n");
+        b.Append("## Summary\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n");
+        foreach (var c in s.Claims) b.Append(Inv, $"| {c.Claim} | {c.Paper} | {c.Ours} | {c.Verdict} |\n");
+        b.Append('\n');
+        ReproduceSections.Convergence(b, s, o);
+        ReproduceSections.Affinity(b, s);
+        ReproduceSections.Ntg(b, s, o.Profile);
+        return b.ToString();
+    }
+
+    static string Describe(DemoProfile p) =>
+        $"base {p.Model.BaseChannels} x [{string.Join(", ", p.Model.ChannelMultipliers)}], attention at level(s) [{string.Join(", ", p.Model.AttentionLevels)}]";
+
+    /// <summary>JSON has no NaN or infinity: such numbers are written as null.</summary>
+    sealed class FiniteOrNull : JsonConverter<double>
+    {
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value)) writer.WriteNumberValue(value);
+            else writer.WriteNullValue();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Core;
+using DiffusionFunctional.Data;
+using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Evaluation;
+using DiffusionFunctional.Experiments.Analysis;
+using DiffusionFunctional.Experiments.Demo;
+using DiffusionFunctional.Training;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Experiments.Reproduce;
+
+/// <summary>What <c>dfn reproduce</c> runs.</summary>
+/// <param name="Profile">The budget.</param>
+/// <param name="Seeds">Seeds 0 .. Seeds-1.</param>
+/// <param name="OutputDirectory">Where everything goes; re-running with the same folder resumes.</param>
+/// <param name="Data"><c>mnist</c>, <c>idx:PATH</c> or <c>folder:PATH</c>.</param>
+/// <param name="Threads">libtorch CPU threads.</param>
+/// <param name="Workers">ResNet-18 images scored concurrently.</param>
+public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2);
+
+/// <summary>How a reproduce run ended.</summary>
+public enum ReproduceOutcome
+{
+    /// <summary>Every part is done; the report is final.</summary>
+    Completed,
+    /// <summary>Stopped by cancellation; the report shows what is done, and a re-run continues.</summary>
+    Interrupted,
+}
+
+/// <summary>
+/// The paper's three claims on real data (issue 15): (1) convergence of vanilla, Min-SNR, ANT-UW and ANT-Nash through
+/// the demo's runner (<see cref="DemoRunner"/>: same initial weights, data order and sampler noise per seed), with the
+/// real-vs-real floor at the same sample counts; (2) observation O1, task affinity of the vanilla model's checkpoints
+/// along training; (3) observation O2, the negative transfer gap of the vanilla and ANT-UW models against one set of
+/// specialists per seed. Every part is resumable and nothing finished is redone; the report is rewritten at the end
+/// (and on interruption) by <see cref="ReproduceReport"/>.
+/// </summary>
+public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? log = null)
+{
+    readonly Action<string> log = log ?? (_ => { });
+
+    /// <summary>The convergence experiment's own folder.</summary>
+    public string ConvergenceDirectory => Path.Combine(options.OutputDirectory, "convergence");
+
+    /// <summary>The methods compared (<see cref="ReproduceProfile.Methods"/>).</summary>
+    public static IReadOnlyList<DemoMethod> Methods { get; } = DemoMethod.ParseList(ReproduceProfile.Methods);
+
+    DemoRunner Convergence() => new(new DemoOptions
+    {
+        Profile = options.Profile.Convergence, Methods = Methods, Seeds = options.Seeds, OutputDirectory = ConvergenceDirectory,
+        Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers, Timesteps = options.Profile.Timesteps,
+    }, log);
+
+    /// <summary>Runs (or resumes) every part, then writes report.md, report.json and the figures.</summary>
+    public (ReproduceOutcome Outcome, ReproduceSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
+    {
+        options.Profile.Validate();
+        if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
+        OutputLocation.CheckDirectory(options.OutputDirectory);
+        var store = new ReproduceStore(Path.Combine(options.OutputDirectory, "measurements.json"));
+        var convergence = Convergence();
+        var (outcome, demo) = convergence.Run(cancellation, progress);
+        if (outcome == DemoOutcome.Completed && !cancellation.IsCancellationRequested)
+        {
+            try { RunObservations(convergence, store, cancellation, progress); }
+            catch (OperationCanceledException) { outcome = DemoOutcome.Interrupted; }
+        }
+        var summary = ReproduceAnalysis.Summarise(options, demo, new DemoResultStore(convergence.ResultsPath).Records, store);
+        ReproduceReport.Write(summary, options, convergence);
+        return (outcome == DemoOutcome.Completed ? ReproduceOutcome.Completed : ReproduceOutcome.Interrupted, summary);
+    }
+
+    void RunObservations(DemoRunner convergence, ReproduceStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
+    {
+        var profile = options.Profile;
+        var data = convergence.LoadSplit();
+        using var train = data.Train;
+        var diffusion = GaussianDiffusion.Create("linear", profile.Timesteps);
+        using var evaluator = new Evaluator(new EvaluationOptions(Workers: options.Workers));
+        MeasureFloors(data, evaluator, store);
+        for (long seed = 0; seed < options.Seeds; seed++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            MeasureAffinity(convergence, seed, train, diffusion, store);
+            MeasureNtg(convergence, seed, train, data.Real, diffusion, evaluator, store, cancellation, progress);
+        }
+    }
+
+    /// <summary>Real-vs-real FD and KID at every sample count the convergence runs scored: the floor a perfect model would reach.</summary>
+    void MeasureFloors(DemoData data, Evaluator evaluator, ReproduceStore store)
+    {
+        var p = options.Profile.Convergence;
+        foreach (var n in new[] { p.EvaluationSamples, p.SamplesAt(p.Steps), options.Profile.NtgSamples }.Distinct())
+        {
+            if (store.Floors.Any(f => f.Samples == n) || data.Spare is null || data.Spare.Count < n) continue;
+            var scored = evaluator.Evaluate(data.Real, data.Spare.Take(n));
+            log(FormattableString.Invariant($"real-vs-real floor at {n} images: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3}"));
+            store.Add(new FloorRecord(n, scored.FdResNet18, scored.Kid, scored.KidStandardError));
+        }
+    }
+
+    /// <summary>O1: affinity of the vanilla run's kept checkpoints (early, middle, final) on a fixed batch of training images.</summary>
+    void MeasureAffinity(DemoRunner convergence, long seed, ImageDataset train, GaussianDiffusion diffusion, ReproduceStore store)
+    {
+        var profile = options.Profile;
+        var vanilla = Methods[0];
+        var order = DataStream.Permutation(train.Count, (ulong)seed, ulong.MaxValue - 1);
+        using var index = tensor(order.Take(profile.AffinityImages).Select(i => (long)i).ToArray(), dtype: int64);
+        using var images = train.Images.index_select(0, index);
+        var folder = Path.Combine(options.OutputDirectory, "affinity");
+        foreach (var step in profile.Convergence.KeptCheckpoints)
+        {
+            var checkpoint = convergence.KeptCheckpoint(vanilla, seed, step);
+            if (store.Affinity.Any(a => a.Seed == seed && a.Step == step) || !File.Exists(checkpoint)) continue;
+            using var model = CheckpointModel.Load(checkpoint, useEma: false);
+            var measured = TaskAffinityAnalysis.Measure(model.Model, diffusion, images, new TaskAffinityOptions(profile.AffinityGroups, 0, seed));
+            var csv = Path.Combine(folder, $"affinity-seed-{seed}-step-{step:D7}.csv");
+            AtomicFile.WriteAllText(csv, AffinityMatrices.Format(measured.Cosines));
+            var groupLogSnr = TaskAffinity.groupLogSnr(diffusion.Schedule, profile.AffinityGroups);
+            var decay = ReproductionStatistics.AffinityDecay(measured.Cosines, groupLogSnr, profile.DecayBins);
+            log(FormattableString.Invariant($"affinity of vanilla seed {seed} at step {step}: Spearman rho {decay.Correlation.Rho:F3} (p = {decay.Correlation.PValue:G3})"));
+            store.Add(new AffinityRecord(seed, step, decay.Correlation.Rho, decay.Correlation.PValue,
+                decay.Bins.Select(b => (b.Lower + b.Upper) / 2).ToArray(), decay.Bins.Select(b => b.MeanAffinity).ToArray(), csv));
+        }
+    }
+
+    /// <summary>O2: specialists for this seed, then NTG of the vanilla and ANT-UW final models against them.</summary>
+    void MeasureNtg(DemoRunner convergence, long seed, ImageDataset train, ImageBatch real, GaussianDiffusion diffusion, Evaluator evaluator,
+        ReproduceStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
+    {
+        var profile = options.Profile;
+        var shared = new[] { Methods[0], Methods[2] }
+            .Where(m => store.Ntg.All(n => n.Seed != seed || n.Method != m.Id) && File.Exists(FinalCheckpoint(convergence, m, seed)))
+            .ToList();
+        if (shared.Count == 0) return;
+        var folder = Path.Combine(options.OutputDirectory, "ntg", $"seed-{seed}");
+        var trainerOptions = profile.Convergence.Training(seed) with { Steps = profile.SpecialistSteps, CheckpointEvery = profile.Convergence.CheckpointEvery, SampleCount = 0 };
+        var specialists = NegativeTransferGap.TrainSpecialists(profile.Convergence.Model, diffusion, train, trainerOptions, profile.NtgIntervals, folder,
+            cancellation, log, (name, m) => progress?.Report(new WorkProgress($"{name} seed {seed}", "train", m.Step, profile.SpecialistSteps, FormattableString.Invariant($"loss {m.MeanLoss:F4}"))));
+        var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = profile.Convergence.SamplerSteps, Seed = DemoRunner.EvaluationNoiseSeed };
+        foreach (var method in shared)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var scores = NegativeTransferGap.Score(FinalCheckpoint(convergence, method, seed), specialists, real, evaluator, profile.NtgSamples, sampler,
+                Path.Combine(folder, "scores.json"), method.Id + "/", log);
+            store.Add(new NtgRecord(seed, method.Id, scores.FdShared, [.. scores.Intervals.Select(i => i.Start)], [.. scores.Intervals.Select(i => i.End)],
+                [.. scores.Intervals.Select(i => i.FdHybrid)], [.. scores.Intervals.Select(i => i.Gap)]));
+        }
+    }
+
+    // The copy kept at the final step exists once the run got there; a diverged run has none and gets no NTG.
+    string FinalCheckpoint(DemoRunner convergence, DemoMethod method, long seed) =>
+        convergence.KeptCheckpoint(method, seed, options.Profile.Convergence.Steps);
+}

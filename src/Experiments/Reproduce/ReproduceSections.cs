@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text;
+using DiffusionFunctional.Core;
+
+namespace DiffusionFunctional.Experiments.Reproduce;
+
+/// <summary>The three sections of report.md: convergence, O1 and O2, as tables written from the summary.</summary>
+internal static class ReproduceSections
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static void Convergence(StringBuilder b, ReproduceSummary s, ReproduceOptions o)
+    {
+        var profile = o.Profile;
+        b.Append("## 1. Convergence\n\n");
+        var plateau = s.Plateau;
+        b.Append(Inv, $"Plateau criterion: vanilla's mean FD at its last {plateau.Points} evaluation points lies within {plateau.TolerancePercent:G3}% of each other ");
+        b.Append(double.IsFinite(plateau.RelativeRangePercent)
+            ? string.Create(Inv, $"(measured: {plateau.RelativeRangePercent:F1}%): **{(plateau.Held ? "held" : "did not hold: vanilla was still improving, so the comparison is of models still training")}**.\n\n")
+            : "(not enough points yet).\n\n");
+        b.Append(Inv, $"| method | FD at step {s.ComparedStep} | KID at step {s.ComparedStep} | FD vs vanilla | FD vs Min-SNR | KID vs vanilla | steps to vanilla's final FD | s/step | diverged |\n");
+        b.Append("|---|---|---|---|---|---|---|---|---|\n");
+        foreach (var m in s.Methods)
+        {
+            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFd, "F2")} | {MeanStd(m.FinalKid, "G3")} | {Change(m.FdVersusVanilla, m.Id == "vanilla")} | ");
+            b.Append(Inv, $"{Change(m.FdVersusMinSnr, m.Id == "min-snr")} | {Change(m.KidVersusVanilla, m.Id == "vanilla")} | {Steps(m)} | ");
+            b.Append(Inv, $"{(double.IsFinite(m.StepSeconds) ? m.StepSeconds.ToString("F3", Inv) : "-")} | {(m.DivergedSeeds.Count == 0 ? "0" : string.Join(", ", m.DivergedSeeds.Select(d => $"seed {d}")))} |\n");
+        }
+        b.Append("\nChanges are relative to the baseline, paired over seeds, with a Student-t 95% interval when there are at least two seeds. ");
+        b.Append("\"Steps to vanilla's final FD\" is interpolated log-linearly between evaluation points, per seed (mean ± std over seeds that got there).\n\n");
+        b.Append("Real-vs-real floor (two disjoint sets of held-out digits, the second of the stated size):\n\n| images | FD-ResNet18 | KID |\n|---|---|---|\n");
+        foreach (var f in s.Floors) b.Append(Inv, $"| {f.Samples} | {f.Fd:F2} | {f.Kid:G3} ± {f.KidStandardError:G2} |\n");
+        b.Append("\nFD-ResNet18 at each evaluation point (mean over seeds; lower is better):\n\n| step | images | ");
+        b.Append(string.Join(" | ", s.Methods.Select(m => m.Spec))).Append(" |\n|---|---|").Append(string.Concat(s.Methods.Select(_ => "---|"))).Append('\n');
+        foreach (var step in s.Methods.SelectMany(m => m.Curve.Select(c => c.Step)).Distinct().Order())
+        {
+            var samples = s.Methods.SelectMany(m => m.Curve).FirstOrDefault(c => c.Step == step)?.Samples ?? 0;
+            b.Append(Inv, $"| {step} | {samples} | ");
+            b.Append(string.Join(" | ", s.Methods.Select(m => m.Curve.FirstOrDefault(c => c.Step == step) is { } c
+                ? c.Seeds > 1 ? string.Create(Inv, $"{c.FdMean:F1} ± {c.FdStd:F1}") : c.FdMean.ToString("F1", Inv) : "-")));
+            b.Append(" |\n");
+        }
+        b.Append("\n![FD](convergence-fd.png)\n\n![KID](convergence-kid.png)\n\nSamples at the final step (seed 0): ");
+        b.Append(string.Join(", ", ReproduceRunner.Methods.Select(m => $"[{m}](samples-{m.Id}.png)"))).Append(".\n\n");
+    }
+
+    public static void Affinity(StringBuilder b, ReproduceSummary s)
+    {
+        b.Append("## 2. Observation O1: task affinity falls with the noise-level gap\n\n");
+        if (s.Affinity.Count == 0)
+        {
+            b.Append("Not measured yet.\n\n");
+            return;
+        }
+        b.Append("Gradient cosine between timestep groups on a fixed image batch (vanilla model's live weights), Spearman's rho of affinity against |delta log-SNR| over all group pairs. ");
+        b.Append("The p-value treats the pairs as independent; they share groups, so it is optimistic: read it with the spread over seeds and stages.\n\n");
+        b.Append("| checkpoint step | rho per seed | mean rho | p-value per seed |\n|---|---|---|---|\n");
+        foreach (var a in s.Affinity)
+            b.Append(Inv, $"| {a.Step} | {string.Join(", ", a.Rho.Select(r => r.ToString("F3", Inv)))} | {a.RhoMean:F3}{(a.Rho.Length > 1 ? $" ± {a.RhoStd:F3}" : "")} | {string.Join(", ", a.PValue.Select(p => p.ToString("G2", Inv)))} |\n");
+        b.Append("\nMean affinity per |delta log-SNR| bin (the decay curve):\n\n| bin centre | ").Append(string.Join(" | ", s.Affinity.Select(a => $"step {a.Step}"))).Append(" |\n|---|");
+        b.Append(string.Concat(s.Affinity.Select(_ => "---|"))).Append('\n');
+        var centres = s.Affinity[0].BinCentres;
+        for (var i = 0; i < centres.Length; i++)
+            b.Append(Inv, $"| {centres[i]:F2} | {string.Join(" | ", s.Affinity.Select(a => i < a.BinMeans.Length && double.IsFinite(a.BinMeans[i]) ? a.BinMeans[i].ToString("F3", Inv) : "-"))} |\n");
+        b.Append("\n![affinity heatmap](affinity-heatmap.png)\n\n![affinity decay](affinity-decay.png)\n\n");
+    }
+
+    public static void Ntg(StringBuilder b, ReproduceSummary s, ReproduceProfile profile)
+    {
+        b.Append("## 3. Observation O2: negative transfer\n\n");
+        if (s.Ntg.Count == 0)
+        {
+            b.Append("Not measured yet.\n\n");
+            return;
+        }
+        b.Append(Inv, $"One specialist per interval ({profile.SpecialistSteps} steps each, drawing t only in its interval); the shared models are the convergence runs' final models. ");
+        b.Append(Inv, $"NTG = FD(hybrid) - FD(shared) on {profile.NtgSamples} samples with the same noise; below 0: the specialist does its interval better, i.e. the other tasks hurt it (negative transfer).\n\n");
+        b.Append("| interval | ").Append(string.Join(" | ", s.Ntg.Select(n => $"NTG {n.Method}"))).Append(" |\n|---|").Append(string.Concat(s.Ntg.Select(_ => "---|"))).Append('\n');
+        var first = s.Ntg[0];
+        for (var i = 0; i < first.GapMean.Length; i++)
+        {
+            b.Append(Inv, $"| [{first.Starts[i]}, {first.Ends[i]}) | ");
+            b.Append(string.Join(" | ", s.Ntg.Select(n => string.Create(Inv, $"{n.GapMean[i]:+0.00;-0.00;0.00}{(n.Seeds > 1 ? $" ± {n.GapStd[i]:F2}" : "")}"))));
+            b.Append(" |\n");
+        }
+        b.Append(Inv, $"\nFD of the shared models alone: {string.Join(", ", s.Ntg.Select(n => string.Create(Inv, $"{n.Method} {n.FdSharedMean:F2}")))}.\n\n![NTG](ntg.png)\n");
+    }
+
+    static string MeanStd(double[] values, string format)
+    {
+        var v = values.Where(double.IsFinite).ToArray();
+        if (v.Length == 0) return "-";
+        var mean = v.Average();
+        return v.Length > 1 ? $"{mean.ToString(format, Inv)} ± {ReproduceAnalysis.Std(v).ToString(format, Inv)}" : mean.ToString(format, Inv);
+    }
+
+    static string Change(PairedComparisonSummary c, bool self) =>
+        self ? "(baseline)" : c.Count == 0 ? "-"
+        : c.HasInterval ? string.Create(Inv, $"{c.MeanRelativeChangePercent:+0.0;-0.0;0.0}% [{c.RelativeChangeLower:+0.0;-0.0;0.0}, {c.RelativeChangeUpper:+0.0;-0.0;0.0}]")
+        : string.Create(Inv, $"{c.MeanRelativeChangePercent:+0.0;-0.0;0.0}%");
+
+    static string Steps(MethodResult m)
+    {
+        var r = m.StepsToVanillaSummary;
+        if (r.Seeds == 0 || r.Reached == 0) return r.Seeds == 0 ? "-" : "not reached";
+        var spread = r.Reached > 1 ? string.Create(Inv, $" ± {r.StandardDeviation:F0}") : "";
+        return string.Create(Inv, $"{r.Mean:F0}{spread}{(r.Reached < r.Seeds ? $" ({r.Reached} of {r.Seeds} seeds)" : "")}");
+    }
+}

@@ -1,0 +1,97 @@
+/// `dfn reproduce --profile smoke`: all three parts (convergence, O1, O2) end to end, interrupted once and resumed,
+/// with every output checked for existence and parsed.
+module DiffusionFunctional.Cli.Tests.ReproduceCommandTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.Json
+open DiffusionFunctional.Cli.Tests.Dfn
+open Expecto
+
+let private outDir = Path.Combine(Path.GetTempPath(), sprintf "dfn-reproduce-test-%s" (Guid.NewGuid().ToString("N")))
+let private args = [ "reproduce"; "--profile"; "smoke"; "--out"; outDir; "--threads"; "1"; "--workers"; "1"; "--log-every"; "1" ]
+let private results () = Path.Combine(outDir, "convergence", "results.jsonl")
+
+/// Starts the smoke run, sends SIGINT once the second method trains, and returns the exit code and the convergence
+/// results written by then.
+let private interrupted =
+    lazy (
+        let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
+        for a in args do info.ArgumentList.Add a
+        use p = Process.Start info
+        let err = p.StandardError.ReadToEndAsync()
+        let mutable signalled = false
+        let mutable line = p.StandardOutput.ReadLine()
+        while not (isNull line) do
+            if not signalled && line.StartsWith "min-snr seed 0: step 4/" then
+                use kill = Process.Start("kill", [ "-INT"; string p.Id ])
+                kill.WaitForExit()
+                signalled <- true
+            line <- p.StandardOutput.ReadLine()
+        if not (p.WaitForExit 600_000) then
+            p.Kill true
+            failwith "interrupted reproduce did not exit"
+        let saved = if File.Exists(results ()) then File.ReadAllLines(results ()) else [||]
+        p.ExitCode, err.Result, saved)
+
+let private finished =
+    lazy (
+        interrupted.Force() |> ignore
+        runWithin 900 args)
+
+let private json (name: string) = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, name))).RootElement
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "dfn reproduce" [
+        test "SIGINT stops with 130 after writing what allows a resume" {
+            let code, stderr, saved = interrupted.Force()
+            Expect.equal code 130 stderr
+            Expect.isGreaterThan saved.Length 0 "some evaluation points were recorded before the signal"
+            Expect.isTrue (File.Exists(Path.Combine(outDir, "report.md"))) "a partial report is written"
+        }
+
+        test "the same command resumes, finishes with exit 0 and redoes nothing it had finished" {
+            let r = finished.Force()
+            Expect.equal r.ExitCode 0 r.Stderr
+            let _, _, before = interrupted.Force()
+            let after = File.ReadAllLines(results ())
+            for line in before do Expect.contains after line "a finished evaluation is kept as it was, not redone"
+        }
+
+        test "report.json holds every part: 4 methods with at least 10 points, floors, O1 at 3 stages, O2 for 2 models, verdicts" {
+            finished.Force() |> ignore
+            let root = json "report.json"
+            let methods = [ for m in root.GetProperty("methods").EnumerateArray() -> m ]
+            Expect.equal [ for m in methods -> m.GetProperty("id").GetString() ] [ "vanilla"; "min-snr"; "uw-snr-k5"; "nash-snr-k5" ] "methods"
+            for m in methods do
+                Expect.isGreaterThanOrEqual (m.GetProperty("curve").GetArrayLength()) 10 "at least 10 evaluation points"
+                Expect.equal (m.GetProperty("final_fd").GetArrayLength()) 1 "one seed"
+            Expect.isTrue (root.GetProperty("complete").GetBoolean()) "complete"
+            Expect.isGreaterThan (root.GetProperty("floors").GetArrayLength()) 0 "real-vs-real floors"
+            Expect.equal (root.GetProperty("affinity").GetArrayLength()) 3 "affinity at early, middle and final checkpoints"
+            Expect.equal (root.GetProperty("ntg").GetArrayLength()) 2 "NTG of vanilla and ANT-UW"
+            let verdicts = [ for c in root.GetProperty("claims").EnumerateArray() -> c.GetProperty("verdict").GetString() ]
+            Expect.isGreaterThanOrEqual verdicts.Length 6 "a verdict per claim"
+            for v in verdicts do Expect.isTrue (v.StartsWith "reproduced" || v.StartsWith "partly" || v.StartsWith "not" || v.Contains "ends" || v.Contains "difference") v
+        }
+
+        test "report.md has the summary and the three sections; every figure is a PNG, sample grids at 64 pixels per image" {
+            finished.Force() |> ignore
+            let md = File.ReadAllText(Path.Combine(outDir, "report.md"))
+            for heading in [ "## Summary"; "## 1. Convergence"; "## 2. Observation O1"; "## 3. Observation O2"; "Plateau criterion" ] do
+                Expect.stringContains md heading heading
+            for png in [ "convergence-fd.png"; "convergence-kid.png"; "affinity-heatmap.png"; "affinity-decay.png"; "ntg.png"; "samples-vanilla.png"; "samples-nash-snr-k5.png" ] do
+                let bytes = File.ReadAllBytes(Path.Combine(outDir, png))
+                Expect.sequenceEqual bytes.[0..7] [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |] (png + " is a PNG")
+            use grid = SkiaSharp.SKBitmap.Decode(Path.Combine(outDir, "samples-vanilla.png"))
+            // 16 samples of 16x16 in a 4x4 grid: each image enlarged to at least 64 pixels.
+            Expect.isGreaterThanOrEqual grid.Width (4 * 64) "images at least 64 pixels wide"
+        }
+
+        test "cleanup" {
+            if Directory.Exists outDir then Directory.Delete(outDir, true)
+        }
+    ]
