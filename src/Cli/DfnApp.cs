@@ -44,8 +44,12 @@ public static class DfnApp
                 .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
                 .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
             config.AddCommand<ExportCommand>("export")
-                .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
-                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
+                .WithDescription("Write a checkpoint's weights for diffusers (a UNet2DModel folder, the default) or PyTorch (a state_dict file).")
+                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet-diffusers")
+                .WithExample("export", "--checkpoint", "runs/mnist", "--out", "unet.pt", "--format", "pytorch");
+            config.AddCommand<ImportCommand>("import")
+                .WithDescription("Read diffusers or PyTorch weights (folder, safetensors, torch.save .pt/.bin) into a checkpoint that sample, export and evaluate accept.")
+                .WithExample("import", "--from", "unet-diffusers", "--out", "runs/imported/checkpoint.dfn");
             config.AddBranch("bench", bench =>
             {
                 bench.SetDescription("Measure speed (figures for docs/benchmarks.md).");

@@ -59,6 +59,8 @@ public sealed partial class Trainer
         var (header, r) = CheckpointFile.Read(path);
         using (r)
         {
+            if (WeightsCheckpoint.IsWeightsOnly(header))
+                throw new BadInputException($"checkpoint {path} holds imported weights only (no optimiser, weighting or data state): it can be sampled, exported and evaluated, not resumed");
             var config = ReadConfig(header, path);
             if (JsonSerializer.Serialize(config) != JsonSerializer.Serialize(Model.Config))
                 throw new BadInputException($"checkpoint {path} holds another model configuration");
@@ -110,7 +112,8 @@ public sealed partial class Trainer
         }
     }
 
-    private static JsonObject DiffusionHeader(GaussianDiffusion d)
+    /// <summary>The header entry that records a diffusion (schedule, T, prediction; betas when custom).</summary>
+    internal static JsonObject DiffusionHeader(GaussianDiffusion d)
     {
         var json = new JsonObject { ["schedule"] = d.ScheduleName, ["timesteps"] = d.Timesteps, ["prediction"] = d.Prediction == PredictionType.V ? "v" : "eps" };
         if (d.ScheduleName == "custom") json["betas"] = new JsonArray(d.Schedule.Betas.Select(b => (JsonNode?)b).ToArray());

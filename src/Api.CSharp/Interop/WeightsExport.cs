@@ -1,0 +1,100 @@
+using System.Collections.Specialized;
+using System.Text.Json;
+using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Models;
+using DiffusionFunctional.Training;
+using TorchSharp.PyBridge;
+
+namespace DiffusionFunctional.Interop;
+
+/// <summary>What <c>dfn export</c> writes.</summary>
+public enum WeightsFormat
+{
+    /// <summary>A folder diffusers loads as it is: config.json, scheduler_config.json, diffusion_pytorch_model.safetensors.</summary>
+    Diffusers,
+    /// <summary>One <c>torch.save</c> state_dict file with diffusers' UNet2DModel keys.</summary>
+    PyTorch,
+}
+
+/// <summary>What an export wrote: the checkpoint read, its step, and the files written.</summary>
+public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files);
+
+/// <summary>
+/// Writes a checkpoint's weights for diffusers and PyTorch users: keys and layouts of diffusers' <c>UNet2DModel</c>
+/// (<see cref="DiffusersKeyMap"/>), its <c>config.json</c> (<see cref="DiffusersUNetConfig"/>) and the matching
+/// <c>DDPMScheduler</c>'s <c>scheduler_config.json</c> (<see cref="DiffusersSchedulerConfig"/>). Tensors are detached
+/// float32 copies (never <c>requires_grad</c>). Layout: docs/interop.md.
+/// </summary>
+public static class WeightsExport
+{
+    /// <summary>The weights file name diffusers' <c>from_pretrained</c> looks for first.</summary>
+    public const string SafetensorsName = "diffusion_pytorch_model.safetensors";
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Parses <c>diffusers</c> or <c>pytorch</c>.</summary>
+    public static WeightsFormat ParseFormat(string? text) => (text ?? "").Trim().ToLowerInvariant() switch
+    {
+        "diffusers" => WeightsFormat.Diffusers,
+        "pytorch" or "torch" or "pt" => WeightsFormat.PyTorch,
+        _ => throw new BadInputException($"unknown export format '{text}' (expected diffusers or pytorch)"),
+    };
+
+    /// <summary>
+    /// Checks the checkpoint and the output location before any work: the output may not be the checkpoint itself,
+    /// a file where a folder is written or a folder where a file is written, or unwritable. Returns the checkpoint file.
+    /// </summary>
+    public static string Prepare(string checkpoint, string output, WeightsFormat format)
+    {
+        var file = OutputPaths.ResolveCheckpoint(checkpoint);
+        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("an output path is required");
+        if (OutputPaths.Same(file, output)) throw new BadInputException($"the output {output} is the checkpoint itself; choose another path");
+        if (format == WeightsFormat.Diffusers) OutputPaths.RequireWritableFolder(output, "the diffusers format");
+        else OutputPaths.RequireWritableFile(output, "the pytorch format");
+        return file;
+    }
+
+    /// <summary>Exports the EMA (or live) weights of a checkpoint (a file or a run folder) to <paramref name="output"/>.</summary>
+    public static ExportResult Run(string checkpoint, string output, WeightsFormat format, bool useEma = true)
+    {
+        var file = Prepare(checkpoint, output, format);
+        var (model, diffusion, step) = Trainer.LoadForSampling(file, useEma);
+        using (model)
+        {
+            var written = format == WeightsFormat.Diffusers ? WriteDiffusers(model, diffusion, output) : [WritePyTorch(model, output)];
+            return new ExportResult(file, step, written);
+        }
+    }
+
+    /// <summary>Writes the diffusers folder; refuses (before writing anything) a configuration diffusers cannot express.</summary>
+    public static IReadOnlyList<string> WriteDiffusers(UNet model, GaussianDiffusion diffusion, string folder)
+    {
+        var config = DiffusersUNetConfig.ToJson(model.Config);
+        var scheduler = DiffusersSchedulerConfig.ToJson(diffusion);
+        using var ours = StateDict.Of(model);
+        using var theirs = DiffusersKeyMap.ToDiffusers(ours);
+        Directory.CreateDirectory(folder);
+        var files = new[] { SafetensorsName, DiffusersUNetConfig.FileName, DiffusersSchedulerConfig.FileName }.Select(n => Path.Combine(folder, n)).ToArray();
+        SafetensorsFile.Write(files[0], theirs);
+        AtomicFile.WriteAllText(files[1], config.ToJsonString(Indented) + "\n");
+        AtomicFile.WriteAllText(files[2], scheduler.ToJsonString(Indented) + "\n");
+        return files;
+    }
+
+    /// <summary>Writes a <c>torch.save</c> state_dict (zip format, TorchSharp.PyBridge) with diffusers' UNet2DModel keys.</summary>
+    public static string WritePyTorch(UNet model, string path)
+    {
+        DiffusersUNetConfig.ToJson(model.Config);
+        using var ours = StateDict.Of(model);
+        using var theirs = DiffusersKeyMap.ToDiffusers(ours);
+        // An OrderedDictionary keeps the module order in the pickle, as torch.save of a state_dict would.
+        var ordered = new OrderedDictionary();
+        foreach (var (key, tensor) in theirs) ordered.Add(key, tensor);
+        AtomicFile.Write(path, temp =>
+        {
+            using var stream = new FileStream(temp, FileMode.Create, FileAccess.Write);
+            PyTorchPickler.PickleStateDict(stream, ordered, leaveOpen: true);
+        });
+        return path;
+    }
+}
