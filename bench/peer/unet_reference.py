@@ -91,22 +91,16 @@ class Attention(nn.Module):
         return out.transpose(-1, -2).reshape(b, c, h, w) + x
 
 
-class Downsample(nn.Module):
-    def __init__(self, channels):
+class Resample(nn.Module):
+    """Downsample2D (stride-2 3x3 conv, padding 1) or Upsample2D (nearest x2, then 3x3 conv); the conv is named conv."""
+
+    def __init__(self, channels, down):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.down = down
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2 if down else 1, padding=1)
 
     def forward(self, x):
-        return self.conv(x)
-
-
-class Upsample(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv(x if self.down else F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class Level(nn.Module):
@@ -150,7 +144,7 @@ class UNet(nn.Module):
             resnets = [ResnetBlock(cin if j == 0 else out, out, temb, groups, eps, dropout) for j in range(layers)]
             attn = [attention(out) for _ in range(layers)] if kind == "AttnDownBlock2D" else None
             last = i == len(widths) - 1
-            down.append(Level(resnets, attn, None if last else Downsample(out), "downsamplers"))
+            down.append(Level(resnets, attn, None if last else Resample(out, True), "downsamplers"))
         self.down_blocks = nn.ModuleList(down)
 
         self.mid_block = nn.Module()
@@ -166,7 +160,7 @@ class UNet(nn.Module):
                        for j in range(layers + 1)]
             attn = [attention(out) for _ in range(layers + 1)] if kind == "AttnUpBlock2D" else None
             last = i == len(widths) - 1
-            up.append(Level(resnets, attn, None if last else Upsample(out), "upsamplers"))
+            up.append(Level(resnets, attn, None if last else Resample(out, False), "upsamplers"))
         self.up_blocks = nn.ModuleList(up)
         self.conv_norm_out = nn.GroupNorm(groups, widths[0], eps=eps)
         self.conv_out = nn.Conv2d(widths[0], cfg["out_channels"], 3, padding=1)

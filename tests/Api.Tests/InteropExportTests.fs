@@ -76,6 +76,45 @@ let tests =
                 Expect.equal actual table (sprintf "%s: every shape" name)
         }
 
+        test "an attention block computes diffusers' Attention with the exported to_q, to_k, to_v, to_out.0 (2 heads)" {
+            // AttnProcessor2_0 (attention_processor.py): group_norm over channels, tokens [B, HW, C], linear q/k/v split
+            // into heads as view(B, -1, heads, d), softmax(q k^T / sqrt(d)) v, heads merged, to_out.0, residual added.
+            torch.manual_seed 4L |> ignore
+            use block = new AttentionBlock(16, 2, 4)
+            use _ = torch.no_grad()
+            for p in block.parameters() do p.add_(torch.randn_like(p) * 0.3f) |> ignore
+            let prefixed = [ for kv in block.state_dict() -> System.Collections.Generic.KeyValuePair("mid_block.attentions.0." + kv.Key, kv.Value) ]
+            use w = DiffusersKeyMap.ToDiffusers prefixed
+            let p (name: string) = w.["mid_block.attentions.0." + name]
+            use x = torch.randn([| 2L; 16L; 3L; 5L |])
+            let heads, d = 2L, 8L
+            let normed = torch.nn.functional.group_norm(x, 4L, p "group_norm.weight", p "group_norm.bias", 1e-5)
+            let tokens = normed.view(2L, 16L, 15L).transpose(1L, 2L)
+            let split (name: string) = torch.nn.functional.linear(tokens, p (name + ".weight"), p (name + ".bias")).view(2L, -1L, heads, d).transpose(1L, 2L)
+            let q, k, v = split "to_q", split "to_k", split "to_v"
+            let weights = torch.softmax(q.matmul(k.transpose(-1L, -2L)) * (1.0 / sqrt (float d)), -1)
+            let merged = weights.matmul(v).transpose(1L, 2L).reshape(2L, -1L, heads * d)
+            let out = torch.nn.functional.linear(merged, p "to_out.0.weight", p "to_out.0.bias")
+            use reference = out.transpose(-1L, -2L).reshape(2L, 16L, 3L, 5L) + x
+            use ours = block.forward(x)
+            Expect.isLessThan (maxAbsDiff ours reference) 1e-5 "same attention"
+        }
+
+        test "our timestep features are diffusers' get_timestep_embedding with flip_sin_to_cos and freq_shift 0" {
+            // embeddings.py: exponent = -ln(10000) * arange(half) / (half - shift); emb = t * exp(exponent);
+            // cat(sin, cos), flipped to cat(cos, sin); zero-padded when the dimension is odd.
+            for dim in [ 8; 32; 7 ] do
+                use t = torch.tensor([| 0L; 1L; 17L; 999L |])
+                let half = dim / 2
+                let expectedRow (ti: int64) =
+                    let args = Array.init half (fun i -> float ti * exp (-(log 10000.0) * float i / float (half - 0)))
+                    Array.concat [ Array.map cos args; Array.map sin args; (if dim % 2 = 1 then [| 0.0 |] else [||]) ]
+                use ours = Layers.TimestepFeatures(t, dim)
+                let actual = floats ours
+                let wanted = [| 0L; 1L; 17L; 999L |] |> Array.collect expectedRow
+                Array.iter2 (fun (a: float32) b -> Expect.floatClose { absolute = 2e-4; relative = 1e-5 } (float a) b (sprintf "dim %d" dim)) actual wanted
+        }
+
         test "config.json carries every UNet2DModel argument, with the values each named model implies" {
             let headDims = Map [ "tiny", 16; "small", 64; "mnist", 128; "base32", 64 ]
             for name, args in named do

@@ -23,20 +23,26 @@ internal sealed class Fields(JsonObject given, string file = "config.json")
     public BadInputException Unsupported(string name, string? value, string accepted) =>
         new($"{file}: {name} = {value ?? "null"} has no dfn equivalent (dfn supports {accepted})");
 
+    /// <summary>A string field, or <paramref name="absent"/> when missing.</summary>
     public string String(string name, string absent) => Read(name, absent, n => n.GetValue<string>());
 
+    /// <summary>A boolean field, or <paramref name="absent"/> when missing.</summary>
     public bool Bool(string name, bool absent) => Read(name, absent, n => n.GetValue<bool>());
 
+    /// <summary>A number field, or <paramref name="absent"/> when missing.</summary>
     public double Number(string name, double absent) => Read(name, absent, n => n.GetValue<double>());
 
+    /// <summary>An integer field, or <paramref name="absent"/> when missing.</summary>
     public int Int(string name, int absent) => Read(name, absent, AsInt);
 
     /// <summary>An integer that may be null; <paramref name="absent"/> when the field is missing.</summary>
     public int? OptionalInt(string name, int? absent = null) =>
         !Has(name) ? absent : Node(name) is { } n ? Read(name, 0, AsInt) : null;
 
+    /// <summary>A list of integers, or <paramref name="absent"/> when missing.</summary>
     public int[] Ints(string name, int[] absent) => Read(name, absent, n => n.AsArray().Select(x => AsInt(x!)).ToArray());
 
+    /// <summary>A list of strings, or <paramref name="absent"/> when missing.</summary>
     public string[] Strings(string name, string[] absent) => Read(name, absent, n => n.AsArray().Select(x => x!.GetValue<string>()).ToArray());
 
     /// <summary>Refuses unless the field (or its default when absent) equals <paramref name="expected"/>.</summary>

@@ -36,12 +36,14 @@ public static class WeightsImport
 {
     /// <summary>
     /// Checks the output before any work: not the input itself, not an existing file unless <paramref name="force"/>,
-    /// writable. An existing folder is a run folder: the checkpoint goes to <c>FOLDER/checkpoint.dfn</c>.
+    /// writable. An existing folder, or a path ending in a separator, is a run folder: the checkpoint goes to
+    /// <c>FOLDER/checkpoint.dfn</c>.
     /// </summary>
     public static string PrepareOutput(string from, string output, bool force)
     {
         if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("an output checkpoint path is required");
-        var file = Directory.Exists(output) ? Path.Combine(output, Trainer.CheckpointName) : output;
+        var folder = Directory.Exists(output) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar);
+        var file = folder ? Path.Combine(output, Trainer.CheckpointName) : output;
         if (File.Exists(from) && OutputPaths.Same(from, file)) throw new BadInputException($"the output {file} is the input itself; choose another path");
         if (File.Exists(file) && !force) throw new BadInputException($"the output {file} exists; pass --force to replace it");
         OutputPaths.RequireWritableFile(file, "import");

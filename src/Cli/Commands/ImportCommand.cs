@@ -11,7 +11,7 @@ public sealed class ImportCommand : Command<ImportCommand.Settings>
     {
         [CommandOption("--from <PATH>"), Description("A diffusers folder (config.json + safetensors or .bin), a pipeline folder with unet/, or a weights file (.safetensors, torch.save .pt/.bin).")]
         public string? From { get; init; }
-        [CommandOption("--out <FILE>"), Description("The checkpoint to write, or a run folder (writes FOLDER/checkpoint.dfn).")]
+        [CommandOption("--out <FILE>"), Description("The checkpoint to write, or a run folder (an existing folder or a path ending in /: writes FOLDER/checkpoint.dfn).")]
         public string? Out { get; init; }
         [CommandOption("--model <NAME>"), Description("tiny, small, mnist or base32: the configuration when there is no config.json (or to override it).")]
         public string? Model { get; init; }
