@@ -67,6 +67,12 @@ let tests =
                 Expect.equal (hash checkpoint) before "the checkpoint is untouched"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; export; "--format"; "pytorch" ]) "is a folder" "a folder where a file is written"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; pt ]) "is a file" "a file where a folder is written"
+                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; Path.Combine(dir, "new.pt") ]) "--format pytorch" "a file name for the folder format"
+                Expect.isFalse (File.Exists(Path.Combine(dir, "new.pt")) || Directory.Exists(Path.Combine(dir, "new.pt"))) "nothing written"
+                let junk = Path.Combine(dir, "junk.dfn")
+                File.WriteAllText(junk, "not a checkpoint")
+                expectBadInput (run' [ "export"; "--checkpoint"; junk; "--out"; Path.Combine(dir, "a", "b", "c") ]) "not a dfn checkpoint" "an unreadable checkpoint"
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, "a"))) "a failed export leaves no folder behind"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; "/proc/dfn-no-such-place/x" ]) "cannot write" "an unwritable location"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; Path.Combine(pt, "inside") ]) "is a file" "a folder below a file"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; export; "--format"; "onnx" ]) "onnx" "an unknown format"

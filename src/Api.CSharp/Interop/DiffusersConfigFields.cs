@@ -42,6 +42,9 @@ internal sealed class Fields(JsonObject given, string file = "config.json")
     /// <summary>A list of integers, or <paramref name="absent"/> when missing.</summary>
     public int[] Ints(string name, int[] absent) => Read(name, absent, n => n.AsArray().Select(x => AsInt(x!)).ToArray());
 
+    /// <summary>A list of numbers (empty when missing).</summary>
+    public double[] Numbers(string name) => Read(name, Array.Empty<double>(), n => n.AsArray().Select(x => x!.GetValue<double>()).ToArray());
+
     /// <summary>A list of strings, or <paramref name="absent"/> when missing.</summary>
     public string[] Strings(string name, string[] absent) => Read(name, absent, n => n.AsArray().Select(x => x!.GetValue<string>()).ToArray());
 

@@ -62,8 +62,8 @@ public static class DiffusersSchedulerConfig
         };
         var timesteps = f.Int("num_train_timesteps", 1000);
         if (timesteps < 1) throw f.Unsupported("num_train_timesteps", timesteps.ToString(), "a positive count");
-        if (f.Node("trained_betas") is JsonArray given)
-            return Custom(given.Select(b => b!.GetValue<double>()).ToArray(), timesteps, prediction, f, file);
+        if (f.Node("trained_betas") is not null)
+            return Custom(f.Numbers("trained_betas"), timesteps, prediction, f, file);
         var name = f.String("beta_schedule", "linear");
         var parsed = Schedule.tryParseKind(name);
         if (parsed.IsError || name == "cosine") throw f.Unsupported("beta_schedule", name, string.Join(", ", Schedule.knownNames));

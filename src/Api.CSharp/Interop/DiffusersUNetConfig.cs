@@ -149,10 +149,10 @@ public static class DiffusersUNetConfig
     {
         if (given is { } size) return size;
         var node = f.Node("sample_size");
-        if (node is JsonArray { Count: 2 } pair && pair[0]!.GetValue<int>() == pair[1]!.GetValue<int>()) return pair[0]!.GetValue<int>();
-        if (node is JsonValue) return node.GetValue<int>();
         if (node is null) throw new BadInputException($"{file} has no sample_size; pass the image size (dfn import --image-size PX)");
-        throw f.Unsupported("sample_size", node.ToJsonString(), "a square size");
+        if (node is not JsonArray) return f.Int("sample_size", 0);
+        var sides = f.Ints("sample_size", []);
+        return sides.Length == 2 && sides[0] == sides[1] ? sides[0] : throw f.Unsupported("sample_size", node.ToJsonString(), "a square size");
     }
 
     private static string StripResPrefix(string type) => type.StartsWith("UNetRes", StringComparison.Ordinal) ? type[7..] : type;

@@ -24,7 +24,7 @@ public static class OutputPaths
     public static bool Same(string a, string b) =>
         string.Equals(Path.GetFullPath(a).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
 
-    /// <summary>Refuses an output folder that is a file or cannot be written; creates it when missing.</summary>
+    /// <summary>Refuses an output folder that is a file or cannot be written (a missing one is fine where it could be created).</summary>
     public static void RequireWritableFolder(string folder, string purpose)
     {
         if (File.Exists(folder)) throw new BadInputException($"the output {folder} is a file; {purpose} writes a folder");
@@ -40,11 +40,18 @@ public static class OutputPaths
         RequireWritable(parent);
     }
 
+    /// <summary>
+    /// Proves the folder can be written by creating and deleting a probe file in it. Folders created for the probe are
+    /// removed again, so a refused or failed export leaves nothing behind.
+    /// </summary>
     private static void RequireWritable(string folder)
     {
         var full = Path.GetFullPath(folder);
         for (var dir = full; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
             if (File.Exists(dir)) throw new BadInputException($"cannot write to {folder}: {dir} is a file, not a folder");
+        var topMissing = full;
+        while (Path.GetDirectoryName(topMissing) is { } parent && !Directory.Exists(parent)) topMissing = parent;
+        var created = !Directory.Exists(full);
         var probe = Path.Combine(full, $".dfn-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
@@ -55,6 +62,10 @@ public static class OutputPaths
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
             throw new BadInputException($"cannot write to {folder}: {e.Message}");
+        }
+        finally
+        {
+            if (created && Directory.Exists(topMissing)) Directory.Delete(topMissing, recursive: true);
         }
     }
 }

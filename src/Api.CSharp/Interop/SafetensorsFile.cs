@@ -86,7 +86,7 @@ public static class SafetensorsFile
             }
         }
         catch (BadInputException e) { throw new BadInputException($"{path}: {e.Message}"); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or DecoderFallbackException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or DecoderFallbackException or OverflowException)
         {
             throw new BadInputException($"{path} is not a readable safetensors file: {e.Message}");
         }
@@ -113,7 +113,9 @@ public static class SafetensorsFile
         var offsets = node["data_offsets"]?.AsArray().Select(n => n!.GetValue<long>()).ToArray() ?? [];
         if (offsets.Length != 2 || shape.Any(s => s < 0)) throw new BadInputException($"tensor {key} has a malformed entry");
         var (begin, end) = (offsets[0], offsets[1]);
-        var expected = shape.Aggregate(1L, (a, b) => a * b) * TorchStorage.ElementSize(dtype);
+        var count = checked(shape.Aggregate(1L, (a, b) => a * b));
+        if (count > TorchStorage.MaxElements) throw new BadInputException($"tensor {key} has {count} elements; at most {TorchStorage.MaxElements} are read");
+        var expected = count * TorchStorage.ElementSize(dtype);
         if (begin < 0 || end < begin || end > data.Length)
             throw new BadInputException($"tensor {key} lies at bytes [{begin}, {end}) of a {data.Length}-byte data section");
         if (end - begin != expected)

@@ -106,7 +106,7 @@ public static class TorchFile
         try
         {
             foreach (var key in keys as List<object?> ?? throw new PickleFormatException("the storage key list is not a list"))
-                at = ReadLegacyStorage(bytes, at, (string)key!, roots, storages);
+                at = ReadLegacyStorage(bytes, at, key as string ?? throw new PickleFormatException("a storage key that is not a string"), roots, storages);
             return Materialise(root, s => storages.TryGetValue(s.Key, out var t) ? t : throw new BadInputException($"storage {s.Key} is not in the file"));
         }
         finally

@@ -27,6 +27,9 @@ internal static class TorchStorage
 
     private static readonly HashSet<string> TensorRebuilders = ["_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter", "_rebuild_parameter_with_state"];
 
+    /// <summary>The most elements one tensor may have (2^31: weights files are read whole, up to 2 GiB).</summary>
+    public const long MaxElements = 1L << 31;
+
     /// <summary>Bytes per element of a storage dtype.</summary>
     public static int ElementSize(torch.ScalarType dtype) => dtype switch
     {
@@ -91,11 +94,14 @@ internal static class TorchStorage
     public static torch.Tensor Materialise(string key, TensorRecord record, Func<StorageRef, torch.Tensor> storageOf)
     {
         var (shape, stride) = (record.Shape, record.Stride);
-        if (shape.Length != stride.Length || shape.Any(s => s < 0) || stride.Any(s => s < 0) || record.Offset < 0)
-            throw new BadInputException($"tensor {key} has an invalid layout (sizes [{string.Join(", ", shape)}], strides [{string.Join(", ", stride)}], offset {record.Offset})");
+        var invalid = new BadInputException($"tensor {key} has an invalid layout (sizes [{string.Join(", ", shape)}], strides [{string.Join(", ", stride)}], offset {record.Offset})");
+        if (shape.Length != stride.Length || shape.Any(s => s < 0) || stride.Any(s => s < 0) || record.Offset < 0) throw invalid;
         RequireFloat(key, record.Storage.DType, record.Storage.TypeName);
         if (shape.Any(s => s == 0)) return torch.zeros(shape, torch.ScalarType.Float32);
-        var last = record.Offset + shape.Zip(stride, (s, st) => (s - 1) * st).Sum();
+        long last, count;
+        try { (last, count) = checked((record.Offset + shape.Zip(stride, (s, st) => (s - 1) * st).Sum(), shape.Aggregate(1L, (a, b) => a * b))); }
+        catch (OverflowException) { throw invalid; }
+        if (count > MaxElements) throw new BadInputException($"tensor {key} has {count} elements; at most {MaxElements} are read");
         if (last >= record.Storage.Numel)
             throw new BadInputException($"tensor {key} reaches element {last} of a storage of {record.Storage.Numel} elements");
         var storage = storageOf(record.Storage);

@@ -32,6 +32,9 @@ public static class WeightsExport
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    /// <summary>Extensions of weights files: an output so named is a file, never the diffusers folder.</summary>
+    private static readonly string[] FileExtensions = [".pt", ".pth", ".bin", ".ckpt", ".safetensors"];
+
     /// <summary>Parses <c>diffusers</c> or <c>pytorch</c>.</summary>
     public static WeightsFormat ParseFormat(string? text) => (text ?? "").Trim().ToLowerInvariant() switch
     {
@@ -49,8 +52,15 @@ public static class WeightsExport
         var file = OutputPaths.ResolveCheckpoint(checkpoint);
         if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("an output path is required");
         if (OutputPaths.Same(file, output)) throw new BadInputException($"the output {output} is the checkpoint itself; choose another path");
-        if (format == WeightsFormat.Diffusers) OutputPaths.RequireWritableFolder(output, "the diffusers format");
-        else OutputPaths.RequireWritableFile(output, "the pytorch format");
+        if (format == WeightsFormat.PyTorch)
+        {
+            OutputPaths.RequireWritableFile(output, "the pytorch format");
+            return file;
+        }
+        var namedLikeFile = FileExtensions.Contains(Path.GetExtension(output).ToLowerInvariant());
+        if (namedLikeFile && !Directory.Exists(output) && !File.Exists(output))
+            throw new BadInputException($"the output {output} names a file; the diffusers format writes a folder (pass --format pytorch for one file)");
+        OutputPaths.RequireWritableFolder(output, "the diffusers format");
         return file;
     }
 

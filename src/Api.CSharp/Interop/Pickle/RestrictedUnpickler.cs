@@ -119,7 +119,7 @@ public sealed class RestrictedUnpickler
             case (byte)'h': Push(memo[ReadByte()]); break;                 // BINGET
             case (byte)'j': Push(memo[BinaryPrimitives.ReadUInt32LittleEndian(Take(4))]); break; // LONG_BINGET
             case (byte)'c': Push(CheckGlobal(new PickleGlobal(ReadLine(), ReadLine()))); break; // GLOBAL
-            case 0x93: var name = (string)Pop()!; Push(CheckGlobal(new PickleGlobal((string)Pop()!, name))); break; // STACK_GLOBAL
+            case 0x93: var name = PopString(); Push(CheckGlobal(new PickleGlobal(PopString(), name))); break; // STACK_GLOBAL
             case (byte)'R': Reduce(); break;                               // REDUCE
             case (byte)'b': Build(); break;                                // BUILD
             case (byte)'Q': Push(rules.PersistentLoad(Pop())); break;      // BINPERSID
@@ -194,6 +194,8 @@ public sealed class RestrictedUnpickler
         stack.RemoveAt(stack.Count - 1);
         return value;
     }
+
+    private string PopString() => Pop() as string ?? throw Malformed("STACK_GLOBAL names that are not strings");
 
     private object?[] PopMany(int count)
     {
