@@ -47,15 +47,15 @@ internal static class FacadeComputer
         if (!timestepsValid)
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.InvalidTimesteps, "Timesteps", Number(config.Timesteps), Number(DiagnosticDescriptors.MaxTimesteps)));
 
-        var kind = Schedule.tryParseKind(config.Schedule ?? "");
-        if (kind.IsError) diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownSchedule, "Schedule", config.Schedule ?? "null"));
+        if (!NoiseSchedules.TryParseKind(config.Schedule ?? "", out var kind))
+            diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownSchedule, "Schedule", config.Schedule ?? "null"));
 
-        var objective = Objectives.tryParseName(config.Objective ?? "");
-        if (objective.IsError) diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownObjective, "Objective", config.Objective ?? "null"));
-        var objectiveName = objective.IsOk ? objective.ResultValue : "";
+        var objectiveKnown = TimestepClusterings.TryParseObjective(config.Objective ?? "", out var objectiveName);
+        if (!objectiveKnown) diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownObjective, "Objective", config.Objective ?? "null"));
+        objectiveName ??= "";
 
-        var scale = Objectives.tryParseSnrScale(config.SnrScale ?? "");
-        if (scale.IsError && objectiveName == "snr")
+        var scaleKnown = TimestepClusterings.TryParseSnrScale(config.SnrScale ?? "", out var scale);
+        if (!scaleKnown && objectiveName == "snr")
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownSnrScale, "SnrScale", config.SnrScale ?? "null"));
 
         if (config.Clusters < 1)
@@ -81,13 +81,13 @@ internal static class FacadeComputer
             else if (request.Affinity is { Text: null } unreadable)
                 diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileMalformed, "AffinityFile", unreadable.Name, "the file could not be read"));
         }
-        else if (objective.IsOk && !string.IsNullOrEmpty(config.AffinityFile))
+        else if (objectiveKnown && !string.IsNullOrEmpty(config.AffinityFile))
         {
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileIgnored, "AffinityFile", config.AffinityFile!, objectiveName));
         }
 
         if (HasErrors(diagnostics, before)) return null;
-        return new ValidConfig(kind.ResultValue, objectiveName, scale.IsOk ? scale.ResultValue : SnrScale.LogScale);
+        return new ValidConfig(kind, objectiveName, scaleKnown ? scale : SnrScale.LogScale);
     }
 
     private static FacadeModel? Cluster(ClusterRequest request, ValidConfig valid, List<DiagnosticInfo> diagnostics)
@@ -111,13 +111,11 @@ internal static class FacadeComputer
         }
         else return null;
 
-        var result = Objectives.cluster(schedule, objective, config.Clusters);
-        if (result.IsError)
+        if (!TimestepClusterings.TryCluster(schedule, objective, config.Clusters, out var clusters, out var error))
         {
-            diagnostics.Add(ClusteringDiagnostic(result.ErrorValue, config));
+            diagnostics.Add(ClusteringDiagnostic(error, config));
             return null;
         }
-        var clusters = result.ResultValue;
         var bounds = clusters.Boundaries;
         var starts = new double[clusters.Count];
         var ends = new double[clusters.Count];
@@ -139,26 +137,23 @@ internal static class FacadeComputer
     private static double[,]? ReadAffinity(ClusterRequest request, List<DiagnosticInfo> diagnostics)
     {
         var name = request.Affinity?.Name ?? "";
-        var parsed = AffinityCsv.parseSquare(request.Affinity?.Text ?? "");
-        if (parsed.IsError)
+        if (!AffinityMatrices.TryParseSquare(request.Affinity?.Text ?? "", out var matrix, out var parseError))
         {
-            diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileMalformed, "AffinityFile", name, parsed.ErrorValue));
+            diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileMalformed, "AffinityFile", name, parseError));
             return null;
         }
-        var valid = Objectives.validateAffinity(parsed.ResultValue);
-        if (valid.IsError)
+        if (!TimestepClusterings.TryValidateAffinity(matrix, out var error))
         {
-            var error = valid.ErrorValue;
             var descriptor = error.IsAffinityAsymmetric ? DiagnosticDescriptors.AffinityAsymmetric : DiagnosticDescriptors.AffinityFileMalformed;
-            diagnostics.Add(Diagnostic(descriptor, "AffinityFile", name, ClusteringErrorModule.message(error)));
+            diagnostics.Add(Diagnostic(descriptor, "AffinityFile", name, error.Message));
             return null;
         }
-        return parsed.ResultValue;
+        return matrix;
     }
 
     private static DiagnosticInfo ClusteringDiagnostic(ClusteringError error, ClusterConfig config)
     {
-        var message = ClusteringErrorModule.message(error);
+        var message = error.Message;
         if (error is ClusteringError.GroupsDoNotDivide groups)
             return Diagnostic(DiagnosticDescriptors.GroupsDoNotDivide, "AffinityFile", config.AffinityFile ?? "", Number(groups.groups), Number(groups.timesteps));
         if (error.IsInvalidClusterCount)

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Each entry is a test project; each is an Expecto console program.
-projects=(tests/Core.Tests tests/Api.Tests tests/Cli.Tests tests/Generators.Tests)
+projects=(tests/Core.Tests tests/Api.Tests tests/Experiments.Tests tests/Cli.Tests tests/Generators.Tests)
 
 strip_colours() { sed -u 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
 

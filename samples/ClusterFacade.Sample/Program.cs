@@ -19,7 +19,7 @@ Console.WriteLine("chunk sizes for a batch of 12: " + FaceTasks.ChunkSizes(12));
 Console.WriteLine("stratified batch of 12: " + string.Join(",", FaceTasks.SampleBatch(12, random)));
 
 // The runtime plan a trainer accepts equals Core's run-time clustering of the same configuration.
-var atRunTime = Objectives.clusterByName("linear", 1000, 5, "snr", "log", null).ResultValue;
+TimestepClusterings.TryCluster("linear", 1000, 5, "snr", "log", null, out var atRunTime, out _);
 Console.WriteLine($"plan: {FaceTasks.Plan}; same as run time: {FaceTasks.Plan.SameAs(ClusterPlan.OfClusters(atRunTime))}");
 
 [TaskClusters(Schedule = "linear", Timesteps = 1000, Clusters = 5, Objective = "snr")]

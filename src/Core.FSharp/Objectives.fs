@@ -57,6 +57,11 @@ module ClusteringError =
         | AffinityMissing -> "the affinity objective needs an affinity matrix"
         | InvalidBetas reason -> reason
 
+/// The one-line wording of an error, as a property for C# callers.
+type ClusteringError with
+    /// A one-line description naming the problem and the offending value (<c>ClusteringError.message</c>).
+    member this.Message = ClusteringError.message this
+
 /// The objectives as interval costs, and the end-to-end clustering of a schedule's timesteps.
 module Objectives =
 

@@ -9,27 +9,14 @@ open DiffusionFunctional.Diffusion
 open DiffusionFunctional.Analysis
 open DiffusionFunctional.Api.Tests.TestSupport
 
-/// A tiny UNet whose weights are all perturbed (the zero-initialised output layer would otherwise leave every
-/// other gradient at zero, and every cosine trivial).
-let private perturbedTiny seed =
-    torch.manual_seed seed |> ignore
-    let model = new UNet(tinyConfig)
-    use _ = torch.no_grad()
-    for p in model.parameters() do p.add_(torch.randn_like(p).mul_((0.05).ToScalar())) |> ignore
-    model
-
-let private images () =
-    torch.manual_seed 7L |> ignore
-    torch.rand(6L, 1L, 8L, 8L).mul_((2.0).ToScalar()).sub_((1.0).ToScalar())
-
 [<Tests>]
 let tests =
     testList "Task affinity" [
         test "the exact matrix is a symmetric cosine matrix with a unit diagonal, and deterministic" {
             oneThread ()
             let diffusion = GaussianDiffusion.Create("linear", 40)
-            use model = perturbedTiny 1L
-            use x = images ()
+            use model = perturbedTinyUNet 1L
+            use x = randomImages ()
             let a = TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 4))
             let b = TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 4))
             Expect.isTrue (System.Double.IsNaN a.SketchMaxError) "exact: no sketch error"
@@ -47,8 +34,8 @@ let tests =
         test "a random-projection sketch approximates the exact cosines and reports its measured error" {
             oneThread ()
             let diffusion = GaussianDiffusion.Create("linear", 40)
-            use model = perturbedTiny 2L
-            use x = images ()
+            use model = perturbedTinyUNet 2L
+            use x = randomImages ()
             let exact = TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 4, Seed = 3L))
             let sketched = TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 4, SketchDim = 2048, Seed = 3L))
             let worstVsExact = Seq.max [ for j in 1 .. 3 -> abs (sketched.Cosines.[0, j] - exact.Cosines.[0, j]) ]
@@ -56,31 +43,10 @@ let tests =
             Expect.isLessThan sketched.SketchMaxError 0.15 "a 2048-dimensional sketch is close"
         }
 
-        test "end to end: affinity CSV and plots, then clustering on the CSV" {
-            oneThread ()
-            let dir, cleanup = tempDir "affinity"
-            use _ = cleanup
-            let diffusion = GaussianDiffusion.Create("linear", 40)
-            use x = images ()
-            let loaders = [ for s in [ 3L; 4L ] -> System.Func<torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>>(fun () -> perturbedTiny s :> _) ]
-            let averaged = TaskAffinityAnalysis.MeasureAveraged(loaders, diffusion, x, TaskAffinityOptions(Groups = 4))
-            let files = AffinityReport.Write(dir, averaged, diffusion.Schedule)
-            for f in [ files.CsvPath; files.HeatmapPath; files.ScatterPath ] do
-                Expect.isTrue (File.Exists f && FileInfo(f).Length > 0L) (sprintf "%s written" f)
-            Expect.isFalse (System.Double.IsNaN files.SpearmanRho) "rho computed"
-            match AffinityCsv.parse (File.ReadAllText files.CsvPath) with
-            | Error e -> failtest e
-            | Ok m ->
-                Expect.equal m averaged.Cosines "CSV round trip"
-                match Objectives.cluster diffusion.Schedule (AffinityObjective m) 2 with
-                | Ok c -> Expect.equal c.Boundaries.[2] 40 "clusters reported in timesteps"
-                | Error e -> failtest (ClusteringError.message e)
-        }
-
         test "bad settings are refused with a message" {
             let diffusion = GaussianDiffusion.Create("linear", 40)
-            use model = perturbedTiny 5L
-            use x = images ()
+            use model = perturbedTinyUNet 5L
+            use x = randomImages ()
             Expect.throwsT<DiffusionFunctional.BadInputException> (fun () -> TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 3)) |> ignore) "3 does not divide 40"
             Expect.throwsT<DiffusionFunctional.BadInputException> (fun () -> TaskAffinityAnalysis.Measure(model, diffusion, x, TaskAffinityOptions(Groups = 1)) |> ignore) "one group"
         }

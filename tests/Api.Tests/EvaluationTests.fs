@@ -250,6 +250,8 @@ let writePng (path: string) (width: int) (height: int) (pixel: int -> int -> byt
     use data = bitmap.Encode(SKEncodedImageFormat.Png, 100)
     File.WriteAllBytes(path, data.ToArray())
 
+let private imagesOf (struct (images: ImageBatch, _skipped: int)) = images
+
 [<Tests>]
 let folderTests =
     testList "Image folder loader" [
@@ -258,19 +260,48 @@ let folderTests =
             try
                 for i in [ 2; 0; 1 ] do writePng (Path.Combine(dir, sprintf "img%d.png" i)) 3 2 (fun x y -> let v = byte (i * 50 + x + 10 * y) in v, v, v)
                 File.WriteAllText(Path.Combine(dir, "notes.txt"), "ignored")
-                let batch = ImageFolderLoader.Load dir
+                let struct (batch, skipped) = ImageFolderLoader.Load dir
+                Expect.equal skipped 0 "nothing skipped"
                 Expect.equal (batch.Count, batch.Channels, batch.Height, batch.Width) (3, 1, 2, 3) "shape"
                 Expect.equal batch.Pixels.[6 + 4] (float32 (50 + 1 + 10) / 255.0f) "image 1, row 1, column 1"
-                Expect.equal (ImageFolderLoader.Load(dir, 2).Count) 2 "--count"
+                Expect.equal ((imagesOf (ImageFolderLoader.Load(dir, 2))).Count) 2 "--count"
             finally Directory.Delete(dir, true)
         }
         test "color PNGs load as RGB planes" {
             let dir = tempDir ()
             try
                 writePng (Path.Combine(dir, "a.png")) 2 2 (fun x y -> byte (10 * x), byte (20 * y), 200uy)
-                let batch = ImageFolderLoader.Load dir
+                let struct (batch, _) = ImageFolderLoader.Load dir
                 Expect.equal batch.Channels 3 "RGB"
                 Expect.equal [ batch.Pixels.[1]; batch.Pixels.[4 + 2]; batch.Pixels.[8 + 3] ] [ 10.0f / 255.0f; 20.0f / 255.0f; 200.0f / 255.0f ] "R, G, B planes"
+            finally Directory.Delete(dir, true)
+        }
+        test "a count draws a seeded random subset, not the first files" {
+            let dir = tempDir ()
+            try
+                for i in 0 .. 19 do writePng (Path.Combine(dir, sprintf "img%02d.png" i)) 2 2 (fun _ _ -> byte (10 * i), byte (10 * i), byte (10 * i))
+                let firstValues seed = (imagesOf (ImageFolderLoader.Load(dir, 5, seed))).Pixels |> Array.chunkBySize 4 |> Array.map (fun p -> p.[0])
+                let chosen = firstValues 0L
+                Expect.equal (firstValues 0L) chosen "the same seed draws the same images"
+                Expect.notEqual (Array.sort chosen) [| for i in 0 .. 4 -> float32 (10 * i) / 255.0f |] "not the first five files"
+                Expect.notEqual (firstValues 1L) chosen "another seed draws others"
+                Expect.equal (Array.distinct chosen).Length 5 "five different images"
+            finally Directory.Delete(dir, true)
+        }
+        test "a truncated PNG is skipped with a warning and counted, not decoded halfway" {
+            let dir = tempDir ()
+            try
+                for i in 0 .. 2 do writePng (Path.Combine(dir, sprintf "img%d.png" i)) 16 16 (fun x y -> byte x, byte y, 0uy)
+                let whole = File.ReadAllBytes(Path.Combine(dir, "img1.png"))
+                File.WriteAllBytes(Path.Combine(dir, "img1.png"), whole.[.. whole.Length / 2])
+                let warnings = Collections.Generic.List<string>()
+                let struct (batch, skipped) = ImageFolderLoader.Load(dir, warn = Action<string>(warnings.Add))
+                Expect.equal (batch.Count, skipped) (2, 1) "two images kept, one skipped"
+                Expect.equal warnings.Count 1 "one warning"
+                Expect.stringContains warnings.[0] "img1.png" "the warning names the file"
+                let struct (trainingImages, trainingSkipped) = DiffusionFunctional.Data.ImageFolder.LoadUnitRange(dir, 1, 8)
+                trainingImages.Dispose()
+                Expect.equal trainingSkipped 1 "the training loader skips it the same way"
             finally Directory.Delete(dir, true)
         }
         test "missing folders, empty folders, mixed sizes and too large counts are BadInputExceptions" {

@@ -180,7 +180,9 @@ let tests =
             let cases =
                 [ "NormGroups", tiny 3 [| 1 |]
                   "AttentionHeads", tiny 4 [| 0 |]
-                  "ImageSize", UNetConfig(ImageSize = 30, BaseChannels = 32, ChannelMultipliers = [| 1; 2; 2 |], AttentionLevels = [| 2 |]) ]
+                  "ImageSize", UNetConfig(ImageSize = 30, BaseChannels = 32, ChannelMultipliers = [| 1; 2; 2 |], AttentionLevels = [| 2 |])
+                  "Routing", UNetConfig(ImageSize = 8, BaseChannels = 8, ChannelMultipliers = [| 1; 2 |], AttentionLevels = [| 1 |], NormGroups = 4,
+                                        Routing = TaskRoutingKind.Dtr, RoutingTimesteps = 40) ]
             for field, config in cases do
                 let dir, clean = tempDir "refuse"
                 use _ = clean
@@ -262,11 +264,11 @@ let tests =
             let struct (imported, checkpoint) = WeightsImport.Run(Path.Combine(dir, "export"), dir, ImportOptions())
             imported.Dispose()
             Expect.equal checkpoint (Path.Combine(dir, Trainer.CheckpointName)) "a folder gets checkpoint.dfn"
-            let struct (loaded, diffusion, step) = Trainer.LoadForSampling checkpoint
-            use _ = loaded
-            use output = fixedOutput loaded
+            use loaded = CheckpointModel.Load checkpoint
+            use output = fixedOutput loaded.Model
             Expect.equal (maxAbsDiff original output) 0.0 "same outputs from the checkpoint"
-            Expect.equal (diffusion.Timesteps, step) (40, 0L) "diffusion and step"
+            Expect.equal (loaded.Diffusion.Timesteps, loaded.Step) (40, 0L) "diffusion and step"
+            Expect.isNone (Option.ofObj (loaded.NoiseWarning())) "imported weights are not 'mostly random initial weights'"
             let struct (header, sections) = CheckpointFile.Read checkpoint
             sections.Dispose()
             Expect.isTrue (WeightsCheckpoint.IsWeightsOnly header) "kind: weights"

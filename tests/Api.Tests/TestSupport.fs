@@ -19,6 +19,20 @@ let maxAbsDiff (a: torch.Tensor) (b: torch.Tensor) =
     use d = (a - b).abs().max()
     float (d.item<float32>())
 
+/// A tiny UNet whose weights are all perturbed (the zero-initialised output layer would otherwise leave every
+/// other gradient at zero, and every cosine trivial).
+let perturbedTinyUNet seed =
+    torch.manual_seed seed |> ignore
+    let model = new UNet(tinyConfig)
+    use _ = torch.no_grad()
+    for p in model.parameters() do p.add_(torch.randn_like(p).mul_((0.05).ToScalar())) |> ignore
+    model
+
+/// Six random 8x8 grayscale images in [-1, 1] (seed 7).
+let randomImages () =
+    torch.manual_seed 7L |> ignore
+    torch.rand(6L, 1L, 8L, 8L).mul_((2.0).ToScalar()).sub_((1.0).ToScalar())
+
 /// A fresh temporary directory, deleted by the returned IDisposable.
 let tempDir (name: string) =
     let dir = Path.Combine(Path.GetTempPath(), sprintf "dfn-test-%s-%s" name (Guid.NewGuid().ToString("N").Substring(0, 8)))

@@ -59,7 +59,7 @@ let tests =
             use trainer = Trainer.Create(tinyConfig, GaussianDiffusion.Create("linear", 1000), data, opts)
             let losses = Collections.Generic.List<float>()
             let clock = Diagnostics.Stopwatch.StartNew()
-            trainer.Train(onStep = fun m -> losses.Add m.Loss) |> ignore
+            trainer.Train(progress = InlineProgress<StepMetrics>(fun m -> losses.Add m.Loss)) |> ignore
             let first = Seq.take 20 losses |> Seq.average
             let last = losses |> Seq.skip 250 |> Seq.average
             Expect.equal losses.Count 300 "one loss per step"
@@ -87,7 +87,7 @@ let tests =
             let opts dir steps seed = Opts.Make(dir = dir, plan = plan, steps = steps, seed = seed)
             let run (trainer: Trainer) =
                 let losses = Collections.Generic.List<float>()
-                trainer.Train(onStep = fun m -> losses.Add m.Loss) |> ignore
+                trainer.Train(progress = InlineProgress<StepMetrics>(fun m -> losses.Add m.Loss)) |> ignore
                 List.ofSeq losses
             let full =
                 use t = Trainer.Create(tinyWithDropout, GaussianDiffusion.Create(), data, opts dirA 20 5L)
@@ -99,8 +99,17 @@ let tests =
                 use t = Trainer.Create(tinyWithDropout, GaussianDiffusion.Create(), data, opts dirB 10 5L)
                 run t
             Expect.sequenceEqual firstHalf (List.take 10 full) "the first ten steps agree"
-            // Another seed for the fresh weights: everything must come from the checkpoint.
-            use resumed = Trainer.Create(tinyWithDropout, GaussianDiffusion.Create(), data, opts dirB 20 77L)
+            // A resume with another seed would train something else: refused, naming the setting and both values.
+            do
+                use other = Trainer.Create(tinyWithDropout, GaussianDiffusion.Create(), data, opts dirB 20 77L)
+                let e = Expect.throwsC (fun () -> other.TryResume() |> ignore) id
+                Expect.stringContains e.Message "seed 5, not 77" "names the setting and both values"
+                Expect.equal other.Step 0L "the trainer is left as it was"
+            // Scrambled fresh weights and global RNG: everything must come from the checkpoint.
+            use resumed = Trainer.Create(tinyWithDropout, GaussianDiffusion.Create(), data, opts dirB 20 5L)
+            do
+                use _ = torch.no_grad()
+                for p in resumed.Model.parameters() do p.add_(torch.randn_like(p)) |> ignore
             torch.manual_seed 999L |> ignore
             Expect.isTrue (resumed.TryResume()) "found the checkpoint"
             Expect.equal resumed.Step 10L "resumes at step 10"
@@ -131,8 +140,8 @@ let tests =
             | other -> failtestf "unexpected %O" other
             let path = Path.Combine(dir, Trainer.CheckpointName)
             Expect.isTrue (CheckpointFile.IsValid path) "checkpoint intact"
-            let struct (_, _, step) = Trainer.LoadForSampling(path)
-            Expect.equal step 4L "the last good checkpoint is step 4"
+            use loaded = CheckpointModel.Load(path)
+            Expect.equal loaded.Step 4L "the last good checkpoint is step 4"
         }
 
         test "cancellation finishes the step, writes a checkpoint and reports Interrupted" {
@@ -142,10 +151,10 @@ let tests =
             use _ = clean
             use cts = new CancellationTokenSource()
             use trainer = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, Opts.Make(dir = dir, checkpointEvery = 0))
-            let outcome = trainer.Train(cts.Token, fun m -> if m.Step = 3L then cts.Cancel())
+            let outcome = trainer.Train(cts.Token, InlineProgress<StepMetrics>(fun m -> if m.Step = 3L then cts.Cancel()))
             Expect.equal outcome TrainingOutcome.Interrupted "interrupted"
-            let struct (_, _, step) = Trainer.LoadForSampling(Path.Combine(dir, Trainer.CheckpointName))
-            Expect.equal step 3L "checkpoint of step 3"
+            use loaded = CheckpointModel.Load(Path.Combine(dir, Trainer.CheckpointName))
+            Expect.equal loaded.Step 3L "checkpoint of step 3"
         }
 
         test "a corrupted checkpoint is detected" {

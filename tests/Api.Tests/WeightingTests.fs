@@ -6,6 +6,7 @@ open System
 open System.IO
 open Expecto
 open TorchSharp
+open DiffusionFunctional
 open DiffusionFunctional.Core
 open DiffusionFunctional.Diffusion
 open DiffusionFunctional.Models
@@ -48,7 +49,7 @@ let tests =
                 use trainer = new Trainer(new UNet(tinyConfig), GaussianDiffusion.Create(), data, opts, weighting)
                 if resume then Expect.isTrue (trainer.TryResume()) "resumed"
                 let losses = Collections.Generic.List<float>()
-                trainer.Train(onStep = fun m -> losses.Add m.Loss) |> ignore
+                trainer.Train(progress = InlineProgress<StepMetrics>(fun m -> losses.Add m.Loss)) |> ignore
                 List.ofSeq losses, weighting.Values
             let dirA, cleanA = tempDir "uwA"
             use _ = cleanA

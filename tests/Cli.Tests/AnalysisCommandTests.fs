@@ -107,14 +107,14 @@ let tests =
                                "--batch"; "8"; "--clusters"; "2"; "--cluster-objective"; "affinity"; "--affinity"; affinity
                                "--weighting"; weighting; "--threads"; "1"; "--sample-count"; "0"; "--out"; out ] @ extra)
                     Expect.equal r.ExitCode 0 (sprintf "%s: %s" weighting r.Stderr)
-                    Expect.stringContains r.Stderr "[0, 20, 40]" "the affinity plan splits the two blocks"
+                    Expect.stringContains r.Stderr "[0, 20) [20, 40)" "the affinity plan splits the two blocks"
                     Expect.equal (File.ReadAllLines(Path.Combine(out, "metrics.jsonl")).Length) 3 "three steps logged"
                 let given =
                     run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--image-size"; "8"; "--timesteps"; "40"; "--steps"; "2"
                           "--batch"; "8"; "--boundaries"; "0,10,40"; "--weighting"; "pcgrad"; "--threads"; "1"; "--sample-count"; "0"
                           "--out"; Path.Combine(dir, "given") ]
                 Expect.equal given.ExitCode 0 given.Stderr
-                Expect.stringContains given.Stderr "[0, 10, 40]" "a plan from explicit boundaries"
+                Expect.stringContains given.Stderr "[0, 10) [10, 40)" "a plan from explicit boundaries"
                 let badBounds = run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--timesteps"; "40"; "--boundaries"; "0,10,30"; "--out"; Path.Combine(dir, "bb") ]
                 Expect.equal badBounds.ExitCode 2 badBounds.Stderr
                 let bad = run [ "train"; "--data"; "idx:" + idx; "--model"; "tiny"; "--out"; Path.Combine(dir, "bad"); "--weighting"; "gradnorm-x" ]

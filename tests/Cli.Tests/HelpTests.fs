@@ -2,6 +2,7 @@
 /// (`dfn cli xmldoc`, Spectre.Console.Cli's model dump), not from a hand-written list.
 module DiffusionFunctional.Cli.Tests.HelpTests
 
+open System
 open System.Xml.Linq
 open DiffusionFunctional.Cli.Tests.Dfn
 open Expecto
@@ -23,8 +24,10 @@ let private expectHelp (args: string list) =
     let shown = System.String.Join(" ", args)
     Expect.equal r.ExitCode 0 (sprintf "dfn %s exit code (stderr: %s)" shown r.Stderr)
     Expect.stringContains r.Stdout "USAGE:" (sprintf "dfn %s prints usage" shown)
-    for bad in [ "Exception"; "   at "; "malformed" ] do
+    for bad in [ "Exception"; "malformed" ] do
         Expect.isFalse (r.Stdout.Contains bad || r.Stderr.Contains bad) (sprintf "dfn %s shows no '%s'" shown bad)
+    Expect.isFalse (Text.RegularExpressions.Regex.IsMatch(r.Stdout + r.Stderr, @"^\s+at \S+\.\S+\(", Text.RegularExpressions.RegexOptions.Multiline)) (sprintf "dfn %s shows no stack frame" shown)
+    Expect.equal r.Stderr "" (sprintf "dfn %s writes nothing to stderr" shown)
 
 [<Tests>]
 let tests =

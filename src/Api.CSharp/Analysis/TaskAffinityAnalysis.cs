@@ -87,14 +87,15 @@ public static class TaskAffinityAnalysis
         return new AffinityMeasurement(cosines, error);
     }
 
-    /// <summary>Measures every model and averages the cosine matrices (method.md: mean over checkpoints).</summary>
+    /// <summary>Measures every model and averages the cosine matrices (method.md: mean over checkpoints). Each model
+    /// a loader returns is disposed once measured, so memory stays flat however many checkpoints there are.</summary>
     public static AffinityMeasurement MeasureAveraged(IEnumerable<Func<nn.Module<Tensor, Tensor, Tensor>>> models, GaussianDiffusion diffusion, Tensor images,
         TaskAffinityOptions options, Action<int>? progress = null)
     {
         var measured = new List<AffinityMeasurement>();
         foreach (var load in models)
         {
-            var model = load();
+            using var model = load();
             measured.Add(Measure(model, diffusion, images, options));
             progress?.Invoke(measured.Count);
         }

@@ -13,8 +13,8 @@ public static class DataSources
         var text = (spec ?? "").Trim();
         if (text.Equals("mnist", StringComparison.OrdinalIgnoreCase))
         {
-            var (images, _) = MnistNpm.LoadUnitRange();
-            using (images) return ImageDataset.FromUnitRange(images, channels, size, $"mnist ({MnistNpm.Package})");
+            var (images, _) = Mnist.LoadUnitRange();
+            using (images) return ImageDataset.FromUnitRange(images, channels, size, $"mnist ({Mnist.Package})");
         }
         if (text.StartsWith("idx:", StringComparison.OrdinalIgnoreCase))
         {

@@ -26,11 +26,11 @@ public static class ImageFolder
         var loaded = 0;
         foreach (var file in files)
         {
-            var image = TryLoad(file, channels, size);
+            var image = TryLoad(file, channels, size, out var problem);
             if (image is null)
             {
                 skipped++;
-                warn?.Invoke($"skipping unreadable image {file}");
+                warn?.Invoke($"skipping unreadable image {file}: {problem}");
                 continue;
             }
             pixels.AddRange(image);
@@ -41,11 +41,12 @@ public static class ImageFolder
         return (tensor(pixels.ToArray(), dtype: float32).reshape(loaded, channels, size, size), skipped);
     }
 
-    /// <summary>Decodes, resizes and crops one image to channel-major floats in [0, 1]; null when unreadable.</summary>
-    public static float[]? TryLoad(string path, int channels, int size)
+    /// <summary>Decodes (completely: see <see cref="ImageDecoding"/>), resizes and crops one image to channel-major floats in
+    /// [0, 1]; null with the reason when unreadable.</summary>
+    public static float[]? TryLoad(string path, int channels, int size, out string? problem)
     {
-        using var source = SKBitmap.Decode(path);
-        if (source is null || source.Width <= 0 || source.Height <= 0) return null;
+        using var source = ImageDecoding.TryDecode(path, out problem);
+        if (source is null) return null;
         var scale = (float)size / Math.Min(source.Width, source.Height);
         var (w, h) = (source.Width * scale, source.Height * scale);
         using var target = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Unpremul));

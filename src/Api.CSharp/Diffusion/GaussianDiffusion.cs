@@ -42,9 +42,8 @@ public sealed class GaussianDiffusion
     /// <summary>A diffusion over a named schedule ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid").</summary>
     public static GaussianDiffusion Create(string schedule = "linear", int timesteps = 1000, PredictionType prediction = PredictionType.Epsilon)
     {
-        var created = DiffusionFunctional.Core.Schedule.tryCreate(schedule, timesteps);
-        if (created.IsError) throw new BadInputException(created.ErrorValue);
-        return new GaussianDiffusion(created.ResultValue, prediction);
+        if (!NoiseSchedules.TryCreate(schedule, timesteps, out var created, out var error)) throw new BadInputException(error);
+        return new GaussianDiffusion(created, prediction);
     }
 
     /// <summary>Parses "eps"/"epsilon" or "v"/"v_prediction".</summary>

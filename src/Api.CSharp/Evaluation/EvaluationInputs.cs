@@ -5,51 +5,86 @@ using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Evaluation;
 
+/// <summary>One side of an evaluation: the images and how they were chosen (for the report and the JSON).</summary>
+/// <param name="Images">The images, values in [0, 1].</param>
+/// <param name="Selection">How they were chosen, e.g. "random 500 of 10,000 (seed 0)" or "all 64" or "500 samples of step 3000".</param>
+/// <param name="Skipped">Files left out because they did not decode completely.</param>
+public sealed record EvaluationSet(ImageBatch Images, string Selection, int Skipped);
+
 /// <summary>
-/// Turns what a user names on the command line into images to evaluate: a data specification (<c>mnist</c>,
-/// <c>idx:PATH</c>, <c>folder:PATH</c>) or a plain folder for real images; a folder or a checkpoint (sampled with its
-/// EMA weights) for generated ones.
+/// Turns what a user names on the command line into images to evaluate: for generated images, a folder, or a
+/// checkpoint (file or run folder) sampled with its EMA weights; for real images, a data specification (<c>mnist</c>,
+/// <c>idx:PATH</c>, <c>folder:PATH</c>) or a plain folder. Real images are brought to the generated images' size and
+/// channels the way training data are (antialiased resize), and a count takes a seeded random subset, never the
+/// first N (MNIST is stored class by class: its first 500 digits are all zeros).
 /// </summary>
 public static class EvaluationInputs
 {
-    /// <summary>Real images: <c>mnist</c> and <c>idx:PATH</c> at their native 28x28, folders as they are. At most <paramref name="count"/>.</summary>
-    public static ImageBatch LoadReal(string spec, int? count, Action<string>? warn = null)
+    /// <summary>Generated images: a folder of images, or a checkpoint file or run folder sampled with DDIM (EMA weights).</summary>
+    public static EvaluationSet LoadFake(string spec, int? count, SamplerOptions sampler, Action<string>? log = null)
     {
         var text = (spec ?? "").Trim();
-        if (text.StartsWith("folder:", StringComparison.OrdinalIgnoreCase)) return ImageFolderLoader.Load(text[7..], count);
-        if (Directory.Exists(text)) return ImageFolderLoader.Load(text, count);
+        var isRunFolder = Directory.Exists(text) && File.Exists(Path.Combine(text, Trainer.CheckpointName));
+        if (Directory.Exists(text) && !isRunFolder)
+        {
+            var (images, skipped) = ImageFolderLoader.Load(text, count, sampler.Seed, line => log?.Invoke($"warning: {line}"));
+            return new EvaluationSet(images, Selection(images.Count, count, sampler.Seed), skipped);
+        }
+        if (!isRunFolder && !File.Exists(text)) throw new BadInputException($"--fake '{spec}' is neither a folder of images nor a checkpoint (file or run folder)");
+        var n = count ?? 500;
+        if (n < 2) throw new BadInputException($"--count must be at least 2 to sample from a checkpoint, got {n}");
+        using var loaded = CheckpointModel.Load(text);
+        if (loaded.NoiseWarning() is { } warning) log?.Invoke($"warning: {warning}");
+        log?.Invoke($"sampling {n} images from {loaded.Path} (step {loaded.Step}, {sampler.Kind} {sampler.Steps} steps)");
+        var config = loaded.Model.Config;
+        if (sampler.Kind == SamplerKind.Ddim && sampler.Steps > loaded.Diffusion.Timesteps)
+            throw new BadInputException($"--sampler-steps {sampler.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
+        using var generated = Samplers.Sample(loaded.Diffusion, loaded.Model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
+        using var unit = ((generated + 1) / 2).clamp(0, 1);
+        return new EvaluationSet(ImageBatch.FromTensor(unit), $"{n} samples of step {loaded.Step} ({sampler.Kind}, {sampler.Steps} steps, seed {sampler.Seed})", 0);
+    }
+
+    /// <summary>
+    /// Real images to compare with <paramref name="fake"/>: a data set resized to its size and channels, or a folder of
+    /// images of its size; at most <paramref name="count"/>, a random subset drawn with <paramref name="seed"/>.
+    /// </summary>
+    /// <exception cref="BadInputException">An unknown source, or a folder whose size or channels differ from the generated images'.</exception>
+    public static EvaluationSet LoadReal(string spec, int? count, long seed, ImageBatch fake, Action<string>? log = null)
+    {
+        var text = (spec ?? "").Trim();
+        var folder = text.StartsWith("folder:", StringComparison.OrdinalIgnoreCase) ? text[7..] : Directory.Exists(text) ? text : null;
+        if (folder is not null)
+        {
+            var (images, skipped) = ImageFolderLoader.Load(folder, count, seed, line => log?.Invoke($"warning: {line}"));
+            if (images.Height != fake.Height || images.Width != fake.Width)
+                throw new BadInputException($"the real images are {images.Width}x{images.Height} but the generated ones are {fake.Width}x{fake.Height}; give real images of the generated size, or a data set (mnist, idx:PATH) to resize");
+            if (images.Channels != fake.Channels)
+                throw new BadInputException($"the real images have {images.Channels} channel(s) but the generated ones {fake.Channels}");
+            return new EvaluationSet(images, Selection(images.Count, count, seed), skipped);
+        }
         if (text.Equals("mnist", StringComparison.OrdinalIgnoreCase) || text.StartsWith("idx:", StringComparison.OrdinalIgnoreCase))
         {
-            using var data = DataSources.Load(text, 1, 28, warn);
-            return FromDataset(data, count);
+            if (fake.Height != fake.Width)
+                throw new BadInputException($"the generated images are {fake.Width}x{fake.Height}, not square: {spec} cannot be resized to them");
+            using var data = DataSources.Load(text, fake.Channels, fake.Height, log);
+            log?.Invoke($"real images: {data.Description} resized to {fake.Channels}x{fake.Height}x{fake.Width} like the training data");
+            return Subset(data, count, seed);
         }
         throw new BadInputException($"--real '{spec}' is neither a folder nor one of mnist, idx:PATH, folder:PATH");
     }
 
-    /// <summary>Generated images: a folder of images, or a checkpoint file sampled with DDIM (EMA weights).</summary>
-    public static ImageBatch LoadFake(string spec, int? count, SamplerOptions sampler, Action<string>? log = null)
-    {
-        var text = (spec ?? "").Trim();
-        if (Directory.Exists(text)) return ImageFolderLoader.Load(text, count);
-        if (!File.Exists(text)) throw new BadInputException($"--fake '{spec}' is neither a folder nor a checkpoint file");
-        if (!CheckpointFile.IsValid(text)) throw new BadInputException($"--fake '{spec}' is not a complete DiffusionFunctional checkpoint");
-        var n = count ?? 500;
-        if (n < 2) throw new BadInputException($"--count must be at least 2 to sample from a checkpoint, got {n}");
-        var (model, diffusion, step) = Trainer.LoadForSampling(text);
-        using (model)
-        {
-            log?.Invoke($"sampling {n} images from {text} (step {step}, {sampler.Kind} {sampler.Steps} steps)");
-            var config = model.Config;
-            using var images = Samplers.Sample(diffusion, model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
-            using var unit = ((images + 1) / 2).clamp(0, 1);
-            return ImageBatch.FromTensor(unit);
-        }
-    }
-
-    static ImageBatch FromDataset(ImageDataset data, int? count)
+    static EvaluationSet Subset(ImageDataset data, int? count, long seed)
     {
         var n = Math.Min(count ?? data.Count, data.Count);
-        using var unit = ((data.Images.narrow(0, 0, n) + 1) / 2).clamp(0, 1);
-        return ImageBatch.FromTensor(unit);
+        var order = DataStream.Permutation(data.Count, (ulong)seed, 0);
+        using var index = tensor(order.Take(n).Select(i => (long)i).ToArray(), dtype: int64);
+        using var chosen = data.Images.index_select(0, index);
+        using var unit = ((chosen + 1) / 2).clamp(0, 1);
+        return new EvaluationSet(ImageBatch.FromTensor(unit), Selection(n, data.Count, count, seed), data.Skipped);
     }
+
+    static string Selection(int used, int? count, long seed) => count is null ? $"all {used:N0}" : $"random {used:N0} (seed {seed})";
+
+    static string Selection(int used, int available, int? count, long seed) =>
+        count is null || used == available ? $"all {available:N0}" : $"random {used:N0} of {available:N0} (seed {seed})";
 }

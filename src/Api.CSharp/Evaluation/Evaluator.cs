@@ -10,6 +10,7 @@ namespace DiffusionFunctional.Evaluation;
 /// <param name="CacheRealFeatures">Cache the real set's features on disk (see <see cref="FeatureCache"/>).</param>
 /// <param name="CacheDirectory">The cache folder; default <see cref="FeatureCache.DefaultDirectory"/>.</param>
 /// <param name="ModelDirectory">Where the ResNet-18 ONNX files are; default <see cref="ResNet18Extractor.DefaultModelDirectory"/>.</param>
+/// <param name="Kid">KID's subsets (count, size, seed); null: <see cref="KidSettings.Default"/> (100 of 1,000, seed 0).</param>
 public sealed record EvaluationOptions(
     int Workers = 1,
     string? InceptionFile = null,
@@ -17,7 +18,8 @@ public sealed record EvaluationOptions(
     int K = 3,
     bool CacheRealFeatures = true,
     string? CacheDirectory = null,
-    string? ModelDirectory = null);
+    string? ModelDirectory = null,
+    KidSettings? Kid = null);
 
 /// <summary>Sample-quality metrics of generated images against real ones.</summary>
 /// <param name="RealCount">Number of real images.</param>
@@ -28,6 +30,9 @@ public sealed record EvaluationOptions(
 /// <param name="Fid">Frechet distance on Inception features; null without an Inception file.</param>
 /// <param name="K">The k of the k-NN manifolds.</param>
 /// <param name="RealFeaturesFromCache">Whether the real set's ResNet-18 features came from the cache.</param>
+/// <param name="Kid">KID on the ResNet-18 features: mean unbiased MMD^2 over subsets (docs/statistics.md; ~0 for one distribution, may be slightly negative).</param>
+/// <param name="KidStandardError">Standard deviation of KID over its subsets (as torch-fidelity reports it); 0 when the subsets are the whole sets.</param>
+/// <param name="KidSubsetSize">Images per side in each KID subset: the configured size capped at both set sizes.</param>
 public sealed record EvaluationResult(
     int RealCount,
     int FakeCount,
@@ -36,13 +41,13 @@ public sealed record EvaluationResult(
     double Recall,
     double? Fid,
     int K,
-    bool RealFeaturesFromCache);
-
-/// <summary>Which stage of an evaluation is running and how far it got.</summary>
-public sealed record EvaluationProgress(string Stage, int Done, int Total);
+    bool RealFeaturesFromCache,
+    double Kid,
+    double KidStandardError,
+    int KidSubsetSize);
 
 /// <summary>
-/// FD-ResNet18, precision and recall (and FID with a user-supplied Inception) of generated images against real
+/// FD-ResNet18, KID, precision and recall (and FID with a user-supplied Inception) of generated images against real
 /// images (method.md section 9). Holds the loaded networks: create once, evaluate many times, dispose.
 /// </summary>
 public sealed class Evaluator : IDisposable
@@ -51,6 +56,7 @@ public sealed class Evaluator : IDisposable
     readonly IFeatureExtractor? inception;
     readonly FeatureCache? cache;
     readonly int k;
+    readonly KidSettings kid;
     readonly bool ownsExtractors;
 
     /// <summary>Loads the ResNet-18 (and the Inception file when given).</summary>
@@ -60,6 +66,7 @@ public sealed class Evaluator : IDisposable
         options ??= new EvaluationOptions();
         if (options.K < 1) throw new BadInputException($"k must be at least 1, got {options.K}");
         k = options.K;
+        kid = ValidKid(options.Kid);
         ownsExtractors = true;
         cache = options.CacheRealFeatures ? new FeatureCache(options.CacheDirectory) : null;
         resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, options.Workers));
@@ -74,8 +81,10 @@ public sealed class Evaluator : IDisposable
         }
     }
 
-    /// <summary>Uses the given extractors (owned by the caller); <paramref name="cache"/> null disables caching.</summary>
-    public Evaluator(IFeatureExtractor resnet, IFeatureExtractor? inception, FeatureCache? cache, int k = 3)
+    /// <summary>Uses the given extractors (owned by the caller); <paramref name="cache"/> null disables caching;
+    /// <paramref name="kid"/> null means <see cref="KidSettings.Default"/>.</summary>
+    /// <exception cref="BadInputException">k or a KID setting is out of range.</exception>
+    public Evaluator(IFeatureExtractor resnet, IFeatureExtractor? inception, FeatureCache? cache, int k = 3, KidSettings? kid = null)
     {
         ArgumentNullException.ThrowIfNull(resnet);
         if (k < 1) throw new BadInputException($"k must be at least 1, got {k}");
@@ -83,11 +92,20 @@ public sealed class Evaluator : IDisposable
         this.inception = inception;
         this.cache = cache;
         this.k = k;
+        this.kid = ValidKid(kid);
+    }
+
+    static KidSettings ValidKid(KidSettings? settings)
+    {
+        settings ??= KidSettings.Default;
+        if (settings.Subsets < 1) throw new BadInputException($"KID needs at least 1 subset, got {settings.Subsets}");
+        if (settings.SubsetSize < 2) throw new BadInputException($"KID subsets need at least 2 images, got {settings.SubsetSize}");
+        return settings;
     }
 
     /// <summary>Computes the metrics. Both sets need more than k images (the covariance needs at least 2).</summary>
     /// <exception cref="BadInputException">Too few images in a set.</exception>
-    public EvaluationResult Evaluate(ImageBatch real, ImageBatch fake, IProgress<EvaluationProgress>? progress = null)
+    public EvaluationResult Evaluate(ImageBatch real, ImageBatch fake, IProgress<WorkProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(real);
         ArgumentNullException.ThrowIfNull(fake);
@@ -100,6 +118,7 @@ public sealed class Evaluator : IDisposable
             : resnet.Extract(fake, Reporter("generated, ResNet-18", fake.Count, progress));
         var fd = FrechetDistance.ofFeatures(realFeatures, fakeFeatures);
         var pr = PrecisionRecall.compute(k, realFeatures, fakeFeatures);
+        var kernelDistance = KernelDistance.estimate(kid, realFeatures, fakeFeatures);
 
         double? fid = null;
         if (inception is not null)
@@ -108,23 +127,18 @@ public sealed class Evaluator : IDisposable
             var fakeInception = inception.Extract(fake, Reporter("generated, Inception", fake.Count, progress));
             fid = FrechetDistance.ofFeatures(realInception, fakeInception);
         }
-        return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, fromCache);
+        return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, fromCache,
+            kernelDistance.Value, kernelDistance.StandardError, kernelDistance.SubsetSize);
     }
 
-    (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<EvaluationProgress>? progress)
+    (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<WorkProgress>? progress)
     {
         var reporter = Reporter(stage, images.Count, progress);
         return cache is null ? (extractor.Extract(images, reporter), false) : cache.GetOrExtract(extractor, images, reporter);
     }
 
-    static IProgress<int>? Reporter(string stage, int total, IProgress<EvaluationProgress>? progress) =>
-        progress is null ? null : new SynchronousProgress(done => progress.Report(new EvaluationProgress(stage, done, total)));
-
-    /// <summary>Reports on the calling thread (System.Progress would post to the thread pool, out of order).</summary>
-    sealed class SynchronousProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
-    }
+    static IProgress<int>? Reporter(string stage, int total, IProgress<WorkProgress>? progress) =>
+        progress is null ? null : new InlineProgress<int>(done => progress.Report(new WorkProgress("", stage, done, total)));
 
     /// <inheritdoc />
     public void Dispose()

@@ -2,8 +2,7 @@ namespace DiffusionFunctional.Evaluation;
 
 /// <summary>
 /// Features on disk, keyed by a content hash of the images and the extractor id, so the real set's features are
-/// computed once. Lives outside the repository: <c>$DFN_CACHE</c>, else <c>$XDG_CACHE_HOME/diffusionfunctional/features</c>,
-/// else <c>~/.cache/diffusionfunctional/features</c>. Files are written to a temporary name and renamed, so a
+/// computed once. Lives outside the repository, in <see cref="CacheDirectory.Features"/>. Files are written to a temporary name and renamed, so a
 /// reader never sees half a file; an unreadable entry counts as a miss.
 /// </summary>
 public sealed class FeatureCache
@@ -17,18 +16,8 @@ public sealed class FeatureCache
     /// <summary>The folder that holds the cached feature files.</summary>
     public string Directory { get; }
 
-    /// <summary>The default cache folder (see the class summary).</summary>
-    public static string DefaultDirectory
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("DFN_CACHE") is { Length: > 0 } explicitDir) return explicitDir;
-            var root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
-                ? xdg
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            return Path.Combine(root, "diffusionfunctional", "features");
-        }
-    }
+    /// <summary>The default cache folder: <c>features/</c> under <see cref="CacheDirectory.Root"/>.</summary>
+    public static string DefaultDirectory => CacheDirectory.Features;
 
     /// <summary>The cache key: SHA-256 over the extractor id and the images' content hash, as hex.</summary>
     public static string Key(IFeatureExtractor extractor, ImageBatch images)

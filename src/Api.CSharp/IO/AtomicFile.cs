@@ -6,9 +6,11 @@ namespace DiffusionFunctional;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> atomically.</summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, temp => File.WriteAllText(temp, text));
 
+    /// <summary>Writes <paramref name="lines"/> to <paramref name="path"/> atomically.</summary>
     public static void WriteAllLines(string path, IEnumerable<string> lines) =>
         Write(path, temp => File.WriteAllLines(temp, lines));
 
@@ -17,20 +19,28 @@ public static class AtomicFile
     /// The temporary is <c>PATH.tmp</c>, so a killed writer's leftover is reused rather than piling up; pass
     /// <paramref name="uniqueTemporary"/> where several processes may write the same path at once.
     /// </summary>
+    /// <exception cref="IOException">The write failed (disk full, read-only, a folder in the way); the message says
+    /// which file and that the previous version, if any, was kept.</exception>
     public static void Write(string path, Action<string> writeTo, bool uniqueTemporary = false)
     {
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var temp = uniqueTemporary ? $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp" : full + ".tmp";
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
             writeTo(temp);
             using (var stream = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite)) stream.Flush(flushToDisk: true);
             File.Move(temp, full, overwrite: true);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var kept = File.Exists(full) ? "its previous version was kept" : "nothing was written there";
+            throw new IOException($"could not write {full} ({e.Message.TrimEnd('.')}); {kept}", e);
+        }
         finally
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            try { if (File.Exists(temp)) File.Delete(temp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
 }

@@ -47,10 +47,11 @@ public static class ImageWriter
                 bitmap.SetPixel(x0 + x, y0 + y, color);
             }
         }
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
         using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        using var file = File.Create(path);
-        encoded.SaveTo(file);
+        AtomicFile.Write(path, temporary =>
+        {
+            using var file = File.Create(temporary);
+            encoded.SaveTo(file);
+        });
     }
 }

@@ -31,7 +31,7 @@ public static class DiffusersSchedulerConfig
             ["num_train_timesteps"] = diffusion.Timesteps,
             ["beta_start"] = start,
             ["beta_end"] = end,
-            ["beta_schedule"] = custom ? "linear" : Schedule.name(kind),
+            ["beta_schedule"] = custom ? "linear" : diffusion.ScheduleName,
             ["trained_betas"] = custom ? new JsonArray(diffusion.Schedule.Betas.Select(b => (JsonNode?)b).ToArray()) : null,
             ["variance_type"] = "fixed_small",
             ["clip_sample"] = true,
@@ -65,14 +65,13 @@ public static class DiffusersSchedulerConfig
         if (f.Node("trained_betas") is not null)
             return Custom(f.Numbers("trained_betas"), timesteps, prediction, f, file);
         var name = f.String("beta_schedule", "linear");
-        var parsed = Schedule.tryParseKind(name);
-        if (parsed.IsError || name == "cosine") throw f.Unsupported("beta_schedule", name, string.Join(", ", Schedule.knownNames));
-        var kind = parsed.ResultValue;
+        if (!NoiseSchedules.KnownNames.Contains(name) || !NoiseSchedules.TryParseKind(name, out var kind))
+            throw f.Unsupported("beta_schedule", name, string.Join(", ", NoiseSchedules.KnownNames));
         var (start, end) = (f.Number("beta_start", 0.0001), f.Number("beta_end", 0.02));
         var ours = BetaRange(kind);
         var rangeMatters = !kind.IsSquaredCosCapV2;
         if (!rangeMatters || (Close(start, ours.Start) && Close(end, ours.End)))
-            return new GaussianDiffusion(Schedule.create(kind, timesteps), prediction);
+            return GaussianDiffusion.Create(name, timesteps, prediction);
         return Custom(DiffusersBetas(kind, start, end, timesteps), timesteps, prediction, f, file);
     }
 
@@ -87,9 +86,8 @@ public static class DiffusersSchedulerConfig
     private static GaussianDiffusion Custom(double[] betas, int timesteps, PredictionType prediction, Fields f, string file)
     {
         if (betas.Length != timesteps) throw f.Unsupported("trained_betas", $"{betas.Length} values", $"one beta per timestep ({timesteps})");
-        var created = Schedule.tryCreateCustom(betas);
-        if (created.IsError) throw new BadInputException($"{file}: {created.ErrorValue}");
-        return new GaussianDiffusion(created.ResultValue, prediction);
+        if (!NoiseSchedules.TryCreateCustom(betas, out var schedule, out var error)) throw new BadInputException($"{file}: {error}");
+        return new GaussianDiffusion(schedule, prediction);
     }
 
     private static bool Close(double a, double b) => Math.Abs(a - b) <= 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b));

@@ -18,6 +18,8 @@ public static class DiffusersUNetConfig
     public static JsonObject ToJson(UNetConfig c)
     {
         c.Validate();
+        if (c.Routing != TaskRoutingKind.None)
+            throw new BadInputException($"config field Routing = {c.Routing.ToString().ToLowerInvariant()} has no diffusers equivalent: UNet2DModel has no task routing (docs/routing-and-densities.md)");
         var channels = c.ChannelMultipliers.Select(m => c.BaseChannels * m).ToArray();
         var levels = channels.Length;
         var headDim = CommonHeadDim(c, channels);

@@ -16,8 +16,8 @@ public enum WeightsFormat
     PyTorch,
 }
 
-/// <summary>What an export wrote: the checkpoint read, its step, and the files written.</summary>
-public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files);
+/// <summary>What an export wrote: the checkpoint read, its step, the files written, and a warning about the weights (or null).</summary>
+public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files, string? Warning);
 
 /// <summary>
 /// Writes a checkpoint's weights for diffusers and PyTorch users: keys and layouts of diffusers' <c>UNet2DModel</c>
@@ -49,18 +49,19 @@ public static class WeightsExport
     /// </summary>
     public static string Prepare(string checkpoint, string output, WeightsFormat format)
     {
-        var file = OutputPaths.ResolveCheckpoint(checkpoint);
-        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("an output path is required");
-        if (OutputPaths.Same(file, output)) throw new BadInputException($"the output {output} is the checkpoint itself; choose another path");
+        var file = CheckpointFile.Resolve(checkpoint);
         if (format == WeightsFormat.PyTorch)
         {
-            OutputPaths.RequireWritableFile(output, "the pytorch format");
+            OutputLocation.CheckFile(output, "--out", file);
             return file;
         }
+        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("--out DIR is required");
+        if (Path.GetFullPath(output) == Path.GetFullPath(file))
+            throw new BadInputException($"--out '{output}' is the input file itself; choose another output so that the input is not overwritten");
         var namedLikeFile = FileExtensions.Contains(Path.GetExtension(output).ToLowerInvariant());
         if (namedLikeFile && !Directory.Exists(output) && !File.Exists(output))
-            throw new BadInputException($"the output {output} names a file; the diffusers format writes a folder (pass --format pytorch for one file)");
-        OutputPaths.RequireWritableFolder(output, "the diffusers format");
+            throw new BadInputException($"--out '{output}' names a file; the diffusers format writes a folder (pass --format pytorch for one file)");
+        OutputLocation.CheckDirectory(output);
         return file;
     }
 
@@ -68,12 +69,9 @@ public static class WeightsExport
     public static ExportResult Run(string checkpoint, string output, WeightsFormat format, bool useEma = true)
     {
         var file = Prepare(checkpoint, output, format);
-        var (model, diffusion, step) = Trainer.LoadForSampling(file, useEma);
-        using (model)
-        {
-            var written = format == WeightsFormat.Diffusers ? WriteDiffusers(model, diffusion, output) : [WritePyTorch(model, output)];
-            return new ExportResult(file, step, written);
-        }
+        using var loaded = CheckpointModel.Load(file, useEma);
+        var written = format == WeightsFormat.Diffusers ? WriteDiffusers(loaded.Model, loaded.Diffusion, output) : [WritePyTorch(loaded.Model, output)];
+        return new ExportResult(file, loaded.Step, written, loaded.NoiseWarning());
     }
 
     /// <summary>Writes the diffusers folder; refuses (before writing anything) a configuration diffusers cannot express.</summary>

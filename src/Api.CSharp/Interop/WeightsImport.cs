@@ -41,12 +41,12 @@ public static class WeightsImport
     /// </summary>
     public static string PrepareOutput(string from, string output, bool force)
     {
-        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("an output checkpoint path is required");
+        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("--out FILE is required");
         var folder = Directory.Exists(output) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar);
         var file = folder ? Path.Combine(output, Trainer.CheckpointName) : output;
-        if (File.Exists(from) && OutputPaths.Same(from, file)) throw new BadInputException($"the output {file} is the input itself; choose another path");
-        if (File.Exists(file) && !force) throw new BadInputException($"the output {file} exists; pass --force to replace it");
-        OutputPaths.RequireWritableFile(file, "import");
+        if (File.Exists(file) && !force && Path.GetFullPath(file) != Path.GetFullPath(from))
+            throw new BadInputException($"--out '{file}' exists; pass --force to replace it");
+        OutputLocation.CheckFile(file, "--out", File.Exists(from) ? [from] : []);
         return file;
     }
 

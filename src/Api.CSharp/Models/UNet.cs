@@ -22,11 +22,14 @@ public sealed class UNetLevel : nn.Module
         RegisterComponents();
     }
 
-    internal Tensor Down(Tensor h, Tensor emb, List<Tensor> skips)
+    /// <summary>Input widths of the level's residual blocks (for the routing tables).</summary>
+    internal IEnumerable<int> BlockInputWidths => resnets.Select(r => r.InChannels);
+
+    internal Tensor Down(Tensor h, Tensor emb, List<Tensor> skips, RoutingMasks? routing)
     {
         for (var j = 0; j < resnets.Count; j++)
         {
-            h = resnets[j].forward(h, emb);
+            h = resnets[j].forward(h, emb, routing);
             if (attentions.Count > 0) h = attentions[j].forward(h);
             skips.Add(h);
         }
@@ -38,13 +41,13 @@ public sealed class UNetLevel : nn.Module
         return h;
     }
 
-    internal Tensor Up(Tensor h, Tensor emb, List<Tensor> skips)
+    internal Tensor Up(Tensor h, Tensor emb, List<Tensor> skips, RoutingMasks? routing)
     {
         for (var j = 0; j < resnets.Count; j++)
         {
             var skip = skips[^1];
             skips.RemoveAt(skips.Count - 1);
-            h = resnets[j].forward(cat([h, skip], 1), emb);
+            h = resnets[j].forward(cat([h, skip], 1), emb, routing);
             if (attentions.Count > 0) h = attentions[j].forward(h);
         }
         if (upsampler is not null) h = upsampler.forward(h, [skips[^1].shape[2], skips[^1].shape[3]]);
@@ -66,6 +69,7 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     private readonly ModuleList<UNetLevel> up_blocks;
     private readonly GroupNorm conv_norm_out;
     private readonly Conv2d conv_out;
+    private readonly TaskRouter? router;
 
     /// <summary>The configuration this network was built from.</summary>
     public UNetConfig Config { get; }
@@ -129,23 +133,35 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
         conv_out = Conv2d(current, config.ImageChannels, kernel_size: 3, padding: 1);
         using (no_grad()) { conv_out.weight!.zero_(); conv_out.bias!.zero_(); }
         RegisterComponents();
+        // After the weights: routing draws no random numbers and registers nothing.
+        router = TaskRouter.Create(config, down_blocks.Concat(up_blocks).SelectMany(l => l.BlockInputWidths).Concat(mid_block.BlockInputWidths));
     }
+
+    /// <summary>The DTR masks (null when <see cref="UNetConfig.Routing"/> is none).</summary>
+    public TaskRouter? Router => router;
 
     /// <summary>Predicts the model output for noisy images <paramref name="x"/> [B,C,H,W] at integer timesteps [B].</summary>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();
         var emb = time_embedding.forward(Layers.TimestepFeatures(timesteps, Config.BaseChannels));
+        var routing = router?.ForBatch(timesteps, x.dtype);
         var h = conv_in.forward(x);
         var skips = new List<Tensor> { h };
-        foreach (var level in down_blocks) h = level.Down(h, emb, skips);
-        h = mid_block.forward(h, emb);
-        foreach (var level in up_blocks) h = level.Up(h, emb, skips);
+        foreach (var level in down_blocks) h = level.Down(h, emb, skips, routing);
+        h = mid_block.forward(h, emb, routing);
+        foreach (var level in up_blocks) h = level.Up(h, emb, skips, routing);
         return conv_out.forward(functional.silu(conv_norm_out.forward(h))).MoveToOuterDisposeScope();
     }
 
     /// <summary>Number of trainable scalars.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) router?.Dispose();
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>Sinusoidal features through a two-layer SiLU MLP (keys <c>linear_1</c>, <c>linear_2</c>, as in diffusers).</summary>
@@ -182,11 +198,16 @@ public sealed class MiddleBlock : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x, Tensor emb)
+    /// <summary>Input widths of the two residual blocks (for the routing tables).</summary>
+    internal IEnumerable<int> BlockInputWidths => resnets.Select(r => r.InChannels);
+
+    public override Tensor forward(Tensor x, Tensor emb) => forward(x, emb, null);
+
+    internal Tensor forward(Tensor x, Tensor emb, RoutingMasks? routing)
     {
         using var scope = NewDisposeScope();
-        var h = resnets[0].forward(x, emb);
+        var h = resnets[0].forward(x, emb, routing);
         h = attentions[0].forward(h);
-        return resnets[1].forward(h, emb).MoveToOuterDisposeScope();
+        return resnets[1].forward(h, emb, routing).MoveToOuterDisposeScope();
     }
 }

@@ -63,10 +63,18 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x, Tensor emb)
+    /// <summary>The block's input channel count (the width its routing mask covers).</summary>
+    internal int InChannels => (int)conv1.weight!.shape[1];
+
+    public override Tensor forward(Tensor x, Tensor emb) => forward(x, emb, null);
+
+    /// <summary>skip(x) + Block(m_t * x): with DTR masks the residual branch sees only each sample's channel window
+    /// (docs/routing-and-densities.md); with none it is the plain block, op for op.</summary>
+    internal Tensor forward(Tensor x, Tensor emb, RoutingMasks? routing)
     {
         using var scope = NewDisposeScope();
-        var h = conv1.forward(functional.silu(norm1.forward(x)));
+        var routed = routing is null ? x : routing.Apply(x);
+        var h = conv1.forward(functional.silu(norm1.forward(routed)));
         h = h + time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
         h = conv2.forward(dropout.forward(functional.silu(norm2.forward(h))));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);

@@ -18,6 +18,13 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// <summary>The decay per update, in [0, 1).</summary>
     public double Decay { get; }
 
+    /// <summary>
+    /// The weight the initial (random) weights still have in the average: the product of every decay applied so far
+    /// (1 before any update). Sampling an average with a large share draws noise; commands warn above a few percent.
+    /// </summary>
+    public double InitialWeightShare { get; set; } = 1.0;
+
+    /// <summary>Starts an average equal to <paramref name="source"/>'s current weights.</summary>
     public ExponentialMovingAverage(UNet source, double decay)
     {
         if (decay < 0 || decay >= 1) throw new BadInputException($"EMA decay must lie in [0, 1), got {decay}");
@@ -48,6 +55,18 @@ public sealed class ExponentialMovingAverage : IDisposable
     {
         using var noGrad = no_grad();
         foreach (var (e, l) in pairs) e.mul_(decay).add_(l, alpha: 1 - decay);
+        InitialWeightShare *= decay;
+    }
+
+    /// <summary>
+    /// The initial weights' share after <paramref name="steps"/> updates of a run with this decay, with or without
+    /// warm-up (for checkpoints that did not record it).
+    /// </summary>
+    public static double InitialWeightShareAfter(double decay, bool warmup, long steps)
+    {
+        var share = 1.0;
+        for (long s = 0; s < steps && share > 0; s++) share *= warmup ? WarmupDecay(decay, s) : decay;
+        return share;
     }
 
     /// <summary>
@@ -56,5 +75,6 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// </summary>
     public static double WarmupDecay(double decay, long steps) => Math.Min(decay, (1.0 + steps) / (10.0 + steps));
 
+    /// <summary>Disposes the averaged network.</summary>
     public void Dispose() => Model.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
@@ -15,10 +14,11 @@ namespace DiffusionFunctional.Training;
 /// <summary>
 /// Trains a <see cref="UNet"/> on an <see cref="ImageDataset"/> under a <see cref="GaussianDiffusion"/>:
 /// cluster-stratified timesteps, a pluggable <see cref="IWeighting"/>, AdamW with warm-up and clipping, EMA,
-/// metrics, sample grids and atomic checkpoints from which a run resumes exactly.
+/// metrics, sample grids and atomic checkpoints from which a run resumes exactly. It is the project's one training
+/// loop: the CLI, the demo, the benchmarks and the analyses all train through <see cref="TrainUntil"/>.
 /// <code>
-/// var trainer = new Trainer(new UNet(UNetConfig.Named("small")), GaussianDiffusion.Create(), data,
-///                           new TrainerOptions { Steps = 2000, OutputDirectory = "results" });
+/// using var trainer = Trainer.Create(UNetConfig.Named("small"), GaussianDiffusion.Create(), data,
+///                                    new TrainerOptions { Steps = 2000, OutputDirectory = "results" });
 /// trainer.Train();
 /// using var images = trainer.Sample(16);
 /// </code>
@@ -34,8 +34,10 @@ public sealed partial class Trainer : IDisposable
     private readonly Parameter[] modelParameters;
     private readonly double[] baseLearningRates;
     private readonly Tensor snrTable;
-    private MetricsLog? metrics;
     private readonly DivergenceGuard guard;
+    private readonly RunDirectoryLock? runLock;
+    private readonly bool ownsModel;
+    private MetricsLog? metrics;
 
     /// <summary>The network being trained.</summary>
     public UNet Model { get; }
@@ -63,29 +65,35 @@ public sealed partial class Trainer : IDisposable
     public string? CheckpointPath => Options.OutputDirectory is { } dir ? Path.Combine(dir, CheckpointName) : null;
 
     /// <summary>
-    /// Sets up training. The model's initial weights are whatever it holds (seed TorchSharp before building it, or
-    /// use <see cref="Create"/>). <paramref name="weighting"/> defaults to <c>Weightings.Create(options.Weighting)</c>,
-    /// <paramref name="timestepSampler"/> to cluster-stratified uniform sampling.
+    /// Sets up training of <paramref name="model"/>, which stays the caller's to dispose; its initial weights are
+    /// whatever it holds (<see cref="Create"/> builds, seeds and owns one). The weighting is built from
+    /// <see cref="TrainerOptions.Weighting"/> and <see cref="TrainerOptions.WeightingSettings"/> unless
+    /// <paramref name="weighting"/> replaces it (a benchmark baseline); <paramref name="timestepSampler"/> defaults
+    /// to the weighting's own sampler or cluster-stratified uniform sampling. With an output directory the trainer
+    /// holds that folder's <see cref="RunDirectoryLock"/> until disposed.
     /// </summary>
     public Trainer(UNet model, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
                    IWeighting? weighting = null, ITimestepSampler? timestepSampler = null)
+        : this(model, ownsModel: false, diffusion, data, options, weighting, timestepSampler) { }
+
+    private Trainer(UNet model, bool ownsModel, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options,
+                    IWeighting? weighting, ITimestepSampler? timestepSampler)
     {
         Options = options ?? new TrainerOptions();
-        Options.Validate(diffusion.Timesteps);
+        Options.Validate(diffusion.Timesteps, data.Count);
         if (data.Channels != model.Config.ImageChannels || data.Size != model.Config.ImageSize)
             throw new BadInputException($"data are {data.Channels}x{data.Size}x{data.Size} but the model expects {model.Config.ImageChannels}x{model.Config.ImageSize}x{model.Config.ImageSize}");
         if (Options.Threads is { } threads) TorchBackend.SetThreads(threads);
         Device = TorchBackend.Resolve(Options.Device);
-        if (Options.OutputDirectory is { } dir) EnsureWritable(dir);
-
+        runLock = Options.OutputDirectory is { } dir ? RunDirectoryLock.Acquire(dir) : null;
+        this.ownsModel = ownsModel;
         Model = model;
         Model.to(Device);
         Model.train();
         Diffusion = diffusion;
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
-        Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count,
-            Options.WeightingSettings with { Seed = Options.Seed, VPrediction = diffusion.Prediction == PredictionType.V });
+        Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
         // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler.
         TimestepSampler = timestepSampler ?? (Weighting is IWeightingWithSampler owner ? owner.Sampler : new StratifiedTimestepSampler());
         Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);
@@ -95,104 +103,36 @@ public sealed partial class Trainer : IDisposable
         guard = new DivergenceGuard(Options.DivergenceFactor ?? double.PositiveInfinity);
 
         modelParameters = Model.parameters().ToArray();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(modelParameters, lr: Options.LearningRate, weight_decay: Options.WeightDecay),
-        };
+        var groups = new List<AdamW.ParamGroup> { new(modelParameters, lr: Options.LearningRate, weight_decay: Options.WeightDecay) };
         groups.AddRange(Weighting.ExtraParameterGroups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
         baseLearningRates = [Options.LearningRate, .. Weighting.ExtraParameterGroups.Select(g => g.LearningRate)];
         optimizer = optim.AdamW(groups, lr: Options.LearningRate, weight_decay: Options.WeightDecay);
     }
 
-    /// <summary>Builds the model from <paramref name="config"/> with weights drawn from <c>options.Seed</c>, then the trainer.</summary>
-    public static Trainer Create(UNetConfig config, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null)
+    /// <summary>
+    /// Builds the model from <paramref name="config"/> with weights drawn from <c>options.Seed</c> (the same initial
+    /// weights for every method at a given seed), then the trainer, which owns and disposes the model.
+    /// <paramref name="timestepSampler"/> and <paramref name="weighting"/> replace the defaults as in the constructor.
+    /// </summary>
+    public static Trainer Create(UNetConfig config, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
+                                 ITimestepSampler? timestepSampler = null, IWeighting? weighting = null)
     {
         options ??= new TrainerOptions();
         if (options.Threads is { } threads) TorchBackend.SetThreads(threads);
+        config.Validate();
         random.manual_seed(options.Seed);
-        return new Trainer(new UNet(config), diffusion, data, options);
-    }
-
-    /// <summary>
-    /// Runs steps until <see cref="TrainerOptions.Steps"/> are done or <paramref name="cancellation"/> fires (the step in
-    /// progress finishes, then a checkpoint is written). A diverging step (see <see cref="TrainStep"/>) ends the run with
-    /// <see cref="TrainingOutcome.Diverged"/> and <see cref="Divergence"/> set, without writing a checkpoint, so the last
-    /// good one stays on disk; metrics.jsonl gets one line saying so.
-    /// </summary>
-    public TrainingOutcome Train(CancellationToken cancellation = default, Action<StepMetrics>? onStep = null)
-    {
-        metrics ??= Options.OutputDirectory is { } dir ? MetricsLog.Open(Path.Combine(dir, "metrics.jsonl"), Step) : null;
-        while (Step < Options.Steps)
+        var model = new UNet(config);
+        try { return new Trainer(model, ownsModel: true, diffusion, data, options, weighting, timestepSampler); }
+        catch
         {
-            if (cancellation.IsCancellationRequested)
-            {
-                SaveCheckpointIfConfigured();
-                return TrainingOutcome.Interrupted;
-            }
-            StepMetrics m;
-            try { m = TrainStep(); }
-            catch (TrainingDivergedException e)
-            {
-                metrics?.WriteDivergence(e.Divergence);
-                return TrainingOutcome.Diverged;
-            }
-            metrics?.Write(m);
-            onStep?.Invoke(m);
-            if (Options.CheckpointEvery > 0 && Step % Options.CheckpointEvery == 0 && Step < Options.Steps) SaveCheckpointIfConfigured();
-            if (Options.SampleEvery > 0 && Step % Options.SampleEvery == 0 && Step < Options.Steps) SaveSampleGrid();
+            model.Dispose();
+            throw;
         }
-        SaveCheckpointIfConfigured();
-        SaveSampleGrid();
-        return TrainingOutcome.Completed;
     }
 
-    /// <summary>
-    /// One optimisation step; returns what it measured. Throws <see cref="TrainingDivergedException"/> (and sets
-    /// <see cref="Divergence"/>) before touching the weights when the batch's plain loss is not finite or jumps past
-    /// <see cref="TrainerOptions.DivergenceFactor"/> times its running median, or the method's loss or the gradient
-    /// norm is not finite.
-    /// </summary>
-    public StepMetrics TrainStep()
-    {
-        var clock = Stopwatch.StartNew();
-        using var scope = NewDisposeScope();
-        var batchSize = Options.BatchSize;
-        var x0 = stream.NextBatch(batchSize, Device);
-        var draw = TimestepSampler.Sample(batchSize, Plan, generator, Device);
-        var noise = randn(x0.shape, dtype: float32, generator: generator).to(Device);
-        optimizer.zero_grad();
-        var perSample = Diffusion.PerSampleLoss(Model, x0, draw.Timesteps, noise);
-        var meanLoss = perSample.detach().mean().to_type(float64).item<double>();
-        if (guard.Observe(Step + 1, meanLoss) is { } jump) Diverge(jump);
-        var batch = new WeightingBatch(perSample, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
-        var loss = Weighting.Backward(batch, modelParameters);
-        if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}"));
-
-        var gradientNorm = nn.utils.clip_grad_norm_(modelParameters, Options.GradientClipNorm ?? double.PositiveInfinity);
-        // A finite loss can still overflow the gradient; stepping on it would poison every weight.
-        if (!double.IsFinite(gradientNorm)) Diverge(new Divergence(Step + 1, meanLoss, $"the gradient norm is {gradientNorm}"));
-        var warmup = Options.WarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Options.WarmupSteps) : 1.0;
-        var groupIndex = 0;
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
-        optimizer.step();
-        if (Options.EmaWarmup) Ema.Update(ExponentialMovingAverage.WarmupDecay(Options.EmaDecay, Step));
-        else Ema.Update();
-        using (no_grad())
-        {
-            var detached = perSample.detach();
-            TimestepSampler.Observe(draw, detached);
-        }
-        double[] clusterLosses;
-        using (no_grad()) clusterLosses = batch.ClusterLosses().detach().cpu().to_type(float64).data<double>().ToArray();
-        Step++;
-        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, clock.Elapsed.TotalSeconds);
-    }
-
-    private void Diverge(Divergence divergence)
-    {
-        Divergence = divergence;
-        throw new TrainingDivergedException(divergence);
-    }
+    /// <summary>The weighting settings a run actually uses: the options' own, with the run's seed and prediction type.</summary>
+    public static WeightingOptions EffectiveWeightingSettings(TrainerOptions options, GaussianDiffusion diffusion) =>
+        options.WeightingSettings with { Seed = options.Seed, VPrediction = diffusion.Prediction == PredictionType.V };
 
     /// <summary>Generates <paramref name="count"/> images in [-1, 1] with the EMA weights (or the live ones).</summary>
     public Tensor Sample(int count, SamplerOptions? options = null, bool useEma = true) =>
@@ -211,21 +151,7 @@ public sealed partial class Trainer : IDisposable
         if (CheckpointPath is { } path) SaveCheckpoint(path);
     }
 
-    private static void EnsureWritable(string dir)
-    {
-        try
-        {
-            Directory.CreateDirectory(dir);
-            var probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BadInputException($"output directory '{dir}' is not writable: {e.Message}");
-        }
-    }
-
+    /// <summary>Releases the optimiser, EMA, weighting, metrics file and run-folder lock, and the model when built by <see cref="Create"/>.</summary>
     public void Dispose()
     {
         metrics?.Dispose();
@@ -234,5 +160,7 @@ public sealed partial class Trainer : IDisposable
         snrTable.Dispose();
         Ema.Dispose();
         Weighting.Dispose();
+        if (ownsModel) Model.Dispose();
+        runLock?.Dispose();
     }
 }

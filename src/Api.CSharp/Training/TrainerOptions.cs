@@ -20,8 +20,9 @@ public sealed record TrainerOptions
     public double? GradientClipNorm { get; init; } = 1.0;
     /// <summary>EMA decay per step.</summary>
     public double EmaDecay { get; init; } = 0.999;
-    /// <summary>Warm the EMA up: decay min(EmaDecay, (1 + step) / (10 + step)), so short runs average recent weights.</summary>
-    public bool EmaWarmup { get; init; }
+    /// <summary>Warm the EMA up: decay min(EmaDecay, (1 + step) / (10 + step)), as diffusers' <c>use_ema_warmup</c>, so
+    /// that a short run's average is of recent weights rather than mostly the random initial ones (default on).</summary>
+    public bool EmaWarmup { get; init; } = true;
     /// <summary>Seed of the weights, the data order, timesteps and noise.</summary>
     public long Seed { get; init; }
     /// <summary>Timestep clusters; null: one cluster (vanilla). Batch must be at least the number of clusters.</summary>
@@ -50,9 +51,21 @@ public sealed record TrainerOptions
     /// last 50 (see <see cref="DivergenceGuard"/>); null: only a non-finite loss or gradient does. The plain loss, not
     /// the method's objective, because some objectives (UW's) are legitimately negative or change scale as they learn.
     /// </summary>
-    public double? DivergenceFactor { get; init; } = 20.0;
+    public double? DivergenceFactor { get; init; } = DefaultDivergenceFactor;
 
-    /// <summary>Throws <see cref="BadInputException"/> for values no run can use.</summary>
+    /// <summary>The default of <see cref="DivergenceFactor"/> (every command uses it).</summary>
+    public const double DefaultDivergenceFactor = 20.0;
+
+    /// <summary>Throws <see cref="BadInputException"/> for values no run can use with a diffusion of
+    /// <paramref name="timesteps"/> steps and a data set of <paramref name="imageCount"/> images.</summary>
+    public void Validate(int timesteps, int imageCount)
+    {
+        Validate(timesteps);
+        if (BatchSize > imageCount)
+            throw new BadInputException($"batch size {BatchSize} is larger than the data set ({imageCount} images)");
+    }
+
+    /// <summary>Throws <see cref="BadInputException"/> for values no run can use with a diffusion of <paramref name="timesteps"/> steps.</summary>
     public void Validate(int timesteps)
     {
         if (Steps <= 0) throw new BadInputException($"steps must be positive, got {Steps}");
@@ -65,11 +78,23 @@ public sealed record TrainerOptions
         if (DivergenceFactor is { } factor && (!(factor > 1) || double.IsInfinity(factor)))
             throw new BadInputException($"divergence factor must be a finite number above 1, got {factor}");
         if (CheckpointEvery < 0 || SampleEvery < 0 || SampleCount < 0) throw new BadInputException("checkpoint and sample intervals must not be negative");
+        if (Threads is { } threads) Backend.TorchBackend.ValidateThreads(threads);
         if (Plan is { } plan)
         {
             if (plan.Timesteps != timesteps) throw new BadInputException($"the cluster plan has T = {plan.Timesteps} but the diffusion has T = {timesteps}");
-            if (BatchSize < plan.Count) throw new BadInputException($"batch size {BatchSize} is smaller than the number of clusters {plan.Count}");
+            CheckClusterCount(plan.Count, BatchSize, timesteps);
         }
+    }
+
+    /// <summary>
+    /// The one check of a cluster count: k must be at least 1, at most T, and at most the batch size (every cluster
+    /// draws at least one sample per step, method.md section 6).
+    /// </summary>
+    public static void CheckClusterCount(int clusters, int batchSize, int timesteps)
+    {
+        if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
+        if (clusters > timesteps) throw new BadInputException($"{clusters} clusters cannot split T = {timesteps} timesteps");
+        if (batchSize < clusters) throw new BadInputException($"batch size {batchSize} is smaller than the number of clusters {clusters}");
     }
 }
 

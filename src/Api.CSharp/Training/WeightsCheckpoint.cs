@@ -8,7 +8,7 @@ namespace DiffusionFunctional.Training;
 /// <summary>
 /// A checkpoint that holds weights only (from <c>dfn import</c>): the same container, header and first two sections as a
 /// training checkpoint (model and EMA, here the same weights), so everything that samples, exports or evaluates a
-/// checkpoint reads it unchanged through <see cref="Trainer.LoadForSampling"/>. It carries no optimiser, weighting,
+/// checkpoint reads it unchanged through <see cref="CheckpointModel.Load"/>. It carries no optimiser, weighting,
 /// RNG or data state, so it cannot be resumed: its header says <c>"kind": "weights"</c> and
 /// <see cref="Trainer.LoadCheckpoint"/> refuses it with one line.
 /// </summary>
@@ -22,11 +22,13 @@ public static class WeightsCheckpoint
     {
         var header = new JsonObject
         {
-            ["format"] = 2,
+            ["format"] = CheckpointFile.CurrentFormat,
             ["kind"] = Kind,
             ["step"] = 0,
             ["model"] = JsonSerializer.SerializeToNode(model.Config),
-            ["diffusion"] = Trainer.DiffusionHeader(diffusion),
+            ["diffusion"] = CheckpointHeaders.Diffusion(diffusion),
+            // The "EMA" is the imported weights themselves: no share of random initial weights (CheckpointModel's warning).
+            ["ema_initial_weight_share"] = 0.0,
             ["source"] = source,
         };
         CheckpointFile.Write(path, header, w =>

@@ -2,6 +2,8 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Experiments.Analysis;
+using DiffusionFunctional.Experiments.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -52,13 +54,19 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         [CommandOption("--json")]
         [Description("Print one JSON object instead of a summary.")]
         public bool Json { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checkpoints.Length == 0 ? Checks.Error("no checkpoint given: --checkpoints FILE|DIR is required") : null, Checks.Between(Groups, 2, 100_000, "--groups"),
+            Checks.Between(Images, 1, 100_000, "--images"), Checks.NotNegative(SketchDim, "--sketch-dim"), Checks.Required(Out, "--out DIR"));
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var checkpoints = s.Checkpoints.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         var request = new AffinityRequest(checkpoints, s.Data, s.Out, s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
-        var result = AffinityRun.Run(request, line => Console.Error.WriteLine(line));
+        MnistFetch.EnsureAvailable(s.Data, Messages.Info);
+        var result = AffinityRun.Run(request, Messages.Info);
         var m = result.Measurement;
         if (s.Json)
         {

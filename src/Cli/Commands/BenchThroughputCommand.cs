@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Backend;
-using DiffusionFunctional.Bench;
+using DiffusionFunctional.Experiments.Bench;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -33,7 +33,7 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         {
             Model = s.Model, BatchSize = s.Batch, TrainSteps = s.Steps, WarmupSteps = s.Warmup,
             SampleBatch = s.SampleBatch, SampleSteps = s.SampleSteps, Threads = s.Threads, Device = s.Device,
-        }, s.Json ? null : line => Console.Error.WriteLine($"dfn: {line}"));
+        }, s.Json ? null : Messages.Info);
         if (s.Json)
         {
             Console.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));

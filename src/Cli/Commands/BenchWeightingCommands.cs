@@ -1,9 +1,8 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
-using DiffusionFunctional.Bench;
-using DiffusionFunctional.Demo;
+using DiffusionFunctional.Experiments.Bench;
+using DiffusionFunctional.Experiments.Demo;
 using DiffusionFunctional.Training;
 using DiffusionFunctional.Weighting;
 using Spectre.Console;
@@ -85,7 +84,7 @@ public class WeightingBenchSettings : CommandSettings
         if (!DemoProfile.Names.Contains(Profile.Trim().ToLowerInvariant()))
             throw new BadInputException($"unknown --profile '{Profile}' (expected synthetic, {string.Join(", ", DemoProfile.Names)})");
         var profile = DemoProfile.Named(Profile);
-        var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = Threads }, line => Console.Error.WriteLine($"dfn: {line}"));
+        var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = Threads }, Messages.Info);
         var (train, _) = runner.LoadData();
         return WeightingBenchSetup.FromDemo(profile, train, Timesteps, Override(profile.Training(0) with { Steps = profileLength ? profile.Steps : defaultSteps }));
     }
@@ -123,11 +122,8 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
         var methods = s.MethodList();
         using var setup = s.Setup(defaultSteps: 400, profileLength: true);
         var stored = s.Results is { } path ? WeightingStability.Load(path) : [];
-        Console.Error.WriteLine($"dfn: {setup.Description}; {setup.Options.Steps} steps per run");
+        Messages.Info($"{setup.Description}; {setup.Options.Steps} steps per run");
 
-        using var interrupt = new CancellationTokenSource();
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
         var results = new List<StabilityResult>();
         foreach (var method in methods)
             for (var seed = 0L; seed < s.Seeds; seed++)
@@ -135,14 +131,14 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
                 var done = stored.LastOrDefault(r => r.Method == method.ToString() && r.Seed == seed && r.Steps == setup.Options.Steps && r.Setup == setup.Description);
                 if (done is null)
                 {
-                    Action<StepMetrics>? onStep = s.LogEvery > 0
-                        ? m => { if (m.Step % s.LogEvery == 0) Console.Error.WriteLine(FormattableString.Invariant($"dfn: {method} seed {seed} step {m.Step}/{setup.Options.Steps} loss {m.MeanLoss:F4} ({m.Seconds:F2} s/step)")); }
+                    IProgress<StepMetrics>? onStep = s.LogEvery > 0
+                        ? new InlineProgress<StepMetrics>(m => { if (m.Step % s.LogEvery == 0) Messages.Info(FormattableString.Invariant($"{method} seed {seed} step {m.Step}/{setup.Options.Steps} loss {m.MeanLoss:F4} ({m.Seconds:F2} s/step)")); })
                         : null;
-                    done = WeightingStability.Run(setup, method, seed, interrupt.Token, onStep);
+                    done = WeightingStability.Run(setup, method, seed, cancellationToken, onStep);
                     if (done is null)
                     {
-                        Console.Error.WriteLine($"dfn: interrupted during {method} seed {seed}; finished runs are kept{(s.Results is null ? "" : $" in {s.Results}: run the same command to resume")}");
-                        return TrainCommand.Interrupted;
+                        Messages.Info($"interrupted during {method} seed {seed}; finished runs are kept{(s.Results is null ? "" : $" in {s.Results}: run the same command to resume")}");
+                        return DfnApp.Interrupted;
                     }
                     if (s.Results is { } file) WeightingStability.Append(file, done);
                 }

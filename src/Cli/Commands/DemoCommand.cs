@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using DiffusionFunctional.Backend;
-using DiffusionFunctional.Demo;
+using DiffusionFunctional.Experiments.Demo;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -31,33 +31,31 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Device { get; init; } = "cpu";
         [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(50)]
         public int LogEvery { get; init; } = 50;
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Threads(Threads), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
+            Checks.Positive(LogEvery, "--log-every"), Checks.Required(Out, "--out DIR"));
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        if (s.Threads < 1) throw new BadInputException($"--threads must be positive, got {s.Threads}");
-        if (s.Workers < 1) throw new BadInputException($"--workers must be positive, got {s.Workers}");
-        try { TorchBackend.Resolve(s.Device); }
-        catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
+        TorchBackend.Resolve(s.Device);
         var options = new DemoOptions
         {
             Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = s.Out, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
         };
-        var interactive = ProgressReporter.IsInteractive;
-        var runner = new DemoRunner(options, line => Console.Error.WriteLine($"dfn: {line}"));
-
-        using var interrupt = new CancellationTokenSource();
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
-        var (outcome, summary) = interactive ? RunWithBars(runner, interrupt.Token) : RunWithLines(runner, interrupt.Token, Math.Max(1, s.LogEvery));
+        var runner = new DemoRunner(options, Messages.Info);
+        var (outcome, summary) = Messages.IsInteractive ? RunWithBars(runner, stop) : RunWithLines(runner, stop, s.LogEvery);
 
         PrintTable(summary);
-        Console.Error.WriteLine($"dfn: report in {Path.Combine(s.Out, "results.md")}, results.csv, convergence.png, samples-<method>.png");
+        Messages.Info($"report in {Path.Combine(s.Out, "results.md")}, results.csv, convergence.png, samples-<method>.png");
         if (outcome == DemoOutcome.Interrupted)
         {
-            Console.Error.WriteLine("dfn: interrupted; checkpoints written; run the same command again to resume");
-            return TrainCommand.Interrupted;
+            Messages.Info("interrupted; checkpoints written; run the same command again to resume");
+            return DfnApp.Interrupted;
         }
         return DfnApp.Ok;
     }
@@ -65,12 +63,12 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
     static (DemoOutcome, DemoSummary) RunWithLines(DemoRunner runner, CancellationToken token, int every)
     {
         var lastStage = "";
-        return runner.Run(token, new InlineProgress(p =>
+        return runner.Run(token, new InlineProgress<WorkProgress>(p =>
         {
             if (p.Stage == "train" && (p.Done % every == 0 || p.Done == p.Total))
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Method} seed {p.Seed}: step {p.Done}/{p.Total} {p.Detail}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Task}: step {p.Done}/{p.Total} {p.Detail}"));
             else if (p.Stage != "train" && p.Stage + p.Detail != lastStage && p.Done == 0)
-                Console.Out.WriteLine($"{p.Method} seed {p.Seed}: {p.Stage} {p.Detail}");
+                Console.Out.WriteLine($"{p.Task}: {p.Stage} {p.Detail}");
             lastStage = p.Stage + p.Detail;
         }));
     }
@@ -84,9 +82,9 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
                 ProgressTask? scoring = null;
-                result = runner.Run(token, new InlineProgress(p =>
+                result = runner.Run(token, new InlineProgress<WorkProgress>(p =>
                 {
-                    var key = $"{p.Method} seed {p.Seed}";
+                    var key = p.Task;
                     if (!tasks.TryGetValue(key, out var task)) tasks[key] = task = ctx.AddTask(Markup.Escape(key), maxValue: p.Stage == "train" ? p.Total : 1);
                     if (p.Stage == "train")
                     {
@@ -125,11 +123,5 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         }
         AnsiConsole.Write(table);
         if (!s.Complete) AnsiConsole.MarkupLine($"[yellow]incomplete: compared at step {s.ComparedStep}, the last all methods reached; re-run the same command to continue[/]");
-    }
-
-    /// <summary>Reports on the calling thread, in order.</summary>
-    sealed class InlineProgress(Action<DemoProgress> report) : IProgress<DemoProgress>
-    {
-        public void Report(DemoProgress value) => report(value);
     }
 }

@@ -36,7 +36,7 @@ public sealed class ImportCommand : Command<ImportCommand.Settings>
         using (imported)
         {
             Console.WriteLine(checkpoint);
-            Console.Error.WriteLine($"dfn: {imported.WeightsFile} ({imported.KeyScheme} keys) imported to {checkpoint}; model from {imported.ConfigOrigin}, diffusion from {imported.DiffusionOrigin}");
+            Messages.Info($"{imported.WeightsFile} ({imported.KeyScheme} keys) imported to {checkpoint}; model from {imported.ConfigOrigin}, diffusion from {imported.DiffusionOrigin}");
         }
         return DfnApp.Ok;
     }

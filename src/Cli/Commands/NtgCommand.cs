@@ -1,8 +1,9 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
+using DiffusionFunctional.Experiments.Analysis;
+using DiffusionFunctional.Experiments.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -96,30 +97,36 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         [CommandOption("--json")]
         [Description("Print one JSON object (ntg.json's content) instead of a table.")]
         public bool Json { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Positive(Intervals, "--intervals"), Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"),
+            Checks.PositiveFinite(LearningRate, "--lr"), Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(Timesteps, "--timesteps"),
+            Checks.Positive(Clusters, "--clusters"), Checks.Between(Samples, 2, 1_000_000, "--samples"), Checks.Between(RealImages, 2, 1_000_000, "--real-images"),
+            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Threads(Threads), Checks.Required(Out, "--out DIR"),
+            Timesteps % Math.Max(1, Intervals) != 0 ? Checks.Error($"--intervals {Intervals} does not divide --timesteps {Timesteps}") : null);
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var request = new NtgRequest(s.Data, s.Out, s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
             "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.Threads);
-        using var interrupt = new CancellationTokenSource();
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
         var every = Math.Max(1, s.Steps / 20);
+        MnistFetch.EnsureAvailable(s.Data, Messages.Info);
         NtgResult result;
         try
         {
             // Progress as plain lines on stderr (stdout keeps the table or the JSON object).
-            result = NegativeTransferGap.Run(request, interrupt.Token, line => Console.Error.WriteLine(line), (name, m) =>
+            result = NegativeTransferGap.Run(request, stop, Messages.Info, (name, m) =>
             {
                 if (m.Step % every == 0 || m.Step == s.Steps)
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: step {m.Step}/{s.Steps} loss {m.Loss:F5}"));
+                    Messages.Info(string.Create(CultureInfo.InvariantCulture, $"{name}: step {m.Step}/{s.Steps} loss {m.Loss:F5}"));
             });
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("dfn: interrupted; checkpoints written, run the same command again to resume");
-            return 130;
+            Messages.Info("interrupted; checkpoints written, run the same command again to resume");
+            return DfnApp.Interrupted;
         }
 
         if (s.Json)

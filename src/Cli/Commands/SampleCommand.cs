@@ -3,53 +3,68 @@ using DiffusionFunctional.Backend;
 using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Imaging;
 using DiffusionFunctional.Training;
-using Spectre.Console.Cli;
 using TorchSharp;
+using Spectre.Console;
+using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli.Commands;
 
-/// <summary><c>dfn sample</c>: loads a checkpoint's EMA weights and writes a PNG grid and one PNG per image.</summary>
+/// <summary><c>dfn sample</c>: loads a checkpoint's EMA (or live) weights and writes a PNG grid and one PNG per image.</summary>
 public sealed class SampleCommand : Command<SampleCommand.Settings>
 {
+    /// <summary>Options of <c>dfn sample</c>.</summary>
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.dfn written by dfn train.")]
+        /// <summary>Checkpoint file or run folder.</summary>
+        [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.dfn written by dfn train, or its run folder.")]
         public string? Checkpoint { get; init; }
-        [CommandOption("--count <N>"), DefaultValue(16)] public int Count { get; init; } = 16;
+        /// <summary>Images to draw.</summary>
+        [CommandOption("--count <N>"), Description("Images to draw."), DefaultValue(16)] public int Count { get; init; } = 16;
+        /// <summary>Sampler.</summary>
         [CommandOption("--sampler <NAME>"), Description("ddim or ddpm."), DefaultValue("ddim")]
         public string Sampler { get; init; } = "ddim";
-        [CommandOption("--steps <N>"), Description("DDIM steps."), DefaultValue(50)] public int Steps { get; init; } = 50;
-        [CommandOption("--eta <ETA>"), Description("DDIM eta (0: deterministic)."), DefaultValue(0.0)] public double Eta { get; init; }
+        /// <summary>DDIM steps.</summary>
+        [CommandOption("--steps <N>"), Description("DDIM steps, 1..T (ddpm always takes T)."), DefaultValue(50)] public int Steps { get; init; } = 50;
+        /// <summary>DDIM eta.</summary>
+        [CommandOption("--eta <ETA>"), Description("DDIM eta in [[0, 1]] (0: deterministic, 1: DDPM-like noise)."), DefaultValue(0.0)] public double Eta { get; init; }
+        /// <summary>Noise seed.</summary>
         [CommandOption("--seed <S>"), DefaultValue(0L)] public long Seed { get; init; }
-        [CommandOption("--out <DIR>"), Description("Writes grid.png and images/sample-NNNN.png here.")]
+        /// <summary>Output folder.</summary>
+        [CommandOption("--out <DIR>"), Description("Writes grid.png and images/sample-NNNN.png here (required).")]
         public string? Out { get; init; }
+        /// <summary>Live weights.</summary>
         [CommandOption("--live"), Description("Use the live weights instead of the EMA.")]
         public bool Live { get; init; }
-        [CommandOption("--device <DEVICE>"), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
-        [CommandOption("--threads <N>")] public int? Threads { get; init; }
+        /// <summary>Device.</summary>
+        [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
+        /// <summary>Threads.</summary>
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores.")] public int? Threads { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Required(Checkpoint, "--checkpoint FILE"), Checks.Required(Out, "--out DIR"),
+            Checks.Between(Count, 1, 100_000, "--count"), Checks.Positive(Steps, "--steps"), Checks.Threads(Threads),
+            !(Eta >= 0 && Eta <= 1) ? Checks.Error($"--eta must lie in [0, 1], got {Eta}") : null);
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new BadInputException("--checkpoint FILE is required");
-        if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out DIR is required");
-        if (s.Count <= 0) throw new BadInputException($"--count must be positive, got {s.Count}");
-        TorchSharp.torch.Device device;
-        try { device = TorchBackend.Resolve(s.Device); }
-        catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
+        var device = TorchBackend.Resolve(s.Device);
         if (s.Threads is { } threads) TorchBackend.SetThreads(threads);
         var options = new SamplerOptions { Kind = SamplerOptions.ParseKind(s.Sampler), Steps = s.Steps, Eta = s.Eta, Seed = s.Seed };
-        var (model, diffusion, step) = Trainer.LoadForSampling(s.Checkpoint, useEma: !s.Live);
-        using (model)
-        {
-            model.to(device);
-            var c = model.Config;
-            using var images = Samplers.Sample(diffusion, model, [s.Count, c.ImageChannels, c.ImageSize, c.ImageSize], options, device);
-            Directory.CreateDirectory(s.Out);
-            ImageWriter.SaveGrid(images, Path.Combine(s.Out, "grid.png"));
-            ImageWriter.SaveEach(images, Path.Combine(s.Out, "images"));
-        }
-        Console.Error.WriteLine($"dfn: {s.Count} samples of step {step} ({s.Sampler}) written to {s.Out}");
+        var checkpoint = CheckpointFile.Resolve(s.Checkpoint!);
+        OutputLocation.CheckDirectory(s.Out!);
+        using var loaded = CheckpointModel.Load(checkpoint, useEma: !s.Live);
+        if (loaded.NoiseWarning() is { } warning) Messages.Warn(warning);
+        if (options.Kind == SamplerKind.Ddim && s.Steps > loaded.Diffusion.Timesteps)
+            throw new BadInputException($"--steps {s.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
+        loaded.Model.to(device);
+        var c = loaded.Model.Config;
+        using var images = Samplers.Sample(loaded.Diffusion, loaded.Model, [s.Count, c.ImageChannels, c.ImageSize, c.ImageSize], options, device);
+        ImageWriter.SaveGrid(images, Path.Combine(s.Out!, "grid.png"));
+        ImageWriter.SaveEach(images, Path.Combine(s.Out!, "images"));
+        Messages.Info($"{s.Count} samples of step {loaded.Step} ({s.Sampler}, {(s.Live ? "live" : "EMA")} weights) written to {s.Out}");
         return DfnApp.Ok;
     }
 }

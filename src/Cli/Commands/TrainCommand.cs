@@ -1,11 +1,10 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using DiffusionFunctional.Backend;
 using DiffusionFunctional.Clustering;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Experiments.Data;
 using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
 using DiffusionFunctional.Weighting;
@@ -15,139 +14,170 @@ using Spectre.Console.Cli;
 namespace DiffusionFunctional.Cli.Commands;
 
 /// <summary><c>dfn train</c>: builds a data set, model, diffusion and <see cref="Trainer"/> from options and runs it.</summary>
-public sealed class TrainCommand : Command<TrainCommand.Settings>
+public sealed class TrainCommand : Command<TrainSettings>
 {
-    public const int Interrupted = 130;
-
-    public sealed class Settings : CommandSettings
+    /// <inheritdoc/>
+    public override int Execute(CommandContext context, TrainSettings s, CancellationToken stop)
     {
-        [CommandOption("--data <SOURCE>"), Description("mnist, idx:PATH (IDX images, .gz or not) or folder:PATH (PNG/JPEG).")]
-        public string Data { get; init; } = "mnist";
-        [CommandOption("--out <DIR>"), Description("Output directory: checkpoint.dfn, metrics.jsonl, samples/.")]
-        public string? Out { get; init; }
-        [CommandOption("--steps <N>"), DefaultValue(1000)] public int Steps { get; init; } = 1000;
-        [CommandOption("--batch <B>"), DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--lr <LR>"), DefaultValue(2e-4)] public double Lr { get; init; } = 2e-4;
-        [CommandOption("--seed <S>"), DefaultValue(0L)] public long Seed { get; init; }
-        [CommandOption("--resume"), Description("Continue from DIR/checkpoint.dfn when it exists.")]
-        public bool Resume { get; init; }
-        [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
-        public string Device { get; init; } = "cpu";
-        [CommandOption("--model <NAME>"), Description("UNet configuration: tiny, small, mnist, base32."), DefaultValue("small")]
-        public string Model { get; init; } = "small";
-        [CommandOption("--image-size <PX>"), Description("Train at this size (default: the model's).")]
-        public int? ImageSize { get; init; }
-        [CommandOption("--channels <C>"), Description("1 (grey) or 3 (RGB); default: the model's.")]
-        public int? Channels { get; init; }
-        [CommandOption("--schedule <NAME>"), DefaultValue("linear")] public string Schedule { get; init; } = "linear";
-        [CommandOption("--timesteps <T>"), DefaultValue(1000)] public int Timesteps { get; init; } = 1000;
-        [CommandOption("--prediction <KIND>"), Description("eps or v."), DefaultValue("eps")]
-        public string Prediction { get; init; } = "eps";
-        [CommandOption("--clusters <K>"), Description("Timestep clusters for stratified sampling (1: vanilla)."), DefaultValue(1)]
-        public int Clusters { get; init; } = 1;
-        [CommandOption("--cluster-objective <NAME>"), Description("timestep, snr (log-SNR) or affinity (with --affinity)."), DefaultValue("snr")]
-        public string ClusterObjective { get; init; } = "snr";
-        [CommandOption("--boundaries <LIST>"), Description("Explicit cluster boundaries instead of clustering, e.g. 0,153,394,624,823,1000 (from dfn cluster --json or a facade).")]
-        public string? Boundaries { get; init; }
-        [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
-        public string? Affinity { get; init; }
-        [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
-         Description("vanilla, min-snr, p2, edm2-uncertainty, importance, uw, uw-bounded, famo (loss-based); pcgrad, nash, imtl, cagrad, mgda (gradient-based, k backward passes). See docs/weightings.md.")]
-        public string Weighting { get; init; } = "vanilla";
-        [CommandOption("--snr-gamma <G>"), Description("min-snr: gamma."), DefaultValue(5.0)] public double SnrGamma { get; init; } = 5.0;
-        [CommandOption("--p2-k <K>"), Description("p2: k."), DefaultValue(1.0)] public double P2K { get; init; } = 1.0;
-        [CommandOption("--p2-gamma <G>"), Description("p2: gamma (0.5 or 1)."), DefaultValue(1.0)] public double P2Gamma { get; init; } = 1.0;
-        [CommandOption("--uw-lr <LR>"), Description("uw, uw-bounded: learning rate of the log-variances."), DefaultValue(0.025)] public double UwLr { get; init; } = 0.025;
-        [CommandOption("--nash-every <N>"), Description("nash: steps between Nash bargaining solves."), DefaultValue(25)] public int NashEvery { get; init; } = 25;
-        [CommandOption("--cagrad-c <C>"), Description("cagrad: c in [[0, 1)."), DefaultValue(0.5)] public double CagradC { get; init; } = 0.5;
-        [CommandOption("--ema-decay <D>"), DefaultValue(0.999)] public double EmaDecay { get; init; } = 0.999;
-        [CommandOption("--warmup <STEPS>"), DefaultValue(0)] public int Warmup { get; init; }
-        [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
-        public double Clip { get; init; } = 1.0;
-        [CommandOption("--divergence-factor <X>"),
-         Description("Stop as diverged when a batch's plain loss exceeds X times the median of the last 50 (0: only NaN/inf stop the run)."), DefaultValue(20.0)]
-        public double DivergenceFactor { get; init; } = 20.0;
-        [CommandOption("--checkpoint-every <N>"), DefaultValue(500)] public int CheckpointEvery { get; init; } = 500;
-        [CommandOption("--sample-every <N>"), Description("Sample grid interval (0: at the end only)."), DefaultValue(0)]
-        public int SampleEvery { get; init; }
-        [CommandOption("--sample-count <N>"), DefaultValue(16)] public int SampleCount { get; init; } = 16;
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads (results depend on it).")]
-        public int? Threads { get; init; }
-        [CommandOption("--log-every <N>"), Description("Plain-output line interval."), DefaultValue(10)]
-        public int LogEvery { get; init; } = 10;
-    }
-
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out DIR is required");
-        if (s.Steps <= 0) throw new BadInputException($"--steps must be positive, got {s.Steps}");
-        if (!(s.Lr > 0)) throw new BadInputException($"--lr must be positive, got {s.Lr}");
-        if (s.Batch < s.Clusters) throw new BadInputException($"--batch {s.Batch} is smaller than --clusters {s.Clusters}");
-        if (s.Boundaries is not null && s.Clusters > 1) throw new BadInputException("give either --boundaries or --clusters, not both");
-        try { TorchBackend.Resolve(s.Device); }
-        catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
-
         var config = UNetConfig.Named(s.Model, s.Channels, s.ImageSize);
         var diffusion = GaussianDiffusion.Create(s.Schedule, s.Timesteps, GaussianDiffusion.ParsePrediction(s.Prediction));
-        var plan = s.Boundaries is { } given
-            ? ParseBoundaries(given, s.Timesteps)
-            : s.Clusters <= 1
-            ? ClusterPlan.Single(s.Timesteps)
-            : ClusterPlan.Create(s.Timesteps, TimestepClustering.Run(new ClusterRequest(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, AffinityFile: s.Affinity)).Boundaries,
-                $"{s.ClusterObjective} k={s.Clusters}");
-        var checkpoint = Path.Combine(s.Out, Trainer.CheckpointName);
+        var plan = s.Boundaries is { } given ? ClusterPlans.FromBoundaries(given, s.Timesteps)
+            : ClusterPlans.FromObjective(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, s.Affinity);
+        var checkpoint = Path.Combine(s.Out!, Trainer.CheckpointName);
         if (!s.Resume && File.Exists(checkpoint))
             throw new BadInputException($"{s.Out} already holds a checkpoint: pass --resume to continue it or choose another --out");
+        OutputLocation.CheckDirectory(s.Out!);
+        RunDirectoryLock.Acquire(s.Out!).Dispose(); // a second run on this folder stops here, before loading data
 
-        using var data = DataSources.Load(s.Data, config.ImageChannels, config.ImageSize, w => Console.Error.WriteLine($"dfn: warning: {w}"));
-        if (data.Skipped > 0) Console.Error.WriteLine($"dfn: warning: skipped {data.Skipped} unreadable image(s), using {data.Count}");
-        var options = new TrainerOptions
-        {
-            Steps = s.Steps, BatchSize = s.Batch, LearningRate = s.Lr, Seed = s.Seed, Device = s.Device, Plan = plan,
-            Weighting = s.Weighting,
-            WeightingSettings = new WeightingOptions
-            {
-                MinSnrGamma = s.SnrGamma, P2K = s.P2K, P2Gamma = s.P2Gamma, UncertaintyLearningRate = s.UwLr,
-                NashSolveEvery = s.NashEvery, CagradC = s.CagradC,
-            },
-            EmaDecay = s.EmaDecay, WarmupSteps = s.Warmup, GradientClipNorm = s.Clip > 0 ? s.Clip : null,
-            OutputDirectory = s.Out, CheckpointEvery = s.CheckpointEvery, SampleEvery = s.SampleEvery, SampleCount = s.SampleCount,
-            Threads = s.Threads, DivergenceFactor = s.DivergenceFactor == 0 ? null : s.DivergenceFactor,
-        };
-        using var trainer = Trainer.Create(config, diffusion, data, options);
-        if (s.Resume && trainer.TryResume())
-            Console.Error.WriteLine($"dfn: resuming {checkpoint} at step {trainer.Step}");
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"dfn: {data.Count} images from {data.Description}, model {s.Model} ({trainer.Model.ParameterCount:N0} parameters), {plan}, device {trainer.Device.type}, {TorchSharp.torch.get_num_threads()} threads"));
+        MnistFetch.EnsureAvailable(s.Data, Messages.Info);
+        using var data = DataSources.Load(s.Data, config.ImageChannels, config.ImageSize, Messages.Warn);
+        if (data.Skipped > 0) Messages.Warn($"skipped {data.Skipped} unreadable image(s), using {data.Count}");
+        using var trainer = Trainer.Create(config, diffusion, data, s.ToTrainerOptions(plan));
+        if (s.Resume && trainer.TryResume()) Messages.Info($"resuming {checkpoint} at step {trainer.Step}");
+        Messages.Info(string.Create(CultureInfo.InvariantCulture,
+            $"{data.Count} images from {data.Description}, model {s.Model} ({trainer.Model.ParameterCount:N0} parameters), {plan}, weighting {trainer.Weighting.Name}, device {trainer.Device.type}, {TorchSharp.torch.get_num_threads()} threads"));
 
-        using var interrupt = new CancellationTokenSource();
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupt.Cancel(); });
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupt.Cancel(); });
-        var outcome = ProgressReporter.IsInteractive
-            ? ProgressReporter.RunWithBar(trainer, interrupt.Token)
-            : ProgressReporter.RunWithLines(trainer, interrupt.Token, Math.Max(1, s.LogEvery));
-        if (outcome == TrainingOutcome.Diverged)
+        var outcome = Messages.IsInteractive ? TrainingProgress.WithBar(trainer, stop) : TrainingProgress.WithLines(trainer, stop, s.LogEvery);
+        switch (outcome)
         {
-            var kept = File.Exists(checkpoint) ? $"last good checkpoint kept: {checkpoint}" : "no checkpoint had been written yet";
-            return DfnApp.Fail(DfnApp.Failure, $"training diverged at step {trainer.Divergence!.Step} ({trainer.Divergence.Reason}); {kept}");
+            case TrainingOutcome.Diverged:
+                var kept = File.Exists(checkpoint) ? $"last good checkpoint kept: {checkpoint}" : "no checkpoint had been written yet";
+                return DfnApp.Fail(DfnApp.Failure, $"training diverged at step {trainer.Divergence!.Step} ({trainer.Divergence.Reason}); {kept}");
+            case TrainingOutcome.Interrupted:
+                Messages.Info($"interrupted; checkpoint of step {trainer.Step} written to {checkpoint}; add --resume to continue");
+                return DfnApp.Interrupted;
+            default:
+                Messages.Info($"done, {trainer.Step} steps; checkpoint {checkpoint}, metrics {Path.Combine(s.Out!, "metrics.jsonl")}");
+                return DfnApp.Ok;
         }
-        if (outcome == TrainingOutcome.Interrupted)
-        {
-            Console.Error.WriteLine($"dfn: interrupted; checkpoint of step {trainer.Step} written to {checkpoint}");
-            return Interrupted;
-        }
-        Console.Error.WriteLine($"dfn: done, {trainer.Step} steps; checkpoint {checkpoint}, metrics {Path.Combine(s.Out, "metrics.jsonl")}");
-        return DfnApp.Ok;
     }
+}
 
-    static ClusterPlan ParseBoundaries(string text, int timesteps)
+/// <summary>The options of <c>dfn train</c>, validated before anything is built.</summary>
+public sealed class TrainSettings : CommandSettings
+{
+    /// <summary>Training images.</summary>
+    [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH (IDX images, .gz or not) or folder:PATH (PNG/JPEG)."), DefaultValue("mnist")]
+    public string Data { get; init; } = "mnist";
+    /// <summary>Output folder.</summary>
+    [CommandOption("--out <DIR>"), Description("Output folder: checkpoint.dfn, metrics.jsonl, samples/ (required).")]
+    public string? Out { get; init; }
+    /// <summary>Total steps.</summary>
+    [CommandOption("--steps <N>"), Description("Total optimisation steps (a resumed run continues to this count)."), DefaultValue(1000)]
+    public int Steps { get; init; } = 1000;
+    /// <summary>Batch size.</summary>
+    [CommandOption("--batch <B>"), Description("Images per step (at most the data set's size)."), DefaultValue(64)]
+    public int Batch { get; init; } = 64;
+    /// <summary>Learning rate.</summary>
+    [CommandOption("--lr <LR>"), Description("AdamW learning rate after warm-up."), DefaultValue(2e-4)]
+    public double Lr { get; init; } = 2e-4;
+    /// <summary>Seed.</summary>
+    [CommandOption("--seed <S>"), Description("Seed of the initial weights, data order, timesteps and noise."), DefaultValue(0L)]
+    public long Seed { get; init; }
+    /// <summary>Resume.</summary>
+    [CommandOption("--resume"), Description("Continue from DIR/checkpoint.dfn when it exists (every setting that changes what is trained must match it).")]
+    public bool Resume { get; init; }
+    /// <summary>Device.</summary>
+    [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
+    public string Device { get; init; } = "cpu";
+    /// <summary>Model name.</summary>
+    [CommandOption("--model <NAME>"), Description("UNet configuration: tiny, small, mnist, base32."), DefaultValue("small")]
+    public string Model { get; init; } = "small";
+    /// <summary>Image size.</summary>
+    [CommandOption("--image-size <PX>"), Description("Train at this size: a multiple of 2^(levels-1) up to 512 (default: the model's).")]
+    public int? ImageSize { get; init; }
+    /// <summary>Channels.</summary>
+    [CommandOption("--channels <C>"), Description("1 (grey) or 3 (RGB); default: the model's.")]
+    public int? Channels { get; init; }
+    /// <summary>Schedule.</summary>
+    [CommandOption("--schedule <NAME>"), Description("linear, scaled_linear, squaredcos_cap_v2 or sigmoid."), DefaultValue("linear")]
+    public string Schedule { get; init; } = "linear";
+    /// <summary>T.</summary>
+    [CommandOption("--timesteps <T>"), DefaultValue(1000)] public int Timesteps { get; init; } = 1000;
+    /// <summary>Prediction type.</summary>
+    [CommandOption("--prediction <KIND>"), Description("eps or v."), DefaultValue("eps")]
+    public string Prediction { get; init; } = "eps";
+    /// <summary>k.</summary>
+    [CommandOption("--clusters <K>"), Description("Timestep clusters for stratified sampling, 1..T and at most --batch (1: vanilla)."), DefaultValue(1)]
+    public int Clusters { get; init; } = 1;
+    /// <summary>Clustering objective.</summary>
+    [CommandOption("--cluster-objective <NAME>"), Description("timestep, snr (log-SNR), snr-raw or affinity (with --affinity)."), DefaultValue("snr")]
+    public string ClusterObjective { get; init; } = "snr";
+    /// <summary>Explicit boundaries.</summary>
+    [CommandOption("--boundaries <LIST>"), Description("Explicit cluster boundaries instead of clustering, e.g. 0,153,394,624,823,1000 (from dfn cluster --json or a facade).")]
+    public string? Boundaries { get; init; }
+    /// <summary>Affinity CSV.</summary>
+    [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
+    public string? Affinity { get; init; }
+    /// <summary>Weighting.</summary>
+    [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
+     Description("vanilla, min-snr, p2, edm2-uncertainty, importance, uw, uw-bounded, famo (loss-based); pcgrad, nash, imtl, cagrad, mgda (gradient-based, k backward passes). See docs/weightings.md.")]
+    public string Weighting { get; init; } = "vanilla";
+    /// <summary>Min-SNR gamma.</summary>
+    [CommandOption("--snr-gamma <G>"), Description("min-snr: gamma."), DefaultValue(5.0)] public double SnrGamma { get; init; } = 5.0;
+    /// <summary>P2 k.</summary>
+    [CommandOption("--p2-k <K>"), Description("p2: k."), DefaultValue(1.0)] public double P2K { get; init; } = 1.0;
+    /// <summary>P2 gamma.</summary>
+    [CommandOption("--p2-gamma <G>"), Description("p2: gamma (0.5 or 1)."), DefaultValue(1.0)] public double P2Gamma { get; init; } = 1.0;
+    /// <summary>UW learning rate.</summary>
+    [CommandOption("--uw-lr <LR>"), Description("uw, uw-bounded: learning rate of the log-variances."), DefaultValue(0.025)] public double UwLr { get; init; } = 0.025;
+    /// <summary>Nash interval.</summary>
+    [CommandOption("--nash-every <N>"), Description("nash: steps between Nash bargaining solves."), DefaultValue(25)] public int NashEvery { get; init; } = 25;
+    /// <summary>CAGrad c.</summary>
+    [CommandOption("--cagrad-c <C>"), Description("cagrad: c in [[0, 1)."), DefaultValue(0.5)] public double CagradC { get; init; } = 0.5;
+    /// <summary>EMA decay.</summary>
+    [CommandOption("--ema-decay <D>"), Description("EMA decay per step, in [[0, 1)."), DefaultValue(0.999)] public double EmaDecay { get; init; } = 0.999;
+    /// <summary>No EMA warm-up.</summary>
+    [CommandOption("--no-ema-warmup"), Description("Apply --ema-decay from the first step (by default the decay warms up as min(decay, (1+t)/(10+t)))).")]
+    public bool NoEmaWarmup { get; init; }
+    /// <summary>Learning-rate warm-up.</summary>
+    [CommandOption("--warmup <STEPS>"), Description("Linear learning-rate warm-up steps."), DefaultValue(0)] public int Warmup { get; init; }
+    /// <summary>Gradient clip.</summary>
+    [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
+    public double Clip { get; init; } = 1.0;
+    /// <summary>Divergence factor.</summary>
+    [CommandOption("--divergence-factor <X>"),
+     Description("Stop as diverged when a batch's plain loss exceeds X times the median of the last 50 (0: only NaN/inf stop the run)."), DefaultValue(TrainerOptions.DefaultDivergenceFactor)]
+    public double DivergenceFactor { get; init; } = TrainerOptions.DefaultDivergenceFactor;
+    /// <summary>Checkpoint interval.</summary>
+    [CommandOption("--checkpoint-every <N>"), Description("Steps between checkpoints (0: only at the end and on interruption)."), DefaultValue(500)]
+    public int CheckpointEvery { get; init; } = 500;
+    /// <summary>Sample-grid interval.</summary>
+    [CommandOption("--sample-every <N>"), Description("Sample grid interval (0: at the end only)."), DefaultValue(0)]
+    public int SampleEvery { get; init; }
+    /// <summary>Sample-grid size.</summary>
+    [CommandOption("--sample-count <N>"), Description("Images per sample grid (0: no grids)."), DefaultValue(16)] public int SampleCount { get; init; } = 16;
+    /// <summary>Threads.</summary>
+    [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (results depend on it).")]
+    public int? Threads { get; init; }
+    /// <summary>Plain-output interval.</summary>
+    [CommandOption("--log-every <N>"), Description("Plain-output line interval."), DefaultValue(10)]
+    public int LogEvery { get; init; } = 10;
+
+    /// <inheritdoc/>
+    public override ValidationResult Validate() => Checks.First(
+        Checks.Required(Out, "--out DIR"),
+        Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"), Checks.PositiveFinite(Lr, "--lr"),
+        Checks.Positive(Clusters, "--clusters"), Checks.Positive(Timesteps, "--timesteps"),
+        Clusters > Batch ? Checks.Error($"--clusters {Clusters} is larger than --batch {Batch}: every cluster draws at least one sample per step") : null,
+        Boundaries is not null && Clusters > 1 ? Checks.Error("give either --boundaries or --clusters, not both") : null,
+        Checks.Fraction(EmaDecay, "--ema-decay"), Checks.NotNegative(Warmup, "--warmup"), Checks.NotNegativeFinite(Clip, "--clip"),
+        DivergenceFactor != 0 && !(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor)) ? Checks.Error($"--divergence-factor must be 0 or a finite number above 1, got {DivergenceFactor}") : null,
+        Checks.NotNegative(CheckpointEvery, "--checkpoint-every"), Checks.NotNegative(SampleEvery, "--sample-every"),
+        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads),
+        Checks.Positive(NashEvery, "--nash-every"), Checks.PositiveFinite(UwLr, "--uw-lr"), Checks.PositiveFinite(SnrGamma, "--snr-gamma"),
+        CagradC is < 0 or >= 1 || double.IsNaN(CagradC) ? Checks.Error($"--cagrad-c must lie in [0, 1), got {CagradC}") : null);
+
+    /// <summary>The trainer's options for these settings and <paramref name="plan"/>.</summary>
+    public TrainerOptions ToTrainerOptions(ClusterPlan plan) => new()
     {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var bounds = new int[parts.Length];
-        for (var i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out bounds[i]))
-                throw new BadInputException($"--boundaries: '{parts[i]}' is not an integer");
-        try { return ClusterPlan.Create(timesteps, bounds, "boundaries given"); }
-        catch (ArgumentException e) { throw new BadInputException($"--boundaries: {e.Message.Split(" (Parameter")[0]}"); }
-    }
+        Steps = Steps, BatchSize = Batch, LearningRate = Lr, Seed = Seed, Device = Device, Plan = plan, Weighting = Weighting,
+        WeightingSettings = new WeightingOptions
+        {
+            MinSnrGamma = SnrGamma, P2K = P2K, P2Gamma = P2Gamma, UncertaintyLearningRate = UwLr, NashSolveEvery = NashEvery, CagradC = CagradC,
+        },
+        EmaDecay = EmaDecay, EmaWarmup = !NoEmaWarmup, WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null,
+        OutputDirectory = Out, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery, SampleCount = SampleCount,
+        Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor,
+    };
 }

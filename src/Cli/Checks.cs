@@ -1,0 +1,53 @@
+using Spectre.Console;
+
+namespace DiffusionFunctional.Cli;
+
+/// <summary>
+/// Option checks for the settings' <c>Validate()</c>: each returns null when the value is fine, or an error naming the
+/// option and the value; <see cref="First"/> reports the first error. Spectre runs them before a command starts.
+/// </summary>
+internal static class Checks
+{
+    /// <summary>The first error among <paramref name="checks"/>, or success.</summary>
+    public static ValidationResult First(params ValidationResult?[] checks) =>
+        checks.FirstOrDefault(c => c is not null) ?? ValidationResult.Success();
+
+    /// <summary>An error with this message.</summary>
+    public static ValidationResult Error(string message) => ValidationResult.Error(message);
+
+    /// <summary>The option must be given.</summary>
+    public static ValidationResult? Required(string? value, string option) =>
+        string.IsNullOrWhiteSpace(value) ? Error($"{option} is required") : null;
+
+    /// <summary>At least 1.</summary>
+    public static ValidationResult? Positive(long value, string option) =>
+        value < 1 ? Error($"{option} must be at least 1, got {value}") : null;
+
+    /// <summary>At least 0.</summary>
+    public static ValidationResult? NotNegative(long value, string option) =>
+        value < 0 ? Error($"{option} must not be negative, got {value}") : null;
+
+    /// <summary>A finite number above 0.</summary>
+    public static ValidationResult? PositiveFinite(double value, string option) =>
+        !(value > 0) || !double.IsFinite(value) ? Error($"{option} must be a finite number above 0, got {value}") : null;
+
+    /// <summary>A finite number, 0 or more.</summary>
+    public static ValidationResult? NotNegativeFinite(double value, string option) =>
+        !(value >= 0) || !double.IsFinite(value) ? Error($"{option} must be a finite number, 0 or more, got {value}") : null;
+
+    /// <summary>In [0, 1).</summary>
+    public static ValidationResult? Fraction(double value, string option) =>
+        !(value >= 0 && value < 1) ? Error($"{option} must lie in [0, 1), got {value}") : null;
+
+    /// <summary>In [lo, hi].</summary>
+    public static ValidationResult? Between(long value, long lo, long hi, string option) =>
+        value < lo || value > hi ? Error($"{option} must lie in {lo}..{hi}, got {value}") : null;
+
+    /// <summary>A thread count within the machine's logical processors (when given).</summary>
+    public static ValidationResult? Threads(int? threads, string option = "--threads")
+    {
+        if (threads is not { } n) return null;
+        var cores = Environment.ProcessorCount;
+        return n < 1 || n > cores ? Error($"{option} must lie in 1..{cores} (this machine has {cores} logical processors), got {n}") : null;
+    }
+}

@@ -1,0 +1,63 @@
+using DiffusionFunctional.Clustering;
+using DiffusionFunctional.Core;
+using DiffusionFunctional.Weighting;
+
+namespace DiffusionFunctional.Experiments.Demo;
+
+/// <summary>
+/// One training recipe of a demo: a weighting method and the timestep clusters it works on.
+/// Written <c>weighting[:objective[:k]]</c>: <c>vanilla</c>, <c>min-snr</c>, <c>uw:snr</c>, <c>pcgrad:timestep:3</c>.
+/// Multi-task methods default to log-SNR clusters with k = 5 (the paper's ANT setting); loss weightings default to a
+/// single cluster (plain uniform timesteps).
+/// </summary>
+/// <param name="Weighting">A name <see cref="Weightings.Create(string, int)"/> accepts.</param>
+/// <param name="Objective">The clustering objective (<c>snr</c>, <c>snr-raw</c>, <c>timestep</c>) or null for one cluster.</param>
+/// <param name="Clusters">k (1 without an objective).</param>
+public sealed record DemoMethod(string Weighting, string? Objective, int Clusters)
+{
+    /// <summary>Methods that balance clusters (they need k &gt; 1 to mean anything).</summary>
+    static readonly HashSet<string> ClusterMethods = ["uw", "uw-bounded", "famo", "pcgrad", "nash", "imtl", "cagrad", "mgda"];
+
+    static readonly string[] Objectives = ["snr", "snr-raw", "timestep"];
+
+    /// <summary>The default comparison: vanilla, Min-SNR (gamma 5) and ANT-UW on log-SNR clusters (k = 5).</summary>
+    public const string DefaultList = "vanilla,min-snr,uw:snr:5";
+
+    /// <summary>Short identifier used in file and folder names: <c>vanilla</c>, <c>uw-snr-k5</c>.</summary>
+    public string Id => Objective is null ? Weighting : $"{Weighting}-{Objective}-k{Clusters}";
+
+    /// <summary>The specification as a user writes it.</summary>
+    public override string ToString() => Objective is null ? Weighting : $"{Weighting}:{Objective}:{Clusters}";
+
+    /// <summary>Parses one <c>weighting[:objective[:k]]</c> specification.</summary>
+    public static DemoMethod Parse(string spec)
+    {
+        var parts = (spec ?? "").Trim().ToLowerInvariant().Split(':');
+        var weighting = parts[0];
+        if (!Weightings.Names.Contains(weighting))
+            throw new BadInputException($"unknown weighting '{parts[0]}' in method '{spec}' (expected one of: {string.Join(", ", Weightings.Names)})");
+        if (parts.Length > 3) throw new BadInputException($"method '{spec}' has too many parts (expected weighting[:objective[:k]])");
+        var objective = parts.Length > 1 ? parts[1] : ClusterMethods.Contains(weighting) ? "snr" : null;
+        if (objective is not null && !Objectives.Contains(objective))
+            throw new BadInputException($"unknown cluster objective '{objective}' in method '{spec}' (expected one of: {string.Join(", ", Objectives)})");
+        var k = 5;
+        if (parts.Length > 2 && (!int.TryParse(parts[2], out k) || k < 1))
+            throw new BadInputException($"cluster count '{parts[2]}' in method '{spec}' is not a positive integer");
+        if (objective is null) k = 1;
+        return new DemoMethod(weighting, objective, k);
+    }
+
+    /// <summary>Parses a comma-separated list; rejects duplicates.</summary>
+    public static IReadOnlyList<DemoMethod> ParseList(string specs)
+    {
+        var methods = (specs ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Parse).ToList();
+        if (methods.Count == 0) throw new BadInputException("no methods given (e.g. --methods vanilla,min-snr,uw:snr)");
+        var duplicate = methods.GroupBy(m => m.Id).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new BadInputException($"method '{duplicate.Key}' is listed twice");
+        return methods;
+    }
+
+    /// <summary>The cluster plan of this method for a schedule of <paramref name="timesteps"/> steps.</summary>
+    public ClusterPlan Plan(string schedule, int timesteps) =>
+        Objective is null ? ClusterPlan.Single(timesteps) : ClusterPlans.FromObjective(schedule, timesteps, Clusters, Objective);
+}

