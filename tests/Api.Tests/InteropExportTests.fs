@@ -174,13 +174,12 @@ let tests =
                 Expect.stringContains e.Message field (sprintf "the message names %s" field)
         }
 
-        test "a configuration diffusers cannot express is refused naming the field, before anything is written" {
+        test "a configuration diffusers cannot express is refused naming the field, before anything is written (the pytorch format warns)" {
             let tiny (groups: int) (attention: int[]) =
                 UNetConfig(ImageSize = 8, BaseChannels = 8, ChannelMultipliers = [| 1; 2 |], AttentionLevels = attention, NormGroups = groups)
             let cases =
                 [ "NormGroups", tiny 3 [| 1 |]
                   "AttentionHeads", tiny 4 [| 0 |]
-                  "ImageSize", UNetConfig(ImageSize = 30, BaseChannels = 32, ChannelMultipliers = [| 1; 2; 2 |], AttentionLevels = [| 2 |])
                   "Routing", UNetConfig(ImageSize = 8, BaseChannels = 8, ChannelMultipliers = [| 1; 2 |], AttentionLevels = [| 1 |], NormGroups = 4,
                                         Routing = TaskRoutingKind.Dtr, RoutingTimesteps = 40) ]
             for field, config in cases do
@@ -191,6 +190,11 @@ let tests =
                 let e = badInput (fun () -> WeightsExport.WriteDiffusers(net, GaussianDiffusion.Create(), out) |> ignore) field
                 Expect.stringContains e.Message field (sprintf "names %s" field)
                 Expect.isFalse (Directory.Exists out) "nothing written"
+                Expect.stringContains (WeightsExport.DiffusersMismatch config) field "the pytorch format's warning names it too"
+                let pt = WeightsExport.WritePyTorch(net, Path.Combine(dir, "unet.pt"))
+                use read = TorchFile.Read pt
+                Expect.isGreaterThan read.Count 0 (sprintf "%s: the pytorch format still writes the state_dict" field)
+            Expect.isNull (WeightsExport.DiffusersMismatch(UNetConfig.Named "small")) "a named model fits UNet2DModel"
         }
 
         test "scheduler_config.json names each schedule as DDPMScheduler does and reads back to the same betas" {

@@ -26,9 +26,6 @@ public static class DiffusersUNetConfig
         foreach (var width in channels.Prepend(c.BaseChannels))
             if (width % c.NormGroups != 0)
                 throw new BadInputException($"config field NormGroups = {c.NormGroups} does not divide {width} channels; diffusers' UNet2DModel uses norm_num_groups groups in every GroupNorm");
-        var scale = 1 << (levels - 1);
-        if (c.ImageSize % scale != 0)
-            throw new BadInputException($"config field ImageSize = {c.ImageSize} is not a multiple of {scale}; diffusers' UNet2DModel upsamples by exactly 2 at each of its {levels - 1} levels");
         bool attended(int level) => c.AttentionLevels.Contains(level);
         return new JsonObject
         {

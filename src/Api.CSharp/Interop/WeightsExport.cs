@@ -16,8 +16,8 @@ public enum WeightsFormat
     PyTorch,
 }
 
-/// <summary>What an export wrote: the checkpoint read, its step, the files written, and a warning about the weights (or null).</summary>
-public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files, string? Warning);
+/// <summary>What an export wrote: the checkpoint read, its step, the files written, and warnings about the weights.</summary>
+public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// Writes a checkpoint's weights for diffusers and PyTorch users: keys and layouts of diffusers' <c>UNet2DModel</c>
@@ -70,8 +70,23 @@ public static class WeightsExport
     {
         var file = Prepare(checkpoint, output, format);
         using var loaded = CheckpointModel.Load(file, useEma);
+        var warnings = new List<string>();
+        if (loaded.NoiseWarning() is { } noise) warnings.Add(noise);
+        if (format == WeightsFormat.PyTorch && DiffusersMismatch(loaded.Model.Config) is { } mismatch)
+            warnings.Add($"the state_dict has UNet2DModel's keys, but no UNet2DModel config computes this network: {mismatch}");
         var written = format == WeightsFormat.Diffusers ? WriteDiffusers(loaded.Model, loaded.Diffusion, output) : [WritePyTorch(loaded.Model, output)];
-        return new ExportResult(file, loaded.Step, written, loaded.NoiseWarning());
+        return new ExportResult(file, loaded.Step, written, warnings);
+    }
+
+    /// <summary>Why no UNet2DModel config.json describes <paramref name="config"/>, or null when one does.</summary>
+    public static string? DiffusersMismatch(UNetConfig config)
+    {
+        try
+        {
+            DiffusersUNetConfig.ToJson(config);
+            return null;
+        }
+        catch (BadInputException e) { return e.Message; }
     }
 
     /// <summary>Writes the diffusers folder; refuses (before writing anything) a configuration diffusers cannot express.</summary>
@@ -89,10 +104,13 @@ public static class WeightsExport
         return files;
     }
 
-    /// <summary>Writes a <c>torch.save</c> state_dict (zip format, TorchSharp.PyBridge) with diffusers' UNet2DModel keys.</summary>
+    /// <summary>
+    /// Writes a <c>torch.save</c> state_dict (zip format, TorchSharp.PyBridge) with diffusers' UNet2DModel keys. Unlike
+    /// the diffusers folder it is written for any configuration (e.g. a DTR model, whose masks a user recomputes:
+    /// docs/routing-and-densities.md); <see cref="DiffusersMismatch"/> says when no UNet2DModel config fits it.
+    /// </summary>
     public static string WritePyTorch(UNet model, string path)
     {
-        DiffusersUNetConfig.ToJson(model.Config);
         using var ours = StateDict.Of(model);
         using var theirs = DiffusersKeyMap.ToDiffusers(ours);
         // An OrderedDictionary keeps the module order in the pickle, as torch.save of a state_dict would.

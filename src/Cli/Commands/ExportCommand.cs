@@ -25,7 +25,7 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
         if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out PATH is required");
         var format = WeightsExport.ParseFormat(s.Format);
         var result = WeightsExport.Run(s.Checkpoint, s.Out, format, useEma: !s.Live);
-        if (result.Warning is { } warning) Messages.Warn(warning);
+        foreach (var warning in result.Warnings) Messages.Warn(warning);
         foreach (var file in result.Files) Console.WriteLine(file);
         var kind = format == WeightsFormat.Diffusers ? "diffusers UNet2DModel folder" : "PyTorch state_dict, diffusers keys";
         Messages.Info($"{(s.Live ? "live" : "EMA")} weights of step {result.Step} written to {s.Out} ({kind})");
