@@ -99,3 +99,13 @@ type AffinityMatrices =
         let groupLogSnr = TaskAffinity.groupLogSnr schedule (Array2D.length1 affinity)
         let pairs, rho = TaskAffinity.versusLogSnrGap affinity groupLogSnr
         { Gaps = Array.map fst pairs; Affinities = Array.map snd pairs; SpearmanRho = rho }
+
+/// Timestep densities (uniform, logit-normal, beta, SpeeD) for C# callers.
+[<AbstractClass; Sealed>]
+type TimestepDensities =
+    /// Parses <c>uniform</c>, <c>logit-normal[:m,s]</c>, <c>beta[:a,b]</c> or <c>speed[:k,threshold]</c>; false with a
+    /// one-line reason otherwise.
+    static member TryParse(spec: string, [<Out>] density: byref<TimestepDensity>, [<Out>] error: byref<string>) : bool =
+        match TimestepDensity.tryParse spec with
+        | Ok d -> density <- d; error <- null; true
+        | Error e -> density <- Unchecked.defaultof<_>; error <- e; false

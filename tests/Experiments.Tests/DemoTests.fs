@@ -5,6 +5,7 @@ open System.IO
 open Expecto
 open DiffusionFunctional
 open DiffusionFunctional.Experiments.Demo
+open DiffusionFunctional.Models
 open DiffusionFunctional.Api.Tests.TestSupport
 
 let private profile = (DemoProfile.Named "smoke").WithBudget(300, [| 100; 200; 300 |])
@@ -29,6 +30,22 @@ let tests =
             let snr = (DemoMethod.Parse "uw:snr:5").Plan("linear", 1000)
             Expect.equal snr.Count 5 "five log-SNR clusters"
             Expect.equal ((DemoMethod.Parse "vanilla").Plan("linear", 1000).Count) 1 "vanilla: one cluster"
+        }
+
+        test "routing and density modifiers combine with any weighting, in lists with commas inside densities" {
+            let methods = DemoMethod.ParseList "uw:snr:5+dtr,vanilla+logit-normal:0,1,min-snr+beta:2,2+dtr,vanilla"
+            Expect.equal [ for m in methods -> m.ToString() ] [ "uw:snr:5+dtr"; "vanilla+logit-normal:0,1"; "min-snr+dtr+beta:2,2"; "vanilla" ] "parsed in order"
+            let uw = methods.[0]
+            Expect.equal (uw.Routing, uw.Density, uw.Clusters) ("dtr", null, 5) "uw with routing"
+            Expect.equal uw.Id "uw-snr-k5+dtr" "id"
+            Expect.equal methods.[1].Id "vanilla+logit-normal-0-1" "a folder-safe id"
+            Expect.equal (uw.Model(UNetConfig.Named "tiny", 1000).Routing) TaskRoutingKind.Dtr "the method's network routes"
+            Expect.equal (methods.[3].Model(UNetConfig.Named "tiny", 1000).Routing) TaskRoutingKind.None "vanilla does not"
+            for spec, mention in [ "vanilla+nope", "nope"; "uw+dtr+dtr", "dtr"; "vanilla+beta:0,1", "beta" ] do
+                let message =
+                    try DemoMethod.Parse spec |> ignore; failtestf "%s was accepted" spec
+                    with :? BadInputException as e -> e.Message
+                Expect.stringContains message mention spec
         }
 
         test "bad specs are BadInputException naming the problem" {

@@ -92,4 +92,23 @@ public sealed record UNetConfig
         if (Math.Floor(RoutingShare * BaseChannels) < 1)
             throw new BadInputException($"routing share {RoutingShare} activates no channel of the {BaseChannels}-channel blocks");
     }
+
+    /// <summary>
+    /// This configuration with task routing chosen by name (<c>none</c> or <c>dtr</c>) for a diffusion of
+    /// <paramref name="timesteps"/> steps, with DTR's share and sharpness.
+    /// </summary>
+    /// <exception cref="BadInputException">An unknown routing name or invalid DTR settings.</exception>
+    public UNetConfig WithRouting(string routing, double share = Core.TaskRouting.DefaultShare, double sharpness = Core.TaskRouting.DefaultSharpness, int timesteps = 1000)
+    {
+        var kind = (routing ?? "").Trim().ToLowerInvariant() switch
+        {
+            "none" or "" => TaskRoutingKind.None,
+            "dtr" => TaskRoutingKind.Dtr,
+            _ => throw new BadInputException($"unknown routing '{routing}' (expected none or dtr)"),
+        };
+        if (kind == TaskRoutingKind.None) return this with { Routing = kind };
+        var routed = this with { Routing = kind, RoutingShare = share, RoutingSharpness = sharpness, RoutingTimesteps = timesteps };
+        routed.Validate();
+        return routed;
+    }
 }

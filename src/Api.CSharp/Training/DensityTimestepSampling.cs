@@ -61,9 +61,8 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
     /// <summary>Parses a spec (<c>uniform</c>, <c>logit-normal[:m,s]</c>, <c>beta[:a,b]</c>, <c>speed[:k,threshold]</c>); bad input otherwise.</summary>
     public static DensityTimestepSampler Parse(string spec, NoiseSchedule schedule, bool importanceWeighted = false)
     {
-        var parsed = TimestepDensityModule.tryParse(spec);
-        if (parsed.IsError) throw new BadInputException($"--timestep-density: {parsed.ErrorValue}");
-        return new DensityTimestepSampler(parsed.ResultValue, schedule, importanceWeighted);
+        if (!TimestepDensities.TryParse(spec, out var density, out var error)) throw new BadInputException($"timestep density: {error}");
+        return new DensityTimestepSampler(density, schedule, importanceWeighted);
     }
 
     public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device)
@@ -71,16 +70,13 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
         Prepare(plan);
         double[] uniforms;
         using (var u = rand([batchSize], dtype: float64, generator: generator)) uniforms = u.data<double>().ToArray();
-        var timesteps = new long[batchSize];
-        var clusters = new long[batchSize];
-        var i = 0;
-        for (var c = 0; c < plan.Count; c++)
-            for (var j = plan.ChunkSize(c, batchSize); j > 0; j--, i++)
-            {
-                timesteps[i] = plan.Start(c) + clusterSamplers[c].Sample(uniforms[i]);
-                clusters[i] = c;
-            }
-        return new TimestepDraw(tensor(timesteps, dtype: int64, device: device), tensor(clusters, dtype: int64, device: device));
+        var next = 0;
+        return StratifiedDraw.Build(batchSize, plan, device, (c, n) =>
+        {
+            var timesteps = new long[n];
+            for (var j = 0; j < n; j++) timesteps[j] = plan.Start(c) + clusterSamplers[c].Sample(uniforms[next++]);
+            return tensor(timesteps, dtype: int64);
+        });
     }
 
     /// <inheritdoc/>

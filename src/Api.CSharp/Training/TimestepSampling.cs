@@ -46,7 +46,24 @@ public sealed class StratifiedTimestepSampler : ITimestepSampler
 {
     public string Name => "stratified";
 
-    public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device)
+    /// <inheritdoc/>
+    public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device) =>
+        StratifiedDraw.Build(batchSize, plan, device, (c, n) => randint(plan.Start(c), plan.End(c), [n], dtype: int64, generator: generator));
+
+    public void Observe(TimestepDraw draw, Tensor perSampleLoss) { }
+    public void Save(BinaryWriter writer) { }
+    public void Load(BinaryReader reader) { }
+}
+
+/// <summary>
+/// The one routine that lays out a cluster-stratified batch (method.md section 6): chunk c holds
+/// <c>plan.ChunkSize(c, B)</c> samples of cluster c, chunks follow each other in cluster order. Every sampler that
+/// respects clusters (uniform, importance, densities) draws through it, supplying only how a chunk's timesteps are drawn.
+/// </summary>
+public static class StratifiedDraw
+{
+    /// <summary>Builds the draw: <paramref name="drawChunk"/>(c, n) returns the n timesteps of chunk c (int64 [n], CPU).</summary>
+    public static TimestepDraw Build(int batchSize, ClusterPlan plan, Device device, Func<int, int, Tensor> drawChunk)
     {
         using var scope = NewDisposeScope();
         var ts = new List<Tensor>();
@@ -55,7 +72,7 @@ public sealed class StratifiedTimestepSampler : ITimestepSampler
         {
             var n = plan.ChunkSize(c, batchSize);
             if (n == 0) continue;
-            ts.Add(randint(plan.Start(c), plan.End(c), [n], dtype: int64, generator: generator));
+            ts.Add(drawChunk(c, n));
             cs.Add(full(n, c, dtype: int64));
         }
         var draw = new TimestepDraw(cat(ts, 0).to(device), cat(cs, 0).to(device));
@@ -63,8 +80,4 @@ public sealed class StratifiedTimestepSampler : ITimestepSampler
         draw.Clusters.MoveToOuterDisposeScope();
         return draw;
     }
-
-    public void Observe(TimestepDraw draw, Tensor perSampleLoss) { }
-    public void Save(BinaryWriter writer) { }
-    public void Load(BinaryReader reader) { }
 }

@@ -81,7 +81,11 @@ public sealed partial class Trainer
         var perSample = Diffusion.PerSampleLoss(Model, x0, draw.Timesteps, noise);
         var meanLoss = perSample.detach().mean().to_type(float64).item<double>();
         if (guard.Observe(Step + 1, meanLoss) is { } jump) Diverge(jump);
-        var batch = new WeightingBatch(perSample, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
+        // An importance-weighted density hands every weighting the losses uniform sampling would have given on average.
+        var losses = TimestepSampler is IImportanceWeightedSampler { ImportanceWeighted: true } weighted
+            ? perSample * weighted.ImportanceWeights(draw.Timesteps, Plan).to(perSample.dtype)
+            : perSample;
+        var batch = new WeightingBatch(losses, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
         var loss = Weighting.Backward(batch, modelParameters);
         if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}"));
 

@@ -83,6 +83,8 @@ public sealed partial class Trainer : IDisposable
         Options.Validate(diffusion.Timesteps, data.Count);
         if (data.Channels != model.Config.ImageChannels || data.Size != model.Config.ImageSize)
             throw new BadInputException($"data are {data.Channels}x{data.Size}x{data.Size} but the model expects {model.Config.ImageChannels}x{model.Config.ImageSize}x{model.Config.ImageSize}");
+        if (model.Config.Routing != TaskRoutingKind.None && model.Config.RoutingTimesteps != diffusion.Timesteps)
+            throw new BadInputException($"the model routes {model.Config.RoutingTimesteps} timesteps but the diffusion has T = {diffusion.Timesteps}");
         if (Options.Threads is { } threads) TorchBackend.SetThreads(threads);
         Device = TorchBackend.Resolve(Options.Device);
         runLock = Options.OutputDirectory is { } dir ? RunDirectoryLock.Acquire(dir) : null;
@@ -94,8 +96,7 @@ public sealed partial class Trainer : IDisposable
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
         Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
-        // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler.
-        TimestepSampler = timestepSampler ?? (Weighting is IWeightingWithSampler owner ? owner.Sampler : new StratifiedTimestepSampler());
+        TimestepSampler = timestepSampler ?? DefaultSampler(Weighting, Options, diffusion);
         Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);
         stream = new DataStream(data, Options.Seed);
         generator = new Generator((ulong)Options.Seed);
@@ -128,6 +129,21 @@ public sealed partial class Trainer : IDisposable
             model.Dispose();
             throw;
         }
+    }
+
+    // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler; otherwise the
+    // options' density, or cluster-stratified uniform sampling.
+    private static ITimestepSampler DefaultSampler(IWeighting weighting, TrainerOptions options, GaussianDiffusion diffusion)
+    {
+        if (weighting is IWeightingWithSampler owner)
+        {
+            if (options.TimestepDensity is not null)
+                throw new BadInputException($"the {weighting.Name} weighting draws its own timesteps: it cannot be combined with a timestep density ({options.TimestepDensity})");
+            return owner.Sampler;
+        }
+        return options.TimestepDensity is { } spec
+            ? DensityTimestepSampler.Parse(spec, diffusion.Schedule, options.DensityImportanceWeights)
+            : new StratifiedTimestepSampler();
     }
 
     /// <summary>The weighting settings a run actually uses: the options' own, with the run's seed and prediction type.</summary>

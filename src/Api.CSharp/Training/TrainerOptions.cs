@@ -32,6 +32,14 @@ public sealed record TrainerOptions
     /// <summary>The chosen method's hyper-parameters (Min-SNR gamma, Nash interval, CAGrad c, ...); the prediction type
     /// and the seed are taken from the diffusion and <see cref="Seed"/>.</summary>
     public DiffusionFunctional.Weighting.WeightingOptions WeightingSettings { get; init; } = new();
+    /// <summary>
+    /// The density timesteps are drawn from within each cluster (<c>uniform</c>, <c>logit-normal[:m,s]</c>,
+    /// <c>beta[:a,b]</c>, <c>speed[:k,threshold]</c>; docs/routing-and-densities.md); null: uniform.
+    /// </summary>
+    public string? TimestepDensity { get; init; }
+    /// <summary>Reweight each sample by 1 / (T_c p(t|c)) so that the density changes where the steps are spent but not
+    /// the objective (unbiased for the plain loss); off by default, as in SD3 and SpeeD.</summary>
+    public bool DensityImportanceWeights { get; init; }
     /// <summary>Where checkpoints, metrics.jsonl and sample grids go; null: keep nothing on disk.</summary>
     public string? OutputDirectory { get; init; }
     /// <summary>Write a checkpoint every this many steps (0: only at the end and on interruption).</summary>

@@ -82,21 +82,11 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
         }
         var p = Probabilities(plan);
         lastProbabilities = p;
-        using var scope = NewDisposeScope();
-        var ts = new List<Tensor>();
-        var cs = new List<Tensor>();
-        for (var c = 0; c < plan.Count; c++)
+        return StratifiedDraw.Build(batchSize, plan, device, (c, n) =>
         {
-            var n = plan.ChunkSize(c, batchSize);
-            if (n == 0) continue;
-            var probabilities = tensor(p[plan.Start(c)..plan.End(c)], dtype: float64);
-            ts.Add(probabilities.multinomial(n, true, generator) + plan.Start(c));
-            cs.Add(full(n, c, dtype: int64));
-        }
-        var draw = new TimestepDraw(cat(ts, 0).to(device), cat(cs, 0).to(device));
-        draw.Timesteps.MoveToOuterDisposeScope();
-        draw.Clusters.MoveToOuterDisposeScope();
-        return draw;
+            using var probabilities = tensor(p[plan.Start(c)..plan.End(c)], dtype: float64);
+            return probabilities.multinomial(n, true, generator) + plan.Start(c);
+        });
     }
 
     /// <summary>The reweighting 1 / (T_c p_t) of each sample under the last draw's probabilities (1 in warm-up), float64 [B].</summary>

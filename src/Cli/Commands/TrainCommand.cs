@@ -19,7 +19,7 @@ public sealed class TrainCommand : Command<TrainSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, TrainSettings s, CancellationToken stop)
     {
-        var config = UNetConfig.Named(s.Model, s.Channels, s.ImageSize);
+        var config = UNetConfig.Named(s.Model, s.Channels, s.ImageSize).WithRouting(s.Routing, s.RoutingShare, s.RoutingSharpness, s.Timesteps);
         var diffusion = GaussianDiffusion.Create(s.Schedule, s.Timesteps, GaussianDiffusion.ParsePrediction(s.Prediction));
         var plan = s.Boundaries is { } given ? ClusterPlans.FromBoundaries(given, s.Timesteps)
             : ClusterPlans.FromObjective(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, s.Affinity);
@@ -109,6 +109,21 @@ public sealed class TrainSettings : CommandSettings
     /// <summary>Affinity CSV.</summary>
     [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
     public string? Affinity { get; init; }
+    /// <summary>Task routing.</summary>
+    [CommandOption("--routing <KIND>"), Description("none, or dtr: denoising task routing, a sliding channel window per timestep in every residual block (docs/routing-and-densities.md)."), DefaultValue("none")]
+    public string Routing { get; init; } = "none";
+    /// <summary>DTR share.</summary>
+    [CommandOption("--routing-share <BETA>"), Description("dtr: fraction of channels each timestep activates, in (0, 1]."), DefaultValue(Core.TaskRouting.DefaultShare)]
+    public double RoutingShare { get; init; } = Core.TaskRouting.DefaultShare;
+    /// <summary>DTR sharpness.</summary>
+    [CommandOption("--routing-sharpness <ALPHA>"), Description("dtr: how the window slides with t (start ~ (t/(T-1))^alpha; above 1: slower for the least noisy steps)."), DefaultValue(Core.TaskRouting.DefaultSharpness)]
+    public double RoutingSharpness { get; init; } = Core.TaskRouting.DefaultSharpness;
+    /// <summary>Timestep density.</summary>
+    [CommandOption("--timestep-density <SPEC>"), Description("uniform, logit-normal[[:m,s]], beta[[:a,b]] or speed[[:k,threshold]]: how timesteps are drawn within each cluster (default uniform).")]
+    public string? TimestepDensity { get; init; }
+    /// <summary>Importance weights for the density.</summary>
+    [CommandOption("--density-importance"), Description("Reweight samples by 1/(T_c p(t|c)) so the density keeps the plain loss unbiased (see docs/routing-and-densities.md for when it is practical).")]
+    public bool DensityImportance { get; init; }
     /// <summary>Weighting.</summary>
     [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
      Description("vanilla, min-snr, p2, edm2-uncertainty, importance, uw, uw-bounded, famo (loss-based); pcgrad, nash, imtl, cagrad, mgda (gradient-based, k backward passes). See docs/weightings.md.")]
@@ -176,6 +191,7 @@ public sealed class TrainSettings : CommandSettings
         {
             MinSnrGamma = SnrGamma, P2K = P2K, P2Gamma = P2Gamma, UncertaintyLearningRate = UwLr, NashSolveEvery = NashEvery, CagradC = CagradC,
         },
+        TimestepDensity = TimestepDensity, DensityImportanceWeights = DensityImportance,
         EmaDecay = EmaDecay, EmaWarmup = !NoEmaWarmup, WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null,
         OutputDirectory = Out, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery, SampleCount = SampleCount,
         Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor,

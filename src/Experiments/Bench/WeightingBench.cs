@@ -64,8 +64,8 @@ public sealed class WeightingBenchSetup : IDisposable
     /// </summary>
     public Trainer CreateTrainer(DemoMethod method, long seed, IWeighting? weighting = null)
     {
-        var options = Options with { Seed = seed, Weighting = method.Weighting, Plan = method.Plan("linear", Diffusion.Timesteps) };
-        return Trainer.Create(Model, Diffusion, Data, options, weighting: weighting);
+        var options = Options with { Seed = seed, Weighting = method.Weighting, Plan = method.Plan("linear", Diffusion.Timesteps), TimestepDensity = method.Density };
+        return Trainer.Create(method.Model(Model, Diffusion.Timesteps), Diffusion, Data, options, weighting: weighting);
     }
 
     public void Dispose() => Data.Dispose();

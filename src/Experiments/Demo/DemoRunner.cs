@@ -129,12 +129,12 @@ public sealed class DemoRunner
         var plan = method.Plan(options.Schedule, options.Timesteps);
         var trainerOptions = profile.Training(seed) with
         {
-            Plan = plan, Weighting = method.Weighting, OutputDirectory = RunDirectory(method, seed),
+            Plan = plan, Weighting = method.Weighting, TimestepDensity = method.Density, OutputDirectory = RunDirectory(method, seed),
             CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
             Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
         };
         // Same seed, same initial weights for every method: they differ only in weighting and clusters.
-        using var trainer = Trainer.Create(profile.Model, diffusion, train, trainerOptions);
+        using var trainer = Trainer.Create(method.Model(profile.Model, options.Timesteps), diffusion, train, trainerOptions);
         if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {trainer.Model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
