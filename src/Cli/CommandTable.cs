@@ -21,8 +21,12 @@ internal static class CommandTable
             .WithDescription("Sample quality of generated images against real ones: FD-ResNet18, precision and recall (k = 3), FID with --inception.")
             .WithExample("evaluate", "--real", "mnist", "--fake", "runs/mnist", "--count", "500", "--json");
         config.AddCommand<ExportCommand>("export")
-            .WithDescription("Write a checkpoint's weights as a PyTorch state_dict file (TorchSharp.PyBridge).")
-            .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet.pt");
+            .WithDescription("Write a checkpoint's weights for diffusers (a UNet2DModel folder, the default) or PyTorch (a state_dict file).")
+            .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.dfn", "--out", "unet-diffusers")
+            .WithExample("export", "--checkpoint", "runs/mnist", "--out", "unet.pt", "--format", "pytorch");
+        config.AddCommand<ImportCommand>("import")
+            .WithDescription("Read diffusers or PyTorch weights (folder, safetensors, torch.save .pt/.bin) into a checkpoint that sample, export and evaluate accept.")
+            .WithExample("import", "--from", "unet-diffusers", "--out", "runs/imported/checkpoint.dfn");
         config.AddCommand<AffinityCommand>("affinity")
             .WithDescription("Task affinity (O1): gradient cosine between timestep groups, averaged over checkpoints; CSV for --objective affinity, plus plots.")
             .WithExample("affinity", "--checkpoints", "runs/a/checkpoint.dfn", "--data", "mnist", "--groups", "20", "--out", "affinity");

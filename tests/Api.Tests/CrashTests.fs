@@ -206,7 +206,7 @@ let sampleTests =
             for fa, fb in Array.zip (images "a") (images "b") do
                 Expect.sequenceEqual (File.ReadAllBytes fa) (File.ReadAllBytes fb) "same seed, same PNG"
             let weights = Path.Combine(dir, "unet.pt")
-            run [ "export"; "--checkpoint"; checkpoint; "--out"; weights ]
+            run [ "export"; "--checkpoint"; checkpoint; "--out"; weights; "--format"; "pytorch" ]
             Expect.isGreaterThan (FileInfo(weights).Length) 1000L "a PyTorch file was written"
         }
     ]

@@ -34,7 +34,7 @@ let tests =
             Expect.equal (maxAbsDiff ya after) 0.0 "identical after import"
         }
 
-        test "the file is PyTorch's zip format with the state_dict keys a PyTorch user expects" {
+        test "the file is PyTorch's zip format with diffusers' UNet2DModel keys" {
             let dir, clean = tempDir "pyformat"
             use _ = clean
             let path = Path.Combine(dir, "unet.pt")
@@ -44,7 +44,7 @@ let tests =
             let pickle = zip.Entries |> Seq.find (fun e -> e.FullName.EndsWith "data.pkl")
             use reader = new StreamReader(pickle.Open())
             let text = reader.ReadToEnd()
-            for key in [ "conv_in.weight"; "time_embedding.linear_1.weight"; "down_blocks.0.resnets.0.conv1.weight"; "mid_block.attentions.0.qkv.weight"; "conv_out.bias" ] do
+            for key in [ "conv_in.weight"; "time_embedding.linear_1.weight"; "down_blocks.0.resnets.0.conv1.weight"; "mid_block.attentions.0.to_q.weight"; "down_blocks.0.downsamplers.0.conv.weight"; "conv_out.bias" ] do
                 Expect.stringContains text key (sprintf "key %s in data.pkl" key)
         }
 

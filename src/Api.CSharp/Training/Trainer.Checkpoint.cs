@@ -64,6 +64,8 @@ public sealed partial class Trainer
         var (header, r) = CheckpointFile.Read(path);
         using (r)
         {
+            if (WeightsCheckpoint.IsWeightsOnly(header))
+                throw new BadInputException($"checkpoint {path} holds imported weights only (no optimiser, weighting or data state): it can be sampled, exported and evaluated, not resumed");
             var stored = header["identity"] as JsonObject ?? TrainingIdentity.FromLegacyHeader(header);
             if (TrainingIdentity.FirstDifference(stored, TrainingIdentity.Of(this)) is { } difference)
                 throw new BadInputException($"checkpoint {path} was trained with {difference}: resume only with the settings it was trained with, or choose another --out");

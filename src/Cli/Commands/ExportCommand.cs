@@ -1,18 +1,20 @@
 using System.ComponentModel;
 using DiffusionFunctional.Interop;
-using DiffusionFunctional.Training;
 using Spectre.Console.Cli;
 
 namespace DiffusionFunctional.Cli.Commands;
 
-/// <summary><c>dfn export</c>: writes a checkpoint's EMA (or live) weights as a PyTorch state_dict file.</summary>
+/// <summary><c>dfn export</c>: writes a checkpoint's EMA (or live) weights for diffusers or PyTorch (docs/interop.md).</summary>
 public sealed class ExportCommand : Command<ExportCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--checkpoint <FILE>")] public string? Checkpoint { get; init; }
-        [CommandOption("--out <FILE>"), Description("Destination, e.g. unet.pt (load with torch.load).")]
+        [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.dfn, or the run folder that holds it.")]
+        public string? Checkpoint { get; init; }
+        [CommandOption("--out <PATH>"), Description("diffusers: a folder for UNet2DModel.from_pretrained; pytorch: a file for torch.load.")]
         public string? Out { get; init; }
+        [CommandOption("--format <FORMAT>"), Description("diffusers (config.json, scheduler_config.json, safetensors) or pytorch (one state_dict file)."), DefaultValue("diffusers")]
+        public string Format { get; init; } = "diffusers";
         [CommandOption("--live"), Description("Export the live weights instead of the EMA.")]
         public bool Live { get; init; }
     }
@@ -20,13 +22,13 @@ public sealed class ExportCommand : Command<ExportCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new BadInputException("--checkpoint FILE is required");
-        if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out FILE is required");
-        var checkpoint = CheckpointFile.Resolve(s.Checkpoint);
-        OutputLocation.CheckFile(s.Out, "--out", checkpoint);
-        using var loaded = CheckpointModel.Load(checkpoint, useEma: !s.Live);
-        if (loaded.NoiseWarning() is { } warning) Messages.Warn(warning);
-        PyTorchWeights.Export(loaded.Model, s.Out);
-        Messages.Info($"{(s.Live ? "live" : "EMA")} weights of step {loaded.Step} written to {s.Out} (PyTorch state_dict)");
+        if (string.IsNullOrWhiteSpace(s.Out)) throw new BadInputException("--out PATH is required");
+        var format = WeightsExport.ParseFormat(s.Format);
+        var result = WeightsExport.Run(s.Checkpoint, s.Out, format, useEma: !s.Live);
+        foreach (var warning in result.Warnings) Messages.Warn(warning);
+        foreach (var file in result.Files) Console.WriteLine(file);
+        var kind = format == WeightsFormat.Diffusers ? "diffusers UNet2DModel folder" : "PyTorch state_dict, diffusers keys";
+        Messages.Info($"{(s.Live ? "live" : "EMA")} weights of step {result.Step} written to {s.Out} ({kind})");
         return DfnApp.Ok;
     }
 }

@@ -1,0 +1,138 @@
+/// Checks against real PyTorch (Debian's python3-torch under /usr/bin/python3), skipped with the reason where it is
+/// absent: our export loads strictly into the plain-PyTorch reference (bench/peer/unet_reference.py) and computes the
+/// same outputs to 1e-5 (relative to the largest output when that exceeds 1: float32 sums in another order differ by a
+/// few ulps per layer) for every named model; state_dicts made by PyTorch itself (half, bfloat16, double, views into
+/// one storage, channels-last, the legacy stream, a diffusers folder with a .bin) import to the same outputs.
+module DiffusionFunctional.Api.Tests.TorchPeerTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text
+open System.Text.Json
+open Expecto
+open TorchSharp
+open DiffusionFunctional.Diffusion
+open DiffusionFunctional.Interop
+open DiffusionFunctional.Models
+open DiffusionFunctional.Api.Tests.TestSupport
+open DiffusionFunctional.Api.Tests.InteropExportTests
+
+let private python = "/usr/bin/python3"
+
+/// Runs python with arguments; returns exit code, stdout, stderr.
+let private runPython (args: string list) =
+    let info = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    for a in args do info.ArgumentList.Add a
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 600_000) then
+        p.Kill true
+        failwithf "python %s did not finish" (String.Join(" ", args))
+    p.ExitCode, out.Result, err.Result
+
+let private torchAvailable = lazy (File.Exists python && (try (let code, _, _ = runPython [ "-c"; "import torch, numpy" ] in code = 0) with _ -> false))
+
+let private requireTorch () =
+    if not torchAvailable.Value then skiptest "no PyTorch: /usr/bin/python3 cannot import torch and numpy (apt-get install python3-torch)"
+
+let private repoRoot =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then failwith "repository root not found"
+        elif File.Exists(Path.Combine(dir.FullName, "DiffusionFunctional.sln")) then dir.FullName
+        else up dir.Parent
+    lazy (up (DirectoryInfo AppContext.BaseDirectory))
+
+/// A .npy file (format 1.0) of little-endian values: descr '<f4' or '<i8'.
+let private writeNpy (path: string) (descr: string) (shape: int64[]) (data: byte[]) =
+    let dims = if shape.Length = 1 then sprintf "(%d,)" shape.[0] else "(" + String.Join(", ", shape) + ")"
+    let dict = sprintf "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" descr dims
+    let padding = (64 - (10 + dict.Length + 1) % 64) % 64
+    let header = Encoding.ASCII.GetBytes(dict + String(' ', padding) + "\n")
+    use file = File.Create path
+    file.Write(Array.append [| 0x93uy |] "NUMPY"B, 0, 6)
+    file.Write([| 1uy; 0uy |], 0, 2)
+    file.Write(BitConverter.GetBytes(uint16 header.Length), 0, 2)
+    file.Write(header, 0, header.Length)
+    file.Write(data, 0, data.Length)
+
+let private fixedInput (c: UNetConfig) =
+    use generator = new torch.Generator(7UL)
+    torch.randn([| 2L; int64 c.ImageChannels; int64 c.ImageSize; int64 c.ImageSize |], generator = generator), torch.tensor([| 3L; 900L |])
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "PyTorch peer" [
+        test "our diffusers export loads strictly into the plain-PyTorch reference and gives the same outputs (1e-5 x max(1, max|y|))" {
+            requireTorch ()
+            oneThread ()
+            let script = Path.Combine(repoRoot.Value, "bench", "peer", "unet_reference.py")
+            for name in UNetConfig.Names do
+                let dir, clean = tempDir "peer"
+                use _ = clean
+                use net = perturbed (UNetConfig.Named name) 17L
+                WeightsExport.WriteDiffusers(net, GaussianDiffusion.Create(), dir) |> ignore
+                let x, t = fixedInput net.Config
+                use _ = x
+                use _ = t
+                let y =
+                    use _ = torch.no_grad()
+                    net.forward(x, t)
+                use _ = y
+                writeNpy (Path.Combine(dir, "x.npy")) "<f4" x.shape (x.bytes.ToArray())
+                writeNpy (Path.Combine(dir, "t.npy")) "<i8" t.shape (t.bytes.ToArray())
+                writeNpy (Path.Combine(dir, "y.npy")) "<f4" y.shape (y.contiguous().bytes.ToArray())
+                let code, out, err =
+                    runPython [ script; "compare"; "--weights"; dir; "--input"; Path.Combine(dir, "x.npy"); "--timesteps"; Path.Combine(dir, "t.npy")
+                                "--expected"; Path.Combine(dir, "y.npy"); "--tol"; "1e-5" ]
+                Expect.equal code 0 (sprintf "%s: the reference agrees (stdout %s, stderr %s)" name out err)
+                let report = JsonDocument.Parse(out.Trim()).RootElement
+                let diff = report.GetProperty("max_abs_diff").GetDouble()
+                use magnitude = y.abs().max()
+                let scale = float (magnitude.item<float32>())
+                Expect.isGreaterThan scale 0.1 (sprintf "%s: the outputs are not trivially zero" name)
+                Expect.isLessThanOrEqual diff (1e-5 * max 1.0 scale) (sprintf "%s: max |dfn - reference| = %g, max |y| = %g" name diff scale)
+                eprintfn "%s: max |dfn - reference| = %.3g with max |y| = %.3g" name diff scale
+        }
+
+        test "state_dicts made by PyTorch import as they come: half, bfloat16, double, views, channels-last, legacy, .bin folder" {
+            requireTorch ()
+            oneThread ()
+            let dir, clean = tempDir "torchmade"
+            use _ = clean
+            use net = perturbed tinyConfig 23L
+            let export = Path.Combine(dir, "export")
+            WeightsExport.WriteDiffusers(net, GaussianDiffusion.Create("linear", 40), export) |> ignore
+            let pt = WeightsExport.WritePyTorch(net, Path.Combine(dir, "unet.pt"))
+            let made = Path.Combine(dir, "made")
+            let script = Path.Combine(repoRoot.Value, "tests", "Api.Tests", "peer", "torch_made_files.py")
+            let code, out, err = runPython [ script; repoRoot.Value; export; pt; made ]
+            Expect.equal code 0 (sprintf "fixture script (stderr %s)" err)
+            let report = JsonDocument.Parse(out.Trim()).RootElement
+            Expect.isTrue (report.GetProperty("pytorch_file_same_keys").GetBoolean()) "torch.load of our .pt gives the reference's keys"
+            Expect.isFalse (report.GetProperty("pytorch_file_requires_grad").GetBoolean()) "no tensor of our .pt requires grad"
+            Expect.isTrue (report.GetProperty("views_share_storage").GetBoolean()) "the views share one storage"
+            Expect.isGreaterThan (report.GetProperty("channels_last_non_contiguous").GetInt32()) 0 "channels-last tensors are strided"
+            use expected = fixedOutput net
+            let rounded dtype =
+                let copy = perturbed tinyConfig 23L
+                use _ = torch.no_grad()
+                for p in copy.parameters() do
+                    use r = p.to_type(dtype).to_type(torch.ScalarType.Float32)
+                    p.copy_(r) |> ignore
+                copy
+            for file, dtype in [ "fp16.bin", Some torch.ScalarType.Float16; "bf16.pt", Some torch.ScalarType.BFloat16; "fp64.pt", None
+                                 "views.pt", None; "channels_last.pt", None; "legacy.pt", None; "bin_folder", None ] do
+                use imported = WeightsImport.Load(Path.Combine(made, file), ImportOptions())
+                use actual = fixedOutput imported.Model
+                match dtype with
+                | Some d ->
+                    use reference = rounded d
+                    use wanted = fixedOutput reference
+                    Expect.equal (maxAbsDiff wanted actual) 0.0 (sprintf "%s: the %A weights exactly" file d)
+                | None -> Expect.equal (maxAbsDiff expected actual) 0.0 (sprintf "%s: identical outputs" file)
+            use folder = WeightsImport.Load(Path.Combine(made, "bin_folder"), ImportOptions())
+            Expect.equal folder.Diffusion.Timesteps 40 "the .bin folder's scheduler_config.json is read"
+        }
+    ]
