@@ -23,8 +23,10 @@ let private interrupted =
         use p = Process.Start info
         let err = p.StandardError.ReadToEndAsync()
         let mutable signalled = false
+        let out = System.Text.StringBuilder()
         let mutable line = p.StandardOutput.ReadLine()
         while not (isNull line) do
+            out.AppendLine line |> ignore
             if not signalled && line.StartsWith "min-snr seed 0: step 4/" then
                 use kill = Process.Start("kill", [ "-INT"; string p.Id ])
                 kill.WaitForExit()
@@ -34,7 +36,7 @@ let private interrupted =
             p.Kill true
             failwith "interrupted reproduce did not exit"
         let saved = if File.Exists(results ()) then File.ReadAllLines(results ()) else [||]
-        p.ExitCode, err.Result, saved)
+        p.ExitCode, err.Result + "\nstdout:\n" + out.ToString(), saved)
 
 let private finished =
     lazy (

@@ -172,6 +172,10 @@ public sealed class TrainSettings : CommandSettings
     /// <inheritdoc/>
     public override ValidationResult Validate() => Checks.First(
         Checks.Required(Out, "--out DIR"),
+        Weightings.Names.Contains(Weighting.Trim().ToLowerInvariant()) ? null : Checks.Error($"unknown weighting '{Weighting}' (expected one of: {string.Join(", ", Weightings.Names)})"),
+        Prediction.Trim().ToLowerInvariant() is "eps" or "epsilon" or "v" or "v_prediction" ? null : Checks.Error($"unknown prediction type '{Prediction}' (expected eps or v)"),
+        Routing.Trim().ToLowerInvariant() is "none" or "dtr" ? null : Checks.Error($"unknown routing '{Routing}' (expected none or dtr)"),
+        TimestepDensity is null || Core.TimestepDensities.TryParse(TimestepDensity, out _, out _) ? null : Checks.Error($"unknown timestep density '{TimestepDensity}' (expected uniform, logit-normal[:m,s], beta[:a,b] or speed)"),
         Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"), Checks.PositiveFinite(Lr, "--lr"),
         Checks.Positive(Clusters, "--clusters"), Checks.Positive(Timesteps, "--timesteps"),
         Clusters > Batch ? Checks.Error($"--clusters {Clusters} is larger than --batch {Batch}: every cluster draws at least one sample per step") : null,
