@@ -20,7 +20,7 @@ public sealed record ResNet18Options(string? ModelDirectory = null, int Workers 
 /// <remarks>
 /// The package's <c>ResNetPreprocess.onnx</c> comes first: it takes RGB in 0..255, reorders to BGR and subtracts a
 /// per-pixel mean image (the network was trained that way; ImageNet mean/std normalisation does not fit it). Both
-/// graphs are fixed to one image; here the preprocessing is done in place on a batch (<see cref="ResNetMeanImage"/>)
+/// graphs are fixed to one image; here the preprocessing is one pass over a batch (<see cref="ResNetMeanImage"/>)
 /// and the network's batch dimension is made symbolic when it loads (<see cref="OnnxBatchDimension"/>), so a session
 /// run takes <see cref="ResNet18Options.BatchSize"/> images. The features are the same bits as running the graphs one
 /// image at a time (tested against <see cref="ResNet18SingleImage"/>), so the id, and cached features, stay valid.
@@ -34,6 +34,7 @@ public sealed class ResNet18Extractor : IFeatureExtractor
     internal const int Side = 224;
     internal const int FeatureCount = 512;
     const int MaxBatchSize = 256;
+    const int ResizeImages = 32;
 
     readonly ResNetMeanImage mean;
     readonly Worker[] workers;
@@ -79,25 +80,25 @@ public sealed class ResNet18Extractor : IFeatureExtractor
     {
         ArgumentNullException.ThrowIfNull(images);
         var features = new double[images.Count, FeatureCount];
-        var perImage = 3 * Side * Side;
-        var chunkImages = workers.Length * batchSize;
+        var perImage = images.Channels * Side * Side;
+        // Resize a whole number of rounds of batches at once, at least ResizeImages: each libtorch call has a fixed cost.
+        var round = workers.Length * batchSize;
+        var chunkImages = (ResizeImages + round - 1) / round * round;
         var chunk = new float[Math.Min(chunkImages, Math.Max(images.Count, 1)) * perImage];
         for (var start = 0; start < images.Count; start += chunkImages)
         {
             var count = Math.Min(chunkImages, images.Count - start);
-            // The preprocessing expects RGB in 0..255.
-            ImagePreprocessing.ToRgbSquare(images, start, count, Side, 255f, 0f, chunk);
-            // Each worker takes one batch of the chunk with its own session; an image's features do not depend on
-            // its batch or worker (tested), so neither the batch size nor the worker count changes the result.
+            ImagePreprocessing.Resize(images, start, count, Side, chunk);
+            // Worker w runs batches w, w + workers, ... of the chunk, each with its own session. An image's features do
+            // not depend on its batch or worker (tested), so neither the batch size nor the worker count changes them.
             var offset = start;
             Parallel.For(0, workers.Length, new ParallelOptions { MaxDegreeOfParallelism = workers.Length }, w =>
             {
-                var first = w * batchSize;
-                var n = Math.Min(batchSize, count - first);
-                if (n <= 0) return;
-                var batch = chunk.AsMemory(first * perImage, n * perImage);
-                mean.ApplyInPlace(batch.Span);
-                workers[w].Run(batch, n, features, offset + first);
+                for (var first = w * batchSize; first < count; first += round)
+                {
+                    var n = Math.Min(batchSize, count - first);
+                    workers[w].Run(mean, chunk.AsSpan(first * perImage, n * perImage), images.Channels, n, features, offset + first);
+                }
             });
             progress?.Report(start + count);
         }
@@ -132,11 +133,12 @@ public sealed class ResNet18Extractor : IFeatureExtractor
 
     internal static string FirstLine(string message) => OnnxSessions.FirstLine(message);
 
-    /// <summary>One session on the batch-dynamic network and a buffer for one batch of features.</summary>
+    /// <summary>One session on the batch-dynamic network, with buffers for one batch of inputs and features.</summary>
     sealed class Worker : IDisposable
     {
         readonly InferenceSession network;
         readonly RunOptions runOptions = new();
+        readonly float[] input;
         readonly float[] output;
         readonly string[] inputName, outputName;
 
@@ -145,13 +147,16 @@ public sealed class ResNet18Extractor : IFeatureExtractor
             using var options = OnnxSessions.Options(threads);
             network = OnnxSessions.Load(file, options, model);
             (inputName, outputName) = OnnxSessions.CheckShapes(network, file, [-1, 3, Side, Side], [-1, FeatureCount, 1, 1]);
+            input = new float[batchSize * 3 * Side * Side];
             output = new float[batchSize * FeatureCount];
         }
 
-        /// <summary>Features of <paramref name="count"/> preprocessed images into rows <paramref name="row"/>.. of <paramref name="features"/>.</summary>
-        public void Run(Memory<float> images, int count, double[,] features, int row)
+        /// <summary>Features of <paramref name="count"/> resized images into rows <paramref name="row"/>.. of <paramref name="features"/>.</summary>
+        public void Run(ResNetMeanImage mean, ReadOnlySpan<float> resized, int channels, int count, double[,] features, int row)
         {
-            using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, images, [count, 3, Side, Side]);
+            var values = count * 3 * Side * Side;
+            mean.Prepare(resized, channels, input.AsSpan(0, values));
+            using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, values), [count, 3, Side, Side]);
             using var outputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.AsMemory(0, count * FeatureCount), [count, FeatureCount, 1, 1]);
             network.Run(runOptions, inputName, [inputValue], outputName, [outputValue]);
             for (var i = 0; i < count; i++)
