@@ -36,7 +36,9 @@ public sealed class BenchEvaluationCommand : Command<BenchEvaluationCommand.Sett
             return DfnApp.Ok;
         }
         string F(double v, string format = "F1") => v.ToString(format, CultureInfo.InvariantCulture);
-        AnsiConsole.WriteLine($"{report.Images} images ({report.Data}), {report.Workers} worker(s) x {report.ThreadsPerWorker} thread(s); medians of {s.Repeats} repeats");
+        var loads = report.Runs.Select(r => r.LoadAverage).Where(double.IsFinite).ToArray();
+        var load = loads.Length == 0 ? "load average unknown" : $"load average {F(loads.Min())}-{F(loads.Max())}";
+        AnsiConsole.WriteLine($"{report.Images} images ({report.Data}), {report.Workers} worker(s) x {report.ThreadsPerWorker} thread(s); medians of {s.Repeats} repeats; {load}");
         var table = new Table().AddColumns("batch", "single image CPU-ms/image", "batched CPU-ms/image", "CPU ratio", "wall ratio", "max |feature diff|");
         foreach (var r in report.Summaries)
             table.AddRow(r.BatchSize.ToString(CultureInfo.InvariantCulture), F(r.SingleCpuMsPerImage), F(r.BatchedCpuMsPerImage), F(r.CpuRatio, "F2"), F(r.WallRatio, "F2"), r.MaxAbsDifference.ToString("G3", CultureInfo.InvariantCulture));
