@@ -48,6 +48,8 @@ internal static class CommandTable
                 .WithDescription("Training/sampling images/s, FLOPs per image, achieved GFLOP/s vs libtorch GEMM, peak memory.");
             bench.AddCommand<BenchOverheadCommand>("overhead")
                 .WithDescription("Step time of every weighting method relative to vanilla, same model and batch.");
+            bench.AddCommand<BenchEvaluationCommand>("evaluation")
+                .WithDescription("ResNet-18 features: batched against one image per run, CPU-ms per image, ratio, largest feature difference.");
             bench.AddCommand<BenchStabilityCommand>("stability")
                 .WithDescription("Train a small model with each weighting method over several seeds; report divergence per run (exit 1 if any).");
         });
