@@ -89,6 +89,19 @@ let private concurrencyTests =
             Expect.isTrue (File.Exists(Path.Combine(out, "checkpoint.dfn"))) "the first run checkpointed on SIGINT"
             expectConsecutiveSteps (metricSteps metrics) "metrics.jsonl of the first run"
         }
+
+        test "a run killed with SIGKILL leaves no lock behind: the next run on its folder starts and logs from step 1" {
+            let out = fresh "killed"
+            let metrics = Path.Combine(out, "metrics.jsonl")
+            use first = new Background(trainArgs (idx ()) out [ "--steps", "400" ] [])
+            first.WaitUntil 120 "five metrics lines" (fun () -> metricLines metrics >= 5)
+            first.Signal "KILL"
+            Expect.equal (first.Finish 60).ExitCode 137 "killed"
+            Expect.isTrue (File.Exists(Path.Combine(out, ".dfn-lock"))) "the lock file is still there"
+            let next = run (trainArgs (idx ()) out [] [ "--resume" ])
+            Expect.equal next.ExitCode 0 next.Stderr
+            Expect.equal (metricSteps metrics) [ 1L; 2L; 3L ] "no checkpoint had been written: a fresh start, the old lines replaced"
+        }
     ]
 
 let private optionTests =
@@ -134,10 +147,12 @@ let private optionTests =
             Expect.isEmpty (filesWritten out) "no checkpoint, no metrics, no samples"
         }
 
-        test "parser errors name the option and the value" {
+        test "parser errors and unknown names name the option and the value" {
             for args, mentions in
                 [ [ "train"; "--steps"; "abc"; "--out"; fresh "p" ], [ "--steps"; "'abc'"; "integer" ]
-                  [ "sample"; "--checkpoint"; "x"; "--out"; "y"; "--eta"; "much" ], [ "--eta"; "'much'"; "number" ] ] do
+                  [ "sample"; "--checkpoint"; "x"; "--out"; "y"; "--eta"; "much" ], [ "--eta"; "'much'"; "number" ]
+                  // An unknown method is refused before the (here missing) data are read.
+                  [ "train"; "--weighting"; "gradnorm-x"; "--data"; "idx:/no/such/file"; "--out"; fresh "p" ], [ "--weighting"; "'gradnorm-x'"; "min-snr" ] ] do
                 expectOneLine 2 mentions (String.Join(" ", args)) (run args)
         }
 
