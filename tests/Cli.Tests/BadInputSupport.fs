@@ -211,13 +211,12 @@ module Fixture =
     let removeRoot () =
         if root.IsValueCreated && Directory.Exists root.Value then Directory.Delete(root.Value, true)
 
-/// Runs `dfn ARGS` like <see cref="Dfn.run"/> with extra environment variables (e.g. DOTNET_PROCESSOR_COUNT=1, which
-/// makes .NET report one logical processor, as on a one-core machine).
-let runWithEnvironment (environment: (string * string) list) (args: string list) : Outcome =
+/// Runs `dfn ARGS` like <see cref="Dfn.run"/> after `configure` adjusts the process (environment, working folder).
+let runWith (configure: ProcessStartInfo -> unit) (args: string list) : Outcome =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
     for a in args do info.ArgumentList.Add a
-    for name, value in environment do info.Environment.[name] <- value
+    configure info
     use p = Process.Start info
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
@@ -225,3 +224,11 @@ let runWithEnvironment (environment: (string * string) list) (args: string list)
         p.Kill true
         failwithf "dfn %s did not finish within 120 s" (String.Join(" ", args))
     { ExitCode = p.ExitCode; Stdout = out.Result; Stderr = err.Result }
+
+/// Runs `dfn ARGS` with extra environment variables (DOTNET_PROCESSOR_COUNT=1 makes .NET see one logical processor,
+/// as on a one-core machine).
+let runWithEnvironment (environment: (string * string) list) (args: string list) : Outcome =
+    runWith (fun info -> for name, value in environment do info.Environment.[name] <- value) args
+
+/// Runs `dfn ARGS` in the working folder `dir`.
+let runIn (dir: string) (args: string list) : Outcome = runWith (fun info -> info.WorkingDirectory <- dir) args

@@ -44,6 +44,18 @@ let private resumeTests =
             expectConsecutiveSteps (metricSteps metrics) "continued metrics"
             Expect.equal (metricSteps metrics).Length 5 "two more steps"
         }
+
+        test "the same data through another relative path (another working folder) is the same data" {
+            let out = fresh "relative"
+            Directory.CreateDirectory out |> ignore
+            let dataFolder = Path.GetDirectoryName(idxFile ())
+            let name = Path.GetFileName(idxFile ())
+            let first = runIn dataFolder (trainArgs ("idx:" + name) out [] [])
+            Expect.equal first.ExitCode 0 first.Stderr
+            let again = runIn out (trainArgs ("idx:../" + name) out [ "--steps", "4" ] [ "--resume" ])
+            Expect.equal again.ExitCode 0 (sprintf "resumed from another folder: %s" again.Stderr)
+            Expect.stringContains again.Stderr "at step 3" "resumed where it stopped"
+        }
     ]
 
 let private exportTests =
