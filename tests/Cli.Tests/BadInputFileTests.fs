@@ -69,15 +69,15 @@ let private imageTests =
             expectOneLine 2 [ "8x8"; "16x16" ] "real folder of another size" { r with Stderr = String.Join("\n", error) }
         }
 
-        test "evaluate --count draws a seeded random subset of a real folder, not its first N files" {
-            let real = fresh "real-sorted"
-            Directory.CreateDirectory real |> ignore
+        test "evaluate --count draws a seeded random subset of a real or generated folder, not its first N files" {
+            let sorted = fresh "sorted"
+            Directory.CreateDirectory sorted |> ignore
             // Sorted by name, the first six are black and the last six white.
             for i in 0 .. 5 do
-                writePng (Path.Combine(real, sprintf "a-%02d.png" i)) 16 (fun _ _ -> 0uy)
-                writePng (Path.Combine(real, sprintf "b-%02d.png" i)) 16 (fun _ _ -> 255uy)
-            let files = Directory.GetFiles real |> Array.sort
-            let fakes = noiseFolder "fake-noise" 16 4
+                writePng (Path.Combine(sorted, sprintf "a-%02d.png" i)) 16 (fun _ _ -> 0uy)
+                writePng (Path.Combine(sorted, sprintf "b-%02d.png" i)) 16 (fun _ _ -> 255uy)
+            let files = Directory.GetFiles sorted |> Array.sort
+            let noise = noiseFolder "noise" 16 4
             // A seed whose draw mixes black and white (most do); the permutation is the library's data order.
             let seed, chosen =
                 Seq.initInfinite id
@@ -88,15 +88,19 @@ let private imageTests =
                 Directory.CreateDirectory dir |> ignore
                 for i in picked do File.Copy(files.[i], Path.Combine(dir, Path.GetFileName files.[i]))
                 dir
-            let evaluate folder =
-                evaluateJson "evaluate a folder" (run [ "evaluate"; "--real"; folder; "--fake"; fakes; "--count"; "4"; "--seed"; string seed; "--no-cache"; "--json" ])
-            let drawn = evaluate real
-            Expect.equal (drawn.GetProperty("real_selection").GetString()) (sprintf "random 4 (seed %d)" seed) "the subset is stated"
             let fd (j: JsonElement) = j.GetProperty("fd_resnet18").GetDouble()
-            let sameImages = evaluate (copyOf "real-drawn" chosen)
-            Expect.floatClose Accuracy.medium (fd drawn) (fd sameImages) "the drawn subset is the seeded permutation's first four"
-            let firstFour = evaluate (copyOf "real-first" [ 0 .. 3 ])
+            let evaluate real fake =
+                evaluateJson "evaluate folders" (run [ "evaluate"; "--real"; real; "--fake"; fake; "--count"; "4"; "--seed"; string seed; "--no-cache"; "--json" ])
+            let drawn = evaluate sorted noise
+            Expect.equal (drawn.GetProperty("real_selection").GetString()) (sprintf "random 4 (seed %d)" seed) "the subset is stated"
+            let drawnCopy = copyOf "real-drawn" chosen
+            Expect.floatClose Accuracy.medium (fd drawn) (fd (evaluate drawnCopy noise)) "the real subset is the seeded permutation's first four"
+            let firstFour = evaluate (copyOf "real-first" [ 0 .. 3 ]) noise
             Expect.isGreaterThan (abs (fd drawn - fd firstFour)) (1e-3 * (1.0 + abs (fd drawn))) "not the first four files"
+            // Generated images from a folder are drawn the same way.
+            let drawnFakes = evaluate noise sorted
+            Expect.equal (drawnFakes.GetProperty("fake_selection").GetString()) (sprintf "random 4 (seed %d)" seed) "the generated subset is stated"
+            Expect.floatClose Accuracy.medium (fd drawnFakes) (fd (evaluate noise drawnCopy)) "the generated subset is the same seeded draw"
         }
     ]
 
