@@ -76,12 +76,18 @@ public static class TaskAffinityAnalysis
         }
         finally
         {
-            foreach (var p in parameters) p.grad?.zero_();
+            // Each .grad read is a new tensor handle: read them in a scope that frees them.
+            using (NewDisposeScope()) foreach (var p in parameters) p.grad?.zero_();
             model.train(wasTraining);
         }
 
-        using var gram = store.to_type(float64).matmul(store.to_type(float64).t());
-        var cosines = DiffusionFunctional.Core.TaskAffinity.cosines(ToArray(gram));
+        double[,] gramValues;
+        using (NewDisposeScope())
+        {
+            var wide = store.to_type(float64);
+            gramValues = ToArray(wide.matmul(wide.t()));
+        }
+        var cosines = DiffusionFunctional.Core.TaskAffinity.cosines(gramValues);
         var error = double.NaN;
         if (options.SketchDim > 0) error = SketchError(cosines, exactDotWithFirst, exactSquaredNorm);
         return new AffinityMeasurement(cosines, error);

@@ -40,8 +40,7 @@ public static class EvaluationInputs
         if (sampler.Kind == SamplerKind.Ddim && sampler.Steps > loaded.Diffusion.Timesteps)
             throw new BadInputException($"--sampler-steps {sampler.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
         using var generated = Samplers.Sample(loaded.Diffusion, loaded.Model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
-        using var unit = ((generated + 1) / 2).clamp(0, 1);
-        return new EvaluationSet(ImageBatch.FromTensor(unit), $"{n} samples of step {loaded.Step} ({sampler.Kind}, {sampler.Steps} steps, seed {sampler.Seed})", 0);
+        return new EvaluationSet(ImageBatch.FromSigned(generated), $"{n} samples of step {loaded.Step} ({sampler.Kind}, {sampler.Steps} steps, seed {sampler.Seed})", 0);
     }
 
     /// <summary>
@@ -79,8 +78,7 @@ public static class EvaluationInputs
         var order = DataStream.Permutation(data.Count, (ulong)seed, 0);
         using var index = tensor(order.Take(n).Select(i => (long)i).ToArray(), dtype: int64);
         using var chosen = data.Images.index_select(0, index);
-        using var unit = ((chosen + 1) / 2).clamp(0, 1);
-        return new EvaluationSet(ImageBatch.FromTensor(unit), Selection(n, data.Count, count, seed), data.Skipped);
+        return new EvaluationSet(ImageBatch.FromSigned(chosen), Selection(n, data.Count, count, seed), data.Skipped);
     }
 
     static string Selection(int used, int? count, long seed) => count is null ? $"all {used:N0}" : $"random {used:N0} (seed {seed})";

@@ -64,6 +64,16 @@ public sealed class ImageBatch
         return new ImageBatch(Images(0, count).ToArray(), count, Channels, Height, Width);
     }
 
+    /// <summary>
+    /// Copies images in [-1, 1] (what samplers generate and data sets hold), mapped to [0, 1] and clamped, into a
+    /// batch. The one conversion every evaluation uses; its temporaries are freed here.
+    /// </summary>
+    public static ImageBatch FromSigned(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return FromTensor(((images + 1) / 2).clamp(0, 1));
+    }
+
     /// <summary>Copies a CPU or GPU tensor [N, C, H, W] (any floating type, values in [0, 1]) into a batch.</summary>
     public static ImageBatch FromTensor(Tensor images)
     {

@@ -79,6 +79,9 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     {
         config.Validate();
         Config = config;
+        // TorchSharp's layer constructors leave temporaries behind (a Conv2d's bias initialisation, for one): build
+        // inside a dispose scope that keeps the parameters and buffers and frees the rest.
+        using var scope = NewDisposeScope();
         var c0 = config.BaseChannels;
         var embedDim = 4 * c0;
         var groups = config.NormGroups;
@@ -133,6 +136,7 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
         conv_out = Conv2d(current, config.ImageChannels, kernel_size: 3, padding: 1);
         using (no_grad()) { conv_out.weight!.zero_(); conv_out.bias!.zero_(); }
         RegisterComponents();
+        scope.Detach(parameters().Cast<IDisposable>().Concat(buffers()));
         // After the weights: routing draws no random numbers and registers nothing.
         router = TaskRouter.Create(config, down_blocks.Concat(up_blocks).SelectMany(l => l.BlockInputWidths).Concat(mid_block.BlockInputWidths));
     }

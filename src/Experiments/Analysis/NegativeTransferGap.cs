@@ -94,9 +94,9 @@ public static class NegativeTransferGap
                 cancellation, log, onStep);
             var specialists = TrainSpecialists(config, diffusion, train, options, r.Intervals, r.OutputDirectory, cancellation, log, onStep);
             using var evaluator = new Evaluator();
-            using var realUnit = ((real.Images + 1) / 2).clamp(0, 1);
+
             var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = r.SamplerSteps, Seed = r.Seed + 1 };
-            var scores = Score(sharedPath, specialists, ImageBatch.FromTensor(realUnit), evaluator, r.EvalSamples, sampler,
+            var scores = Score(sharedPath, specialists, ImageBatch.FromSigned(real.Images), evaluator, r.EvalSamples, sampler,
                 Path.Combine(r.OutputDirectory, "ntg-evaluations.json"), "", log);
             var (json, chart) = NtgReport.Write(r, scores.FdShared, scores.Intervals);
             return new NtgResult(scores.FdShared, scores.Intervals, json, chart);
@@ -178,8 +178,7 @@ public static class NegativeTransferGap
                 if (done.TryGetValue(keyPrefix + key, out var cached)) return (cached[0], cached[1]);
                 log?.Invoke($"evaluating {keyPrefix}{key}: {samples} samples");
                 using var images = Samplers.Sample(shared.Diffusion, model, shape, sampler);
-                using var unit = ((images + 1) / 2).clamp(0, 1);
-                var scored = evaluator.Evaluate(real, ImageBatch.FromTensor(unit));
+                var scored = evaluator.Evaluate(real, ImageBatch.FromSigned(images));
                 done[keyPrefix + key] = [scored.FdResNet18, scored.Kid];
                 AtomicFile.WriteAllText(storePath, JsonSerializer.Serialize(done));
                 return (scored.FdResNet18, scored.Kid);

@@ -120,12 +120,11 @@ public static class EvaluationBenchmark
             Data.MnistFetch.EnsureAvailable(data);
             using var set = DataSources.Load(data, channels: 1, size: 28);
             if (set.Count < count) throw new BadInputException($"--data {data} holds {set.Count} images, fewer than the {count} asked for");
-            using var unitReal = ((set.Images.narrow(0, 0, count) + 1) / 2).clamp(0, 1);
-            return (ImageBatch.FromTensor(unitReal), data);
+            using var first = set.Images.narrow(0, 0, count);
+            return (ImageBatch.FromSigned(first), data);
         }
         using var blobs = SyntheticImages.Blobs(count, 28, seed: 0);
-        using var unit = ((blobs.Images + 1) / 2).clamp(0, 1);
-        return (ImageBatch.FromTensor(unit), blobs.Description);
+        return (ImageBatch.FromSigned(blobs.Images), blobs.Description);
     }
 
     static (double[,] Features, (double CpuMs, double WallMs) Cost) Timed(IFeatureExtractor extractor, ImageBatch images)

@@ -195,8 +195,7 @@ public sealed class DemoRunner
             using var grid = images[..Math.Min(profile.GridSamples, samples)];
             ImageWriter.SaveGrid(grid, Path.Combine(RunDirectory(method, seed), "samples.png"), minImageWidth: GridImageWidth);
         }
-        ImageBatch fake;
-        using (var unit = ((images + 1) / 2).clamp(0, 1)) fake = ImageBatch.FromTensor(unit);
+        var fake = ImageBatch.FromSigned(images);
         var scored = evaluator.Evaluate(real, fake, new InlineProgress<WorkProgress>(p =>
             progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
         var seconds = clock.Elapsed.TotalSeconds;
@@ -215,7 +214,8 @@ public sealed class DemoRunner
             for (var start = 0; start < count; start += chunk)
             {
                 var sampler = trainer.Options.Sampler with { Seed = EvaluationNoiseSeed + start / chunk };
-                using (no_grad()) parts.Add(trainer.Sample(Math.Min(chunk, count - start), sampler).cpu());
+                using var scope = NewDisposeScope();
+                using (no_grad()) parts.Add(trainer.Sample(Math.Min(chunk, count - start), sampler).cpu().MoveToOuterDisposeScope());
             }
             return cat(parts, 0);
         }
@@ -250,10 +250,10 @@ public sealed class DemoRunner
         using var spareIndex = tensor(order.Skip(profile.RealSamples).Take(profile.HeldOutImages - profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
         using var trainIndex = tensor(order.Skip(profile.HeldOutImages).Take(trainCount).Select(i => (long)i).ToArray(), dtype: int64);
         ImageBatch real;
-        using (var scope = NewDisposeScope()) real = ImageBatch.FromTensor(((all.Images.index_select(0, realIndex) + 1) / 2).clamp(0, 1));
+        using (var chosen = all.Images.index_select(0, realIndex)) real = ImageBatch.FromSigned(chosen);
         ImageBatch? spare = null;
         if (spareIndex.shape[0] > 0)
-            using (var scope = NewDisposeScope()) spare = ImageBatch.FromTensor(((all.Images.index_select(0, spareIndex) + 1) / 2).clamp(0, 1));
+            using (var chosen = all.Images.index_select(0, spareIndex)) spare = ImageBatch.FromSigned(chosen);
         var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
         log($"data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
         return new DemoData(train, real, spare);
