@@ -19,6 +19,13 @@ internal static class Checks
     public static ValidationResult? Required(string? value, string option) =>
         string.IsNullOrWhiteSpace(value) ? Error($"{option} is required") : null;
 
+    /// <summary>A library check (one that throws <see cref="BadInputException"/>) as an option check, prefixed with the option.</summary>
+    public static ValidationResult? Library(Action check, string option)
+    {
+        try { check(); return null; }
+        catch (BadInputException e) { return Error($"{option}: {e.Message}"); }
+    }
+
     /// <summary>At least 1.</summary>
     public static ValidationResult? Positive(long value, string option) =>
         value < 1 ? Error($"{option} must be at least 1, got {value}") : null;

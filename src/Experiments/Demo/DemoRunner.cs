@@ -76,9 +76,7 @@ public sealed class DemoRunner
         if (options.Threads < 1) throw new BadInputException($"threads must be positive, got {options.Threads}");
         if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
         if (options.Methods.Count == 0) throw new BadInputException("no methods to run");
-        foreach (var m in options.Methods)
-            if (options.Profile.BatchSize < m.Clusters)
-                throw new BadInputException($"batch size {options.Profile.BatchSize} is smaller than the {m.Clusters} clusters of {m}");
+        foreach (var m in options.Methods) TrainerOptions.CheckClusterCount(m.Clusters, options.Profile.BatchSize, options.Timesteps);
     }
 
     /// <summary>Where the JSON-lines results are.</summary>
