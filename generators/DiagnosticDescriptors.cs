@@ -63,13 +63,25 @@ public static class DiagnosticDescriptors
         "TaskClusters argument '{0}' is invalid: {1}");
 
     public static readonly DiagnosticDescriptor CoreNotReferenced = new("DFN014", "DiffusionFunctional.Core is not referenced",
-        "'{0}' gets no Plan member because DiffusionFunctional.Core is not referenced", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+        "'{0}' gets no {1} because DiffusionFunctional.Core is not referenced", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor AffinityFileIgnored = new("DFN015", "Affinity file ignored",
         "AffinityFile = \"{0}\" is ignored because Objective is '{1}', not 'affinity'", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor TooMuchWork = Error("DFN016", "Clustering too large for compile time",
         "Clusters = {0} over {1} is too large to cluster at compile time ({2}); use Core's Objectives.cluster at run time instead");
+
+    public static readonly DiagnosticDescriptor UnknownRouting = Error("DFN017", "Unknown task routing",
+        "Unknown routing '{0}' (expected none or dtr)");
+
+    public static readonly DiagnosticDescriptor InvalidRoutingShare = Error("DFN018", "Invalid routing share",
+        "RoutingShare = {0} is invalid: the share of active channels must lie in (0, 1]");
+
+    public static readonly DiagnosticDescriptor InvalidRoutingSharpness = Error("DFN019", "Invalid routing sharpness",
+        "RoutingSharpness = {0} is invalid: it must be a positive finite number");
+
+    public static readonly DiagnosticDescriptor RoutingOptionIgnored = new("DFN020", "Routing option ignored",
+        "{0} = {1} is ignored because Routing is 'none' (set Routing = \"dtr\" to route)", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor GeneratorFailure = Error("DFN099", "TaskClusters generator failure",
         "The TaskClusters generator could not process '{0}': {1}");
@@ -82,7 +94,10 @@ public static class DiagnosticDescriptors
         [AffinityFileAmbiguous.Id] = AffinityFileAmbiguous, [AffinityFileMalformed.Id] = AffinityFileMalformed,
         [AffinityAsymmetric.Id] = AffinityAsymmetric, [GroupsDoNotDivide.Id] = GroupsDoNotDivide,
         [InvalidArgument.Id] = InvalidArgument, [CoreNotReferenced.Id] = CoreNotReferenced,
-        [AffinityFileIgnored.Id] = AffinityFileIgnored, [TooMuchWork.Id] = TooMuchWork, [GeneratorFailure.Id] = GeneratorFailure,
+        [AffinityFileIgnored.Id] = AffinityFileIgnored, [TooMuchWork.Id] = TooMuchWork,
+        [UnknownRouting.Id] = UnknownRouting, [InvalidRoutingShare.Id] = InvalidRoutingShare,
+        [InvalidRoutingSharpness.Id] = InvalidRoutingSharpness, [RoutingOptionIgnored.Id] = RoutingOptionIgnored,
+        [GeneratorFailure.Id] = GeneratorFailure,
     };
 
     /// <summary>The descriptor with this ID (the generator-failure descriptor for an unknown one).</summary>

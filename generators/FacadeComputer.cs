@@ -31,7 +31,7 @@ internal static class FacadeComputer
         return new FacadeOutcome(facade, diagnostics.ToEquatableArray());
     }
 
-    private sealed record ValidConfig(ScheduleKind Schedule, string Objective, SnrScale SnrScale);
+    private sealed record ValidConfig(ScheduleKind Schedule, string Objective, SnrScale SnrScale, RoutingModel? Routing);
 
     private static ValidConfig? Validate(ClusterRequest request, List<DiagnosticInfo> diagnostics)
     {
@@ -86,8 +86,10 @@ internal static class FacadeComputer
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileIgnored, "AffinityFile", config.AffinityFile!, objectiveName));
         }
 
+        var routing = RoutingValidator.Validate(config, diagnostics);
+
         if (HasErrors(diagnostics, before)) return null;
-        return new ValidConfig(kind, objectiveName, scaleKnown ? scale : SnrScale.LogScale);
+        return new ValidConfig(kind, objectiveName, scaleKnown ? scale : SnrScale.LogScale, routing);
     }
 
     private static FacadeModel? Cluster(ClusterRequest request, ValidConfig valid, List<DiagnosticInfo> diagnostics)
@@ -125,13 +127,14 @@ internal static class FacadeComputer
             ends[c] = schedule.LogSnr[bounds[c + 1] - 1];
         }
         if (!request.CoreReferenced)
-            diagnostics.Add(Diagnostic(DiagnosticDescriptors.CoreNotReferenced, DiagnosticInfo.TypeAnchor, spec.Target.DisplayName));
+            diagnostics.Add(Diagnostic(DiagnosticDescriptors.CoreNotReferenced, DiagnosticInfo.TypeAnchor, spec.Target.DisplayName,
+                valid.Routing is null ? "Plan member" : "Plan, RoutingWindow or RoutingOverlap member"));
         return new FacadeModel(
             spec.Target, clusters.ScheduleName, clusters.ObjectiveName,
             valid.Objective == "snr" ? (valid.SnrScale.IsLogScale ? "log" : "raw") : null,
             valid.Objective == "affinity" ? config.AffinityFile : null,
             clusters.Timesteps, bounds.ToEquatableArray(), clusters.Cost, starts.ToEquatableArray(), ends.ToEquatableArray(),
-            request.CoreReferenced, ClusterPlan.OfClusters(clusters).Origin);
+            request.CoreReferenced, ClusterPlan.OfClusters(clusters).Origin, valid.Routing);
     }
 
     private static double[,]? ReadAffinity(ClusterRequest request, List<DiagnosticInfo> diagnostics)

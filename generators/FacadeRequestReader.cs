@@ -83,9 +83,7 @@ internal static class FacadeRequestReader
     private static (ClusterConfig, EquatableArray<ArgumentLocation>) ReadConfig(
         AttributeData attribute, AttributeSyntax? syntax, SemanticModel model, CancellationToken cancellationToken)
     {
-        string? schedule = TaskClustersAttributeSource.DefaultSchedule, objective = TaskClustersAttributeSource.DefaultObjective;
-        string? snrScale = TaskClustersAttributeSource.DefaultSnrScale, affinityFile = null;
-        int timesteps = TaskClustersAttributeSource.DefaultTimesteps, clusters = TaskClustersAttributeSource.DefaultClusters;
+        var values = new ConfigValues();
         var problems = new List<ArgumentProblem>();
         var locations = new List<ArgumentLocation>();
 
@@ -110,17 +108,8 @@ internal static class FacadeRequestReader
             bound.TryGetValue(name, out var value);
             // An argument the compiler rejects (Clusters = 2.5) may still carry a converted value: never use it.
             if (HasErrors(model, argument, cancellationToken)) value = default;
-            var text = Shorten(argument.Expression.ToString());
-            switch (name)
-            {
-                case "Schedule": schedule = ReadString(name, value, text, problems, nullable: false) ?? schedule; break;
-                case "Objective": objective = ReadString(name, value, text, problems, nullable: false) ?? objective; break;
-                case "SnrScale": snrScale = ReadString(name, value, text, problems, nullable: false) ?? snrScale; break;
-                case "AffinityFile": affinityFile = ReadString(name, value, text, problems, nullable: true); break;
-                case "Timesteps": timesteps = ReadInt(name, value, text, problems) ?? timesteps; break;
-                case "Clusters": clusters = ReadInt(name, value, text, problems) ?? clusters; break;
-                default: problems.Add(new ArgumentProblem(name, "TaskClusters has no such property (expected Schedule, Timesteps, Clusters, Objective, SnrScale or AffinityFile)")); break;
-            }
+            if (!values.Assign(name, value, Shorten(argument.Expression.ToString()), problems))
+                problems.Add(new ArgumentProblem(name, "TaskClusters has no such property (expected Schedule, Timesteps, Clusters, Objective, SnrScale, AffinityFile, Routing, RoutingShare or RoutingSharpness)"));
         }
         // Without syntax (not expected for source attributes) fall back to the bound values alone.
         if (syntax is null)
@@ -128,19 +117,41 @@ internal static class FacadeRequestReader
             foreach (var pair in bound)
             {
                 var text = pair.Value.Kind == TypedConstantKind.Primitive ? pair.Value.Value?.ToString() ?? "null" : "?";
-                switch (pair.Key)
-                {
-                    case "Schedule": schedule = ReadString(pair.Key, pair.Value, text, problems, false) ?? schedule; break;
-                    case "Objective": objective = ReadString(pair.Key, pair.Value, text, problems, false) ?? objective; break;
-                    case "SnrScale": snrScale = ReadString(pair.Key, pair.Value, text, problems, false) ?? snrScale; break;
-                    case "AffinityFile": affinityFile = ReadString(pair.Key, pair.Value, text, problems, true); break;
-                    case "Timesteps": timesteps = ReadInt(pair.Key, pair.Value, text, problems) ?? timesteps; break;
-                    case "Clusters": clusters = ReadInt(pair.Key, pair.Value, text, problems) ?? clusters; break;
-                }
+                values.Assign(pair.Key, pair.Value, text, problems);
             }
         }
-        var config = new ClusterConfig(schedule, timesteps, clusters, objective, snrScale, affinityFile, problems.ToEquatableArray());
-        return (config, locations.ToEquatableArray());
+        return (values.ToConfig(problems.ToEquatableArray()), locations.ToEquatableArray());
+    }
+
+    /// <summary>The attribute's values while they are read, starting from the defaults.</summary>
+    private sealed class ConfigValues
+    {
+        private string? schedule = TaskClustersAttributeSource.DefaultSchedule, objective = TaskClustersAttributeSource.DefaultObjective;
+        private string? snrScale = TaskClustersAttributeSource.DefaultSnrScale, affinityFile;
+        private string? routing = TaskClustersAttributeSource.DefaultRouting;
+        private double? routingShare, routingSharpness;
+        private int timesteps = TaskClustersAttributeSource.DefaultTimesteps, clusters = TaskClustersAttributeSource.DefaultClusters;
+
+        /// <summary>Reads one named argument; false for a name TaskClusters does not have.</summary>
+        public bool Assign(string name, TypedConstant value, string text, List<ArgumentProblem> problems)
+        {
+            switch (name)
+            {
+                case "Schedule": schedule = ReadString(name, value, text, problems, nullable: false) ?? schedule; return true;
+                case "Objective": objective = ReadString(name, value, text, problems, nullable: false) ?? objective; return true;
+                case "SnrScale": snrScale = ReadString(name, value, text, problems, nullable: false) ?? snrScale; return true;
+                case "AffinityFile": affinityFile = ReadString(name, value, text, problems, nullable: true); return true;
+                case "Routing": routing = ReadString(name, value, text, problems, nullable: false) ?? routing; return true;
+                case "Timesteps": timesteps = ReadInt(name, value, text, problems) ?? timesteps; return true;
+                case "Clusters": clusters = ReadInt(name, value, text, problems) ?? clusters; return true;
+                case "RoutingShare": routingShare = ReadDouble(name, value, text, problems) ?? routingShare; return true;
+                case "RoutingSharpness": routingSharpness = ReadDouble(name, value, text, problems) ?? routingSharpness; return true;
+                default: return false;
+            }
+        }
+
+        public ClusterConfig ToConfig(EquatableArray<ArgumentProblem> problems) =>
+            new(schedule, timesteps, clusters, objective, snrScale, affinityFile, routing, routingShare, routingSharpness, problems);
     }
 
     private static bool HasErrors(SemanticModel model, SyntaxNode node, CancellationToken cancellationToken)
@@ -169,6 +180,24 @@ internal static class FacadeRequestReader
     {
         if (value.Kind == TypedConstantKind.Primitive && value.Value is int i) return i;
         problems.Add(new ArgumentProblem(name, $"it must be a constant int, got '{text}'"));
+        return null;
+    }
+
+    // The compiler converts an int literal (RoutingSharpness = 4) to the property's double; any other numeric
+    // constant is accepted too in case a binding leaves it unconverted.
+    private static double? ReadDouble(string name, TypedConstant value, string text, List<ArgumentProblem> problems)
+    {
+        if (value.Kind == TypedConstantKind.Primitive)
+        {
+            switch (value.Value)
+            {
+                case double d: return d;
+                case float f: return f;
+                case int or long or short or sbyte or byte or ushort or uint or ulong:
+                    return Convert.ToDouble(value.Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        problems.Add(new ArgumentProblem(name, $"it must be a constant double, got '{text}'"));
         return null;
     }
 

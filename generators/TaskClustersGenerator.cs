@@ -14,7 +14,7 @@ namespace DiffusionFunctional.Generators;
 /// <summary>
 /// Emits a typed cluster facade for every partial type marked [TaskClusters]: the boundaries are computed at
 /// compile time by DiffusionFunctional.Core's exact clustering. Invalid configurations become diagnostics
-/// (DFN001..DFN016); the generator itself never throws.
+/// (DFN001..DFN020); the generator itself never throws.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed class TaskClustersGenerator : IIncrementalGenerator
@@ -104,7 +104,7 @@ public sealed class TaskClustersGenerator : IIncrementalGenerator
             var problem = new ArgumentProblem("TaskClusters", "the attribute could not be read (" + exception.GetType().Name + ": " + exception.Message + ")");
             var name = syntax.TargetSymbol?.ToDisplayString() ?? "?";
             var target = new FacadeTarget("", EquatableArray<TypeHeader>.Empty, new TypeHeader("class", "?", ""), name, "?", null);
-            var config = new ClusterConfig(null, 0, 0, null, null, null, EquatableArray.Of(problem));
+            var config = new ClusterConfig(null, 0, 0, null, null, null, null, null, null, EquatableArray.Of(problem));
             return new FacadeRequest(new FacadeSpec(target, config), new FacadeLocations(LocationInfo.From(syntax.TargetNode), null, EquatableArray<ArgumentLocation>.Empty));
         }
     }

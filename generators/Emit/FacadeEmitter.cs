@@ -5,7 +5,7 @@ namespace DiffusionFunctional.Generators.Emit;
 
 /// <summary>
 /// Writes a facade's source. The output compiles at C# 7.3 and later (no records, no nullable annotations,
-/// block namespaces) and needs nothing but the BCL, plus DiffusionFunctional.Core for <c>Plan</c>.
+/// block namespaces) and needs nothing but the BCL, plus DiffusionFunctional.Core for <c>Plan</c> and the routing windows.
 /// </summary>
 internal static class FacadeEmitter
 {
@@ -28,6 +28,7 @@ internal static class FacadeEmitter
         WriteClusterOf(w, model);
         WriteSampling(w, model);
         if (model.IncludePlan) WritePlan(w, model);
+        if (model.Routing is { } routing) RoutingEmitter.Write(w, model, routing);
         ClusterTypesEmitter.WriteClusterRange(w);
         ClusterTypesEmitter.WritePerCluster(w, model.Count);
 
@@ -42,6 +43,7 @@ internal static class FacadeEmitter
         var text = $"[TaskClusters(Schedule = {Literal(model.Schedule)}, Timesteps = {Literal(model.Timesteps)}, Clusters = {Literal(model.Count)}, Objective = {Literal(model.Objective)}";
         if (model.SnrScale is not null) text += $", SnrScale = {Literal(model.SnrScale)}";
         if (model.AffinityFile is not null) text += $", AffinityFile = {Literal(model.AffinityFile)}";
+        if (model.Routing is { } routing) text += RoutingEmitter.AttributeArguments(routing);
         return text + ")]";
     }
 

@@ -28,6 +28,8 @@ internal sealed record FacadeTarget(
 internal sealed record ArgumentProblem(string Argument, string Problem);
 
 /// <summary>The attribute's values as written (defaults filled in); not yet validated.</summary>
+/// <param name="RoutingShare">Null when not written (Core's default applies), so that an option given with
+/// Routing = "none" can be reported as ignored.</param>
 internal sealed record ClusterConfig(
     string? Schedule,
     int Timesteps,
@@ -35,6 +37,9 @@ internal sealed record ClusterConfig(
     string? Objective,
     string? SnrScale,
     string? AffinityFile,
+    string? Routing,
+    double? RoutingShare,
+    double? RoutingSharpness,
     EquatableArray<ArgumentProblem> Problems);
 
 /// <summary>What the user asked for, free of locations so that edits which only move code stay cached.</summary>
@@ -110,10 +115,14 @@ internal sealed record FacadeModel(
     EquatableArray<double> LogSnrStart,
     EquatableArray<double> LogSnrEnd,
     bool IncludePlan,
-    string Origin)
+    string Origin,
+    RoutingModel? Routing)
 {
     public int Count => Boundaries.Count - 1;
 }
+
+/// <summary>Validated denoising task routing (docs/routing-and-densities.md): its canonical name and DTR's settings.</summary>
+internal sealed record RoutingModel(string Name, double Share, double Sharpness);
 
 /// <summary>The clustering step's result: a facade to emit (when the configuration is valid) and diagnostics.</summary>
 internal sealed record FacadeOutcome(FacadeModel? Facade, EquatableArray<DiagnosticInfo> Diagnostics);

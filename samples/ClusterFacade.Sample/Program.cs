@@ -22,5 +22,18 @@ Console.WriteLine("stratified batch of 12: " + string.Join(",", FaceTasks.Sample
 TimestepClusterings.TryCluster("linear", 1000, 5, "snr", "log", null, out var atRunTime, out _);
 Console.WriteLine($"plan: {FaceTasks.Plan}; same as run time: {FaceTasks.Plan.SameAs(ClusterPlan.OfClusters(atRunTime))}");
 
+// Denoising task routing declared beside the clusters: the channels each timestep activates, computed by Core.
+// A model takes the same settings: UNetConfig.Named("small").WithRouting(RoutedTasks.Routing,
+// RoutedTasks.RoutingShare, RoutedTasks.RoutingSharpness, RoutedTasks.Timesteps).
+Console.WriteLine(FormattableString.Invariant($"routing: {RoutedTasks.Routing}, share {RoutedTasks.RoutingShare}, sharpness {RoutedTasks.RoutingSharpness}"));
+foreach (var t in new[] { 0, 500, 999 })
+    Console.WriteLine($"t = {t}: active channels (start, count) {RoutedTasks.RoutingWindow(t, 128)} of 128");
+Console.WriteLine($"t = 0 and t = 999 share {RoutedTasks.RoutingOverlap(0, 999, 128)} channels");
+var coreWindow = TaskRouting.window(500, 1000, 128, TaskRouting.DefaultShare, TaskRouting.DefaultSharpness);
+Console.WriteLine($"routing same as Core: {RoutedTasks.RoutingWindow(500, 128) == (coreWindow.Start, coreWindow.Width)}");
+
 [TaskClusters(Schedule = "linear", Timesteps = 1000, Clusters = 5, Objective = "snr")]
 public static partial class FaceTasks;
+
+[TaskClusters(Schedule = "linear", Timesteps = 1000, Clusters = 5, Objective = "snr", Routing = "dtr", RoutingShare = 0.8, RoutingSharpness = 4)]
+public static partial class RoutedTasks;

@@ -73,6 +73,19 @@ let caching =
             Expect.stringContains (source.SourceText.ToString()) "public const int Count = 6;" "the new facade"
         }
 
+        test "a routed facade: an unrelated edit leaves every step cached, a new routing share reruns the facade" {
+            let routed share = (facadeSource 5).Replace("Objective = \"snr\")", sprintf "Objective = \"snr\", Routing = \"dtr\", RoutingShare = %s)" share)
+            let start = compilation true [ routed "0.8"; otherSource ]
+            let d = (driver []).RunGenerators start
+            let unrelated = d.RunGenerators(replaceTree 1 (otherSource.Replace("2 * x", "x + x")) start)
+            for step in steps do Expect.all (reasons unrelated step) cachedOrUnchanged step
+            let changed = d.RunGenerators(replaceTree 0 (routed "0.5") start)
+            Expect.contains (reasons changed TaskClustersGenerator.Steps.Outcomes) IncrementalStepRunReason.Modified "the outcome changed"
+            Expect.contains (reasons changed TaskClustersGenerator.Steps.Facades) IncrementalStepRunReason.Modified "a new facade"
+            let source = changed.GetRunResult().Results.[0].GeneratedSources |> Seq.find (fun s -> s.HintName = "Demo.FaceTasks.TaskClusters.g.cs")
+            Expect.stringContains (source.SourceText.ToString()) "public const double RoutingShare = 0.5;" "the new share"
+        }
+
         test "changing the affinity file reruns; changing another additional file does not" {
             let src = "using DiffusionFunctional;\n[TaskClusters(Timesteps = 40, Clusters = 2, Objective = \"affinity\", AffinityFile = \"m.csv\")]\npublic static partial class A;\n"
             let start = compilation true [ src ]

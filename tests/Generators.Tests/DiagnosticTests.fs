@@ -67,6 +67,19 @@ let expectations =
       case "double for an int" (facade "Clusters = 2.5") "DFN013" [ "'Clusters'"; "2.5" ] "Clusters = 2.5"
       case "int for a string" (facade "Schedule = 42") "DFN013" [ "'Schedule'"; "constant string"; "42" ] "Schedule = 42"
       case "null schedule" (facade "Schedule = null") "DFN013" [ "'Schedule'"; "null" ] "Schedule = null"
+      case "unknown routing" (facade "Routing = \"moe\"") "DFN017" [ "'moe'"; "none or dtr" ] "Routing = \"moe\""
+      case "empty routing" (facade "Routing = \"\"") "DFN017" [ "''" ] "Routing = \"\""
+      case "routing share above 1" (facade "Routing = \"dtr\", RoutingShare = 1.5") "DFN018" [ "RoutingShare = 1.5"; "(0, 1]" ] "RoutingShare = 1.5"
+      case "routing share 0" (facade "Routing = \"dtr\", RoutingShare = 0") "DFN018" [ "RoutingShare = 0 " ] "RoutingShare = 0"
+      case "negative routing share" (facade "Routing = \"dtr\", RoutingShare = -0.25") "DFN018" [ "RoutingShare = -0.25" ] "RoutingShare = -0.25"
+      case "NaN routing share" (facade "Routing = \"dtr\", RoutingShare = double.NaN") "DFN018" [ "RoutingShare = NaN" ] "RoutingShare = double.NaN"
+      case "routing sharpness 0" (facade "Routing = \"dtr\", RoutingSharpness = 0") "DFN019" [ "RoutingSharpness = 0 "; "positive finite" ] "RoutingSharpness = 0"
+      case "negative routing sharpness" (facade "Routing = \"dtr\", RoutingSharpness = -2.5") "DFN019" [ "RoutingSharpness = -2.5" ] "RoutingSharpness = -2.5"
+      case "infinite routing sharpness" (facade "Routing = \"dtr\", RoutingSharpness = double.PositiveInfinity") "DFN019" [ "RoutingSharpness = Infinity" ] "RoutingSharpness = double.PositiveInfinity"
+      case "NaN routing sharpness" (facade "Routing = \"DTR\", RoutingSharpness = 0.0 / 0.0") "DFN019" [ "RoutingSharpness = NaN" ] "RoutingSharpness = 0.0 / 0.0"
+      case "string for a double" (facade "Routing = \"dtr\", RoutingShare = \"0.8\"") "DFN013" [ "'RoutingShare'"; "constant double"; "\"0.8\"" ] "RoutingShare = \"0.8\""
+      case "decimal for a double" (facade "Routing = \"dtr\", RoutingSharpness = 4m") "DFN013" [ "'RoutingSharpness'"; "constant double"; "4m" ] "RoutingSharpness = 4m"
+      case "null routing" (facade "Routing = null") "DFN013" [ "'Routing'"; "null" ] "Routing = null"
       case "positional argument" (facade "\"linear\"") "DFN013" [ "named properties only"; "\"linear\"" ] "\"linear\""
       case "unknown property" (facade "Steps = 10") "DFN013" [ "'Steps'"; "no such property" ] "Steps = 10" ]
 
@@ -94,7 +107,8 @@ let diagnostics =
                 |> Array.map (fun f -> f.GetValue null :?> Microsoft.CodeAnalysis.DiagnosticDescriptor)
             let ids = descriptors |> Array.map (fun d -> d.Id) |> Array.sort
             Expect.equal ids (Array.distinct ids) "unique IDs"
-            Expect.equal ids.[0 .. 15] [| for i in 1 .. 16 -> sprintf "DFN%03d" i |] "DFN001..DFN016 in order"
+            Expect.equal ids.[0 .. 19] [| for i in 1 .. 20 -> sprintf "DFN%03d" i |] "DFN001..DFN020 in order"
+            Expect.equal ids.[20 ..] [| "DFN099" |] "and DFN099 for a generator failure"
             for e in expectations do
                 let d = descriptors |> Array.find (fun d -> d.Id = e.Id)
                 Expect.equal d.DefaultSeverity Microsoft.CodeAnalysis.DiagnosticSeverity.Error (sprintf "%s is an error" e.Id)
@@ -103,6 +117,8 @@ let diagnostics =
         yield test "several problems at once are all reported" {
             let r = run [] true [ facade "Schedule = \"x\", Timesteps = 0, Clusters = 0, Objective = \"y\"" ]
             Expect.equal (generatorIds r |> List.sort) [ "DFN002"; "DFN003"; "DFN004"; "DFN005" ] (describe r.GeneratorDiagnostics)
+            let routing = run [] true [ facade "Routing = \"dtr2\", RoutingShare = 2, RoutingSharpness = -1" ]
+            Expect.equal (generatorIds routing |> List.sort) [ "DFN017"; "DFN018"; "DFN019" ] (describe routing.GeneratorDiagnostics)
         }
 
         yield test "warnings: an affinity file with another objective, and no Core reference" {
@@ -113,5 +129,31 @@ let diagnostics =
             Expect.equal (generatorIds noCore) [ "DFN014" ] (describe noCore.GeneratorDiagnostics)
             Expect.isEmpty (errors noCore) "without Core the facade compiles, minus Plan"
             Expect.isFalse ((Map.find "Demo.Bad.TaskClusters.g.cs" noCore.Sources).Contains "ClusterPlan") "no Plan member"
+        }
+
+        yield test "warnings: a routing option while Routing is none (DFN020), names the option and its value" {
+            let r = run [] true [ facade "Timesteps = 10, Clusters = 2, RoutingShare = 0.5, RoutingSharpness = double.NaN" ]
+            Expect.equal (generatorIds r) [ "DFN020"; "DFN020" ] (describe r.GeneratorDiagnostics)
+            let messages = r.GeneratorDiagnostics |> List.map (fun x -> x.GetMessage(System.Globalization.CultureInfo.InvariantCulture))
+            Expect.stringContains messages.[0] "RoutingShare = 0.5 is ignored because Routing is 'none'" "share named"
+            Expect.stringContains messages.[1] "RoutingSharpness = NaN is ignored" "sharpness named"
+            Expect.equal (r.GeneratorDiagnostics |> List.map (locatedText r)) [ "RoutingShare = 0.5"; "RoutingSharpness = double.NaN" ] "located at the options"
+            Expect.isTrue (r.GeneratorDiagnostics |> List.forall (fun x -> x.Severity = Microsoft.CodeAnalysis.DiagnosticSeverity.Warning)) "warnings"
+            let source = Map.find "Demo.Bad.TaskClusters.g.cs" r.Sources
+            Expect.isFalse (source.Contains "Routing") "a facade without routing members"
+            let explicitNone = run [] true [ facade "Timesteps = 10, Clusters = 2, Routing = \" None \", RoutingShare = 0.5" ]
+            Expect.equal (generatorIds explicitNone) [ "DFN020" ] (describe explicitNone.GeneratorDiagnostics)
+        }
+
+        yield test "DTR without a Core reference: the constants stay, the windows go, DFN014 says which" {
+            let r = run [] false [ facade "Timesteps = 10, Clusters = 2, Routing = \"dtr\"" ]
+            Expect.equal (generatorIds r) [ "DFN014" ] (describe r.GeneratorDiagnostics)
+            Expect.stringContains (r.GeneratorDiagnostics.Head.GetMessage()) "no Plan, RoutingWindow or RoutingOverlap member" "message"
+            Expect.isEmpty (errors r) (describe (errors r))
+            let source = Map.find "Demo.Bad.TaskClusters.g.cs" r.Sources
+            Expect.stringContains source "public const string Routing = \"dtr\";" "routing constant"
+            Expect.isFalse (source.Contains "RoutingWindow(" || source.Contains "RoutingOverlap(" || source.Contains "global::DiffusionFunctional.Core") "no Core member"
+            let plain = run [] false [ facade "Timesteps = 10, Clusters = 2" ]
+            Expect.stringContains (plain.GeneratorDiagnostics.Head.GetMessage()) "gets no Plan member because" "message without routing"
         }
     ]

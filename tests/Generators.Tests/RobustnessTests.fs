@@ -13,9 +13,13 @@ let private values =
       "\"raw\""; "\"log\""; "\"m.csv\""; "\"../m.csv\""; "\"\\u0000\\n\""; "\"\\\"quoted\\\"\""
       "0"; "1"; "-1"; "5"; "20"; "64"; "65"; "1000"; "4000"; "1000000"; "1000001"; "int.MaxValue"; "int.MinValue"
       "1.5"; "'x'"; "true"; "typeof(int)"; "new int[] { 1, 2 }"; "new string[0]"; "default"; "nameof(System)"; "10L"; "(short)7"
-      "1 + 2 * 3"; "Unknown.Constant"; "System.DayOfWeek.Monday"; "(object)5"; "$\"{1}\"" ]
+      "1 + 2 * 3"; "Unknown.Constant"; "System.DayOfWeek.Monday"; "(object)5"; "$\"{1}\""
+      // For the routing properties: names, doubles at and beyond the edges, types that do not convert.
+      "\"dtr\""; "\"DTR\""; "\"none\""; "\" dtr \""; "0.8"; "1.0"; "0.5f"; "4m"; "-0.0"; "1e308"; "1e-320"; "double.Epsilon"
+      "double.NaN"; "double.PositiveInfinity"; "double.NegativeInfinity"; "double.MaxValue"; "0.0 / 0.0"; "(double)int.MaxValue" ]
 
-let private names = [ "Schedule"; "Timesteps"; "Clusters"; "Objective"; "SnrScale"; "AffinityFile"; "Foo"; "" ]
+let private names =
+    [ "Schedule"; "Timesteps"; "Clusters"; "Objective"; "SnrScale"; "AffinityFile"; "Routing"; "RoutingShare"; "RoutingSharpness"; "Foo"; "" ]
 
 let private declarations =
     [ "public static partial class F;"
@@ -80,7 +84,7 @@ let robustness =
         test "generated code compiles at C# 7.3" {
             // Old language versions are what a netstandard2.0 or .NET Framework consumer may still use.
             let options = Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp7_3)
-            let source = "using DiffusionFunctional;\nnamespace Old {\n[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\")]\npublic static partial class FaceTasks { }\n}\n"
+            let source = "using DiffusionFunctional;\nnamespace Old {\n[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\", Routing = \"dtr\")]\npublic static partial class FaceTasks { }\n}\n"
             let input =
                 Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("Old", [ Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source, options) ], references true,
                     Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions(Microsoft.CodeAnalysis.OutputKind.DynamicallyLinkedLibrary))
@@ -95,9 +99,27 @@ let robustness =
         }
 
         test "every declaration shape" {
-            for declaration in declarations do
-                let body = if declaration.Contains "[ATTR]" then declaration.Replace("ATTR", "TaskClusters") else "[TaskClusters]\n" + declaration
-                checkRobust ([], "using DiffusionFunctional;\n" + body)
+            for attribute in [ "TaskClusters"; "TaskClusters(Routing = \"dtr\")" ] do
+                for declaration in declarations do
+                    let body = if declaration.Contains "[ATTR]" then declaration.Replace("ATTR", attribute) else sprintf "[%s]\n%s" attribute declaration
+                    checkRobust ([], "using DiffusionFunctional;\n" + body)
+        }
+
+        test "a routed facade's XML docs are well formed (documentation diagnostics on, generic and nested types)" {
+            let options = parseOptions.WithDocumentationMode(DocumentationMode.Diagnose)
+            let source = "using DiffusionFunctional;\nnamespace Docs;\n/// <summary>A.</summary>\npublic partial class Outer\n{\n    /// <summary>B.</summary>\n    [TaskClusters(Timesteps = 50, Clusters = 3, Routing = \"dtr\", RoutingShare = 0.5, RoutingSharpness = 2)]\n    public static partial class Routed<T> { }\n}\n"
+            let input =
+                Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("Docs", [ Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source, options) ], references true,
+                    Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary))
+            let d = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create([| (DiffusionFunctional.Generators.TaskClustersGenerator() :> IIncrementalGenerator).AsSourceGenerator() |], parseOptions = options)
+            let mutable output = Unchecked.defaultof<Compilation>
+            let mutable diagnostics = System.Collections.Immutable.ImmutableArray<Diagnostic>.Empty
+            d.RunGeneratorsAndUpdateCompilation(input, &output, &diagnostics) |> ignore
+            Expect.isEmpty diagnostics (describe diagnostics)
+            let generated = output.SyntaxTrees |> Seq.find (fun t -> t.FilePath.EndsWith "Routed_1.TaskClusters.g.cs")
+            Expect.stringContains (generated.ToString()) "WithRouting(Routed&lt;T&gt;.Routing" "the type named, escaped"
+            let warnings = output.GetDiagnostics() |> Seq.filter (fun x -> x.Severity >= DiagnosticSeverity.Warning) |> List.ofSeq
+            Expect.isEmpty warnings (describe warnings)
         }
 
         test "a nested type and a namespace type with the same dotted name both get facades" {

@@ -52,6 +52,9 @@ let sample =
             let line = "[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\")]"
             Expect.stringContains readme line "README example"
             Expect.stringContains program line "sample program"
+            let routed = "[TaskClusters(Schedule = \"linear\", Timesteps = 1000, Clusters = 5, Objective = \"snr\", Routing = \"dtr\", RoutingShare = 0.8, RoutingSharpness = 4)]"
+            Expect.stringContains readme routed "README routing example"
+            Expect.stringContains program routed "sample program's routing"
         }
 
         test "the sample project runs and prints Core's boundaries" {
@@ -61,5 +64,11 @@ let sample =
             Expect.equal code 0 output
             Expect.equal (printedBoundaries output) (Some(readmeExampleBoundaries ())) output
             Expect.stringContains output "same as run time: True" output
+            Expect.stringContains output "routing same as Core: True" output
+            // The README's numbers: the window of t = 500 and the overlap of the two ends, for C = 128.
+            let w = TaskRouting.window 500 1000 128 TaskRouting.DefaultShare TaskRouting.DefaultSharpness
+            Expect.stringContains output (sprintf "t = 500: active channels (start, count) (%d, %d) of 128" w.Start w.Width) output
+            let ends = TaskRouting.overlap 0 999 1000 128 TaskRouting.DefaultShare TaskRouting.DefaultSharpness
+            Expect.stringContains output (sprintf "t = 0 and t = 999 share %d channels" ends) output
         }
     ]

@@ -49,6 +49,15 @@ public static partial class FaceTasks;
 """
         }
 
+        test "README routing example: DTR beside the clusters (an int literal for the double sharpness)" {
+            checkSnapshot "RoutedTasks" "Demo.RoutedTasks.TaskClusters.g.cs" [] """
+using DiffusionFunctional;
+namespace Demo;
+[TaskClusters(Schedule = "linear", Timesteps = 1000, Clusters = 5, Objective = "snr", Routing = "dtr", RoutingShare = 0.8, RoutingSharpness = 4)]
+public static partial class RoutedTasks;
+"""
+        }
+
         test "one cluster, timestep objective, a struct nested in a partial class, global namespace" {
             checkSnapshot "Outer.Single" "Outer+Single.TaskClusters.g.cs" [] """
 public partial class Outer
