@@ -17,6 +17,7 @@ public sealed class HybridDenoiser : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>One past the last timestep the specialist handles.</summary>
     public int End { get; }
 
+    /// <summary>Combines a shared model and a specialist (neither owned, neither disposed here) for the interval [start, end).</summary>
     public HybridDenoiser(nn.Module<Tensor, Tensor, Tensor> shared, nn.Module<Tensor, Tensor, Tensor> specialist, int start, int end)
         : base(nameof(HybridDenoiser))
     {
@@ -28,6 +29,7 @@ public sealed class HybridDenoiser : nn.Module<Tensor, Tensor, Tensor>
         // Not registered as submodules: the hybrid owns neither network and must not dispose them.
     }
 
+    /// <inheritdoc/>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();

@@ -10,9 +10,12 @@ namespace DiffusionFunctional.Analysis;
 /// </summary>
 public sealed class IntervalTimestepSampler : ITimestepSampler
 {
+    /// <summary>First timestep of the interval.</summary>
     public int Start { get; }
+    /// <summary>One past the last timestep of the interval.</summary>
     public int End { get; }
 
+    /// <summary>Draws every timestep uniformly in [start, end).</summary>
     public IntervalTimestepSampler(int start, int end)
     {
         if (start < 0 || end <= start) throw new BadInputException($"the specialist's interval [{start}, {end}) is empty");
@@ -20,8 +23,10 @@ public sealed class IntervalTimestepSampler : ITimestepSampler
         End = end;
     }
 
+    /// <inheritdoc/>
     public string Name => $"interval[{Start},{End})";
 
+    /// <inheritdoc/>
     public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device)
     {
         if (End > plan.Timesteps) throw new BadInputException($"interval end {End} exceeds T = {plan.Timesteps}");
@@ -30,7 +35,10 @@ public sealed class IntervalTimestepSampler : ITimestepSampler
         return new TimestepDraw(t, c);
     }
 
+    /// <inheritdoc/>
     public void Observe(TimestepDraw draw, Tensor perSampleLoss) { }
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) { }
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) { }
 }

@@ -5,6 +5,7 @@ namespace DiffusionFunctional.Clustering;
 /// <summary>One cluster of timesteps: the half-open range [Start, End) and its log-SNR span.</summary>
 public sealed record ClusterRange(int Index, int Start, int End, double LogSnrAtStart, double LogSnrAtEnd)
 {
+    /// <summary>Timesteps in the cluster.</summary>
     public int Size => End - Start;
 }
 
@@ -20,6 +21,7 @@ public sealed record ClusterRequest(
 /// <summary>The exact optimum of a clustering request, with the schedule it was computed on.</summary>
 public sealed record ClusterResult(ClusterRequest Request, NoiseSchedule Schedule, int[] Boundaries, double Cost)
 {
+    /// <summary>The clusters with their timestep ranges and log-SNR spans.</summary>
     public IReadOnlyList<ClusterRange> Ranges =>
         Enumerable.Range(0, Boundaries.Length - 1)
             .Select(i => new ClusterRange(i, Boundaries[i], Boundaries[i + 1],

@@ -16,10 +16,14 @@ public sealed class ImageDataset : IDisposable
     /// <summary>Files that could not be decoded and were left out.</summary>
     public int Skipped { get; }
 
+    /// <summary>Number of images N.</summary>
     public int Count => (int)Images.shape[0];
+    /// <summary>Channels per image C.</summary>
     public int Channels => (int)Images.shape[1];
+    /// <summary>Side of the square images in pixels.</summary>
     public int Size => (int)Images.shape[2];
 
+    /// <summary>Wraps images [N,C,H,W] in [-1, 1] (taking ownership of the tensor); <paramref name="skipped"/> counts source files left out as unreadable.</summary>
     public ImageDataset(Tensor images, string description, int skipped = 0)
     {
         if (images.dim() != 4) throw new ArgumentException($"images must be [N,C,H,W], got {images.dim()} dimensions");
@@ -51,6 +55,7 @@ public sealed class ImageDataset : IDisposable
         return new ImageDataset(images.MoveToOuterDisposeScope(), description, skipped);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => Images.Dispose();
 }
 
@@ -68,6 +73,7 @@ public sealed class DataStream
     /// <summary>Samples handed out so far (the position a checkpoint stores).</summary>
     public long Position { get; set; }
 
+    /// <summary>A stream over <paramref name="data"/> whose epoch permutations derive from <paramref name="seed"/> alone.</summary>
     public DataStream(ImageDataset data, long seed)
     {
         this.data = data;

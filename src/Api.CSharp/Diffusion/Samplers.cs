@@ -15,6 +15,7 @@ public enum SamplerKind
 /// <summary>How to sample: the sampler, DDIM's step count and eta, the seed of the starting noise.</summary>
 public sealed record SamplerOptions
 {
+    /// <summary>DDIM (deterministic with eta 0) or DDPM.</summary>
     public SamplerKind Kind { get; init; } = SamplerKind.Ddim;
     /// <summary>DDIM steps (ignored by DDPM, which uses all T).</summary>
     public int Steps { get; init; } = 50;
@@ -25,6 +26,7 @@ public sealed record SamplerOptions
     /// <summary>Clip the x0 estimate to [-1, 1] at every step.</summary>
     public bool ClipDenoised { get; init; } = true;
 
+    /// <summary>Parses "ddim" or "ddpm"; throws <see cref="BadInputException"/> otherwise.</summary>
     public static SamplerKind ParseKind(string text) => (text ?? "").Trim().ToLowerInvariant() switch
     {
         "ddpm" => SamplerKind.Ddpm,

@@ -7,6 +7,7 @@ namespace DiffusionFunctional.Models;
 /// </summary>
 public static class UNetFlops
 {
+    /// <summary>Floating-point operations of one forward pass for one image (multiply-adds counted as 2).</summary>
     public static double ForwardPerImage(UNetConfig c)
     {
         double Conv(int cin, int cout, int k, long size) => 2.0 * cin * cout * k * k * size * size;

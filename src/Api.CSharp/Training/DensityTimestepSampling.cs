@@ -65,6 +65,7 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
         return new DensityTimestepSampler(density, schedule, importanceWeighted);
     }
 
+    /// <inheritdoc/>
     public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device)
     {
         Prepare(plan);
@@ -119,11 +120,13 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
         catch (ArgumentException e) { throw new BadInputException($"timestep density: {e.Message.Split(" (Parameter")[0]}"); }
     }
 
+    /// <inheritdoc/>
     public void Observe(TimestepDraw draw, Tensor perSampleLoss) { }
 
     /// <summary>Writes the name, so that resuming with another density or weighting fails clearly.</summary>
     public void Save(BinaryWriter writer) => writer.Write(Name);
 
+    /// <inheritdoc/>
     public void Load(BinaryReader reader)
     {
         var name = reader.ReadString();

@@ -11,6 +11,7 @@ public sealed class MetricsLog : IDisposable
 {
     private readonly StreamWriter writer;
 
+    /// <summary>The metrics.jsonl file.</summary>
     public string Path { get; }
 
     private MetricsLog(string path, StreamWriter writer)
@@ -69,5 +70,6 @@ public sealed class MetricsLog : IDisposable
             .Select(n => (n!["step"]!.GetValue<long>(), n["loss"]!.GetValue<double>()))
             .ToList();
 
+    /// <inheritdoc/>
     public void Dispose() => writer.Dispose();
 }

@@ -7,6 +7,7 @@ namespace DiffusionFunctional.Training;
 /// <summary>The timesteps of one batch and the cluster each belongs to, both int64 [B].</summary>
 public sealed record TimestepDraw(Tensor Timesteps, Tensor Clusters) : IDisposable
 {
+    /// <inheritdoc/>
     public void Dispose()
     {
         Timesteps.Dispose();
@@ -44,14 +45,18 @@ public interface ITimestepSampler
 /// </summary>
 public sealed class StratifiedTimestepSampler : ITimestepSampler
 {
+    /// <inheritdoc/>
     public string Name => "stratified";
 
     /// <inheritdoc/>
     public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device) =>
         StratifiedDraw.Build(batchSize, plan, device, (c, n) => randint(plan.Start(c), plan.End(c), [n], dtype: int64, generator: generator));
 
+    /// <inheritdoc/>
     public void Observe(TimestepDraw draw, Tensor perSampleLoss) { }
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) { }
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) { }
 }
 

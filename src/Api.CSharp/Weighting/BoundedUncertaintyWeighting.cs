@@ -14,6 +14,7 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class BoundedUncertaintyWeighting : LearnedLogVarianceWeighting
 {
+    /// <summary>UW with bounded log-variances for k clusters; the learning rate is the log-variances' AdamW rate.</summary>
     public BoundedUncertaintyWeighting(int clusters, double learningRate = DefaultLearningRate) : base(clusters, learningRate) { }
 
     /// <summary>The cluster weights lambda = k softmax(-s) the model is trained with now (mean 1).</summary>
@@ -24,8 +25,10 @@ public sealed class BoundedUncertaintyWeighting : LearnedLogVarianceWeighting
         return (Clusters * (-LogVariances.to_type(float64)).softmax(0)).data<double>().ToArray();
     }
 
+    /// <inheritdoc/>
     public override string Name => "uw-bounded";
 
+    /// <inheritdoc/>
     protected override Tensor Objective(Tensor clusterLosses, Tensor s)
     {
         var lambda = (Clusters * (-s).softmax(0)).detach();

@@ -14,6 +14,7 @@ public sealed class CagradWeighting : GradientWeighting
     /// <summary>How the update is rescaled after solving.</summary>
     public CagradRescale Rescale { get; }
 
+    /// <summary>CAGrad for k clusters with conflict radius c in [0, 1).</summary>
     public CagradWeighting(int clusters, double c = 0.5, CagradRescale rescale = CagradRescale.OnePlusCSquared) : base(clusters)
     {
         if (double.IsNaN(c) || c < 0 || c >= 1) throw new BadInputException($"CAGrad's c must lie in [0, 1), got {c}");
@@ -21,7 +22,10 @@ public sealed class CagradWeighting : GradientWeighting
         Rescale = rescale;
     }
 
+    /// <inheritdoc/>
     public override string Name => "cagrad";
+
+    /// <inheritdoc/>
 
     protected override double[] Solve(double[,] gram) => Cagrad.solve(gram, C, Rescale).Weights;
 }

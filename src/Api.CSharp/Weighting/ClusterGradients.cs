@@ -127,5 +127,6 @@ public sealed class ClusterGradients : IDisposable
         buffer = null;
     }
 
+    /// <inheritdoc/>
     public void Dispose() => Release();
 }

@@ -25,6 +25,7 @@ public sealed class FamoWeighting : IWeighting
     private double[]? previousLosses;
     private readonly double[] minLosses;
 
+    /// <summary>FAMO for k clusters; the logits take Adam steps with this learning rate and weight decay.</summary>
     public FamoWeighting(int clusters, double learningRate = 0.025, double weightDecay = 1e-3)
     {
         if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
@@ -49,10 +50,13 @@ public sealed class FamoWeighting : IWeighting
     /// <summary>The loss weights of the last step (they sum to 1); null before the first step.</summary>
     public double[]? LastWeights { get; private set; }
 
+    /// <inheritdoc/>
     public string Name => "famo";
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         if (batch.ClusterCount != Clusters)
@@ -84,6 +88,7 @@ public sealed class FamoWeighting : IWeighting
         }
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer)
     {
         WeightingState.WriteHeader(writer, Name, Clusters);
@@ -95,6 +100,7 @@ public sealed class FamoWeighting : IWeighting
         WeightingState.Write(writer, LastWeights);
     }
 
+    /// <inheritdoc/>
     public void Load(BinaryReader reader)
     {
         WeightingState.ReadHeader(reader, Name, Clusters);
@@ -113,5 +119,6 @@ public sealed class FamoWeighting : IWeighting
         return values;
     }
 
+    /// <inheritdoc/>
     public void Dispose() { }
 }

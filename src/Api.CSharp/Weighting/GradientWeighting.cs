@@ -13,6 +13,7 @@ public abstract class GradientWeighting : IWeighting
 {
     private readonly ClusterGradients gradients = new();
 
+    /// <summary>A gradient-based method over k clusters: one backward pass per cluster, then weights from the Gram matrix.</summary>
     protected GradientWeighting(int clusters)
     {
         if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
@@ -28,13 +29,16 @@ public abstract class GradientWeighting : IWeighting
     /// <summary>The Gram matrix of the last step's per-cluster gradients; null before the first step.</summary>
     public double[,]? LastGram { get; private set; }
 
+    /// <inheritdoc/>
     public abstract string Name { get; }
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
     /// <summary>The combination weights for this step's Gram matrix (pure; from Core).</summary>
     protected abstract double[] Solve(double[,] gram);
 
+    /// <inheritdoc/>
     public virtual double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         CheckClusters(batch);
@@ -66,24 +70,28 @@ public abstract class GradientWeighting : IWeighting
     /// <summary>Writes sum_j w_j g_j of the gradients last captured into the parameters' <c>.grad</c>.</summary>
     protected void WriteCombination(double[] weights) => gradients.WriteCombination(weights);
 
+    /// <summary>Throws when the batch has another number of clusters than the method was built for.</summary>
     protected void CheckClusters(WeightingBatch batch)
     {
         if (batch.ClusterCount != Clusters)
             throw new BadInputException($"weighting '{Name}' was built for k = {Clusters} clusters but the batch has k = {batch.ClusterCount}");
     }
 
+    /// <inheritdoc/>
     public virtual void Save(BinaryWriter writer)
     {
         WeightingState.WriteHeader(writer, Name, Clusters);
         WeightingState.Write(writer, LastWeights);
     }
 
+    /// <inheritdoc/>
     public virtual void Load(BinaryReader reader)
     {
         WeightingState.ReadHeader(reader, Name, Clusters);
         LastWeights = WeightingState.ReadDoubles(reader);
     }
 
+    /// <inheritdoc/>
     public virtual void Dispose()
     {
         gradients.Dispose();

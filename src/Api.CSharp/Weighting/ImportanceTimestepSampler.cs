@@ -31,6 +31,7 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
     private double[]? lastProbabilities;
     private ClusterPlan? lastPlan;
 
+    /// <inheritdoc/>
     public string Name => "importance";
 
     /// <summary>True once every timestep has <see cref="History"/> losses (the importance phase).</summary>
@@ -71,6 +72,7 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
         return p;
     }
 
+    /// <inheritdoc/>
     public TimestepDraw Sample(int batchSize, ClusterPlan plan, Generator generator, Device device)
     {
         EnsureSize(plan.Timesteps);
@@ -99,6 +101,7 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
         return tensor(w, dtype: float64);
     }
 
+    /// <inheritdoc/>
     public void Observe(TimestepDraw draw, Tensor perSampleLoss)
     {
         var ts = draw.Timesteps.cpu().to_type(int64).data<long>().ToArray();
@@ -121,6 +124,7 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
         }
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer)
     {
         writer.Write(Name);
@@ -132,6 +136,7 @@ public sealed class ImportanceTimestepSampler : ITimestepSampler
         }
     }
 
+    /// <inheritdoc/>
     public void Load(BinaryReader reader)
     {
         var name = reader.ReadString();

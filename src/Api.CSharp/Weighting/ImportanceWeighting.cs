@@ -22,15 +22,19 @@ public sealed class ImportanceWeighting : IWeightingWithSampler
 {
     private readonly ImportanceTimestepSampler sampler = new();
 
+    /// <inheritdoc/>
     public string Name => "importance";
 
     /// <summary>The sampler the trainer must use with this weighting.</summary>
     public ImportanceTimestepSampler ImportanceSampler => sampler;
 
+    /// <inheritdoc/>
     public ITimestepSampler Sampler => sampler;
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         using var scope = NewDisposeScope();
@@ -39,7 +43,10 @@ public sealed class ImportanceWeighting : IWeightingWithSampler
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) => sampler.Save(writer);
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) => sampler.Load(reader);
+    /// <inheritdoc/>
     public void Dispose() { }
 }

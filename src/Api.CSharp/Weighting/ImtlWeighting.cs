@@ -8,7 +8,10 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class ImtlWeighting(int clusters) : GradientWeighting(clusters)
 {
+    /// <inheritdoc/>
     public override string Name => "imtl";
+
+    /// <inheritdoc/>
 
     protected override double[] Solve(double[,] gram) => ImtlG.solve(gram).Weights;
 }

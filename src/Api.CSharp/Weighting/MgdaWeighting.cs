@@ -8,7 +8,10 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class MgdaWeighting(int clusters) : GradientWeighting(clusters)
 {
+    /// <inheritdoc/>
     public override string Name => "mgda";
+
+    /// <inheritdoc/>
 
     protected override double[] Solve(double[,] gram) => Mgda.solve(gram).Weights;
 }

@@ -9,6 +9,7 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class MinSnrWeighting : SnrWeighting
 {
+    /// <summary>Min-SNR-gamma weighting; the flag selects the v-prediction form of the weight.</summary>
     public MinSnrWeighting(double gamma = 5.0, bool vPrediction = false)
     {
         if (!(gamma > 0) || double.IsInfinity(gamma)) throw new BadInputException($"Min-SNR's gamma must be positive, got {gamma}");
@@ -21,6 +22,7 @@ public sealed class MinSnrWeighting : SnrWeighting
     /// <summary>True for the v-prediction form min(SNR, gamma) / (SNR + 1).</summary>
     public bool VPrediction { get; }
 
+    /// <inheritdoc/>
     public override string Name => "min-snr";
 
     /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>

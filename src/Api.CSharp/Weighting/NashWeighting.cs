@@ -17,6 +17,7 @@ public sealed class NashWeighting : GradientWeighting
     private double[]? alpha;
     private long lastSolveStep = long.MinValue;
 
+    /// <summary>Nash-MTL for k clusters, re-solving the bargaining weights every given number of steps.</summary>
     public NashWeighting(int clusters, int solveEvery = 25) : base(clusters)
     {
         if (solveEvery < 1) throw new BadInputException($"Nash-MTL's re-solve interval must be at least 1 step, got {solveEvery}");
@@ -32,7 +33,10 @@ public sealed class NashWeighting : GradientWeighting
     /// <summary>Whether the last call to Backward re-solved alpha (k backward passes) or reused it (one).</summary>
     public bool LastStepSolved { get; private set; }
 
+    /// <inheritdoc/>
     public override string Name => "nash";
+
+    /// <inheritdoc/>
 
     protected override double[] Solve(double[,] gram)
     {
@@ -41,6 +45,7 @@ public sealed class NashWeighting : GradientWeighting
         return result.Weights;
     }
 
+    /// <inheritdoc/>
     public override double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         LastStepSolved = alpha is null || batch.Step - lastSolveStep >= SolveEvery || batch.Step < lastSolveStep;
@@ -59,6 +64,7 @@ public sealed class NashWeighting : GradientWeighting
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public override void Save(BinaryWriter writer)
     {
         base.Save(writer);
@@ -66,6 +72,7 @@ public sealed class NashWeighting : GradientWeighting
         writer.Write(lastSolveStep);
     }
 
+    /// <inheritdoc/>
     public override void Load(BinaryReader reader)
     {
         base.Load(reader);

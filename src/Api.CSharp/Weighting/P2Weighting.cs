@@ -8,6 +8,7 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class P2Weighting : SnrWeighting
 {
+    /// <summary>P2 weighting with constants k and gamma.</summary>
     public P2Weighting(double k = 1.0, double gamma = 1.0)
     {
         if (!(k > 0) || double.IsInfinity(k)) throw new BadInputException($"P2's k must be positive, got {k}");
@@ -21,6 +22,7 @@ public sealed class P2Weighting : SnrWeighting
     /// <summary>The exponent gamma.</summary>
     public double Gamma { get; }
 
+    /// <inheritdoc/>
     public override string Name => "p2";
 
     /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>

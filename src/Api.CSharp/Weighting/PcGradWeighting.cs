@@ -12,10 +12,13 @@ public sealed class PcGradWeighting(int clusters, long seed = 0) : GradientWeigh
 {
     private readonly SeededRandom random = new(seed);
 
+    /// <inheritdoc/>
     public override string Name => "pcgrad";
 
     /// <summary>The orders used at the last step (orders[i] = the j's g_i was projected against, in turn).</summary>
     public int[][]? LastOrders { get; private set; }
+
+    /// <inheritdoc/>
 
     protected override double[] Solve(double[,] gram)
     {
@@ -24,12 +27,14 @@ public sealed class PcGradWeighting(int clusters, long seed = 0) : GradientWeigh
         return PcGrad.solve(gram, orders).Weights;
     }
 
+    /// <inheritdoc/>
     public override void Save(BinaryWriter writer)
     {
         base.Save(writer);
         writer.Write(random.State);
     }
 
+    /// <inheritdoc/>
     public override void Load(BinaryReader reader)
     {
         base.Load(reader);

@@ -10,10 +10,13 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class SequentialBackwardBaseline(int clusters) : IWeighting
 {
+    /// <inheritdoc/>
     public string Name => "k-backward";
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         using var scope = NewDisposeScope();
@@ -22,7 +25,10 @@ public sealed class SequentialBackwardBaseline(int clusters) : IWeighting
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) { }
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) { }
+    /// <inheritdoc/>
     public void Dispose() { }
 }

@@ -9,13 +9,16 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public abstract class SnrWeighting : IWeighting
 {
+    /// <inheritdoc/>
     public abstract string Name { get; }
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
     /// <summary>The per-sample weights for these SNRs (float64, same shape).</summary>
     public abstract Tensor Weights(Tensor signalToNoise);
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         using var scope = NewDisposeScope();
@@ -24,7 +27,10 @@ public abstract class SnrWeighting : IWeighting
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) { }
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) { }
+    /// <inheritdoc/>
     public void Dispose() { }
 }

@@ -13,10 +13,13 @@ namespace DiffusionFunctional.Weighting;
 /// </summary>
 public sealed class UncertaintyWeighting : LearnedLogVarianceWeighting
 {
+    /// <summary>Uncertainty weighting (Kendall et al.) for k clusters; the learning rate is the log-variances' AdamW rate.</summary>
     public UncertaintyWeighting(int clusters, double learningRate = DefaultLearningRate) : base(clusters, learningRate) { }
 
+    /// <inheritdoc/>
     public override string Name => "uw";
 
+    /// <inheritdoc/>
     protected override Tensor Objective(Tensor clusterLosses, Tensor s) =>
         (0.5 * ((-s).exp() * clusterLosses / Clusters + s)).sum();
 }

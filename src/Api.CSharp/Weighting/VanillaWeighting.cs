@@ -5,10 +5,13 @@ namespace DiffusionFunctional.Weighting;
 /// <summary>Ordinary diffusion training: the mean of the per-sample losses, one backward pass. No state.</summary>
 public sealed class VanillaWeighting : IWeighting
 {
+    /// <inheritdoc/>
     public string Name => "vanilla";
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         using var loss = batch.PerSampleLoss.mean();
@@ -16,15 +19,18 @@ public sealed class VanillaWeighting : IWeighting
         return loss.item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer) { }
+    /// <inheritdoc/>
     public void Load(BinaryReader reader) { }
+    /// <inheritdoc/>
     public void Dispose() { }
 }
 
 /// <summary>Builds a weighting by name; the one place new methods register.</summary>
 public static class Weightings
 {
-    /// <summary>Names <see cref="Create"/> accepts.</summary>
+    /// <summary>Names <see cref="Create(string, int, WeightingOptions)"/> accepts.</summary>
     public static IReadOnlyList<string> Names { get; } =
         ["vanilla", "min-snr", "p2", "edm2-uncertainty", "importance", "uw", "uw-bounded", "famo",
          "pcgrad", "nash", "imtl", "cagrad", "mgda"];

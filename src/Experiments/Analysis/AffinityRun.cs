@@ -10,7 +10,11 @@ namespace DiffusionFunctional.Experiments.Analysis;
 /// <summary>What `dfn affinity` measures: checkpoints, data, and the measurement settings.</summary>
 /// <param name="Checkpoints">Checkpoint files, or folders whose <c>*.dfn</c> files are all used.</param>
 /// <param name="Data">A data specification (<c>mnist</c>, <c>idx:PATH</c>, <c>folder:PATH</c>).</param>
+/// <param name="OutputDirectory">Where the CSV and the plots go.</param>
+/// <param name="Groups">Timestep groups G (must divide T).</param>
 /// <param name="Images">Size of the fixed image batch the losses are measured on.</param>
+/// <param name="SketchDim">0: exact gradients; D &gt; 0: a D-dimensional random projection of each.</param>
+/// <param name="Seed">Seeds the image choice, the noise and the projection.</param>
 /// <param name="UseEma">Measure the EMA weights instead of the online ones.</param>
 public sealed record AffinityRequest(IReadOnlyList<string> Checkpoints, string Data, string OutputDirectory,
     int Groups = 20, int Images = 32, int SketchDim = 0, long Seed = 0, bool UseEma = false);
@@ -42,6 +46,7 @@ public static class AffinityRun
         return files;
     }
 
+    /// <summary>Measures the affinity averaged over the checkpoints and writes the report files.</summary>
     public static AffinityRunResult Run(AffinityRequest request, Action<string>? log = null)
     {
         if (request.Images < 1) throw new BadInputException($"--images must be at least 1, got {request.Images}");

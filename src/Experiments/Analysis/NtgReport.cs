@@ -5,6 +5,7 @@ namespace DiffusionFunctional.Experiments.Analysis;
 /// <summary>Writes the negative transfer gap as ntg.json and a bar chart (ntg.png).</summary>
 public static class NtgReport
 {
+    /// <summary>Writes ntg.json (settings, FD of the shared model, each interval's FD and NTG) and ntg.png into the request's folder.</summary>
     public static (string Json, string Chart) Write(NtgRequest r, double fdShared, IReadOnlyList<NtgInterval> intervals)
     {
         var json = Path.Combine(r.OutputDirectory, "ntg.json");

@@ -68,6 +68,7 @@ public sealed class WeightingBenchSetup : IDisposable
         return Trainer.Create(method.Model(Model, Diffusion.Timesteps), Diffusion, Data, options, weighting: weighting);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => Data.Dispose();
 }
 
@@ -84,6 +85,7 @@ public sealed class WeightingBenchSetup : IDisposable
 public sealed record StabilityResult(string Method, long Seed, long Steps, long StepsRun, double FinalMeanLoss,
     long? DivergedAt, string? Reason, double MedianStepSeconds, string Setup)
 {
+    /// <summary>Whether the run diverged.</summary>
     public bool Diverged => DivergedAt is not null;
 }
 

@@ -34,8 +34,9 @@ public sealed record DemoOptions
     public int EvaluationWorkers { get; init; } = 2;
     /// <summary>"cpu" or "cuda".</summary>
     public string Device { get; init; } = "cpu";
-    /// <summary>Noise schedule name and T.</summary>
+    /// <summary>Noise schedule name.</summary>
     public string Schedule { get; init; } = "linear";
+    /// <summary>Diffusion timesteps T.</summary>
     public int Timesteps { get; init; } = 1000;
     /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
     public long SplitSeed { get; init; } = 20231;
@@ -48,7 +49,13 @@ public sealed record DemoOptions
 public sealed record DemoData(ImageDataset Train, ImageBatch Real, ImageBatch? Spare);
 
 /// <summary>How <see cref="DemoRunner.Run"/> ended.</summary>
-public enum DemoOutcome { Completed, Interrupted }
+public enum DemoOutcome
+{
+    /// <summary>Every method and seed reached the last evaluation point (or diverged).</summary>
+    Completed,
+    /// <summary>Stopped by cancellation after writing checkpoints; a re-run continues.</summary>
+    Interrupted,
+}
 
 /// <summary>
 /// The main job: trains every method of <see cref="DemoOptions.Methods"/> under one profile, model and seed,
@@ -68,6 +75,7 @@ public sealed class DemoRunner
     readonly DemoOptions options;
     readonly Action<string> log;
 
+    /// <summary>Checks the options (profile, threads, seeds, methods and their clusters); <paramref name="log"/> gets one line per event.</summary>
     public DemoRunner(DemoOptions options, Action<string>? log = null)
     {
         this.options = options;
