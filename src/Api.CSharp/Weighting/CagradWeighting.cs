@@ -26,6 +26,5 @@ public sealed class CagradWeighting : GradientWeighting
     public override string Name => "cagrad";
 
     /// <inheritdoc/>
-
     protected override double[] Solve(double[,] gram) => Cagrad.solve(gram, C, Rescale).Weights;
 }

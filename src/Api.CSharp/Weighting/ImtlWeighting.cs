@@ -12,6 +12,5 @@ public sealed class ImtlWeighting(int clusters) : GradientWeighting(clusters)
     public override string Name => "imtl";
 
     /// <inheritdoc/>
-
     protected override double[] Solve(double[,] gram) => ImtlG.solve(gram).Weights;
 }

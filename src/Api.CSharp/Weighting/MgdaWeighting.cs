@@ -12,6 +12,5 @@ public sealed class MgdaWeighting(int clusters) : GradientWeighting(clusters)
     public override string Name => "mgda";
 
     /// <inheritdoc/>
-
     protected override double[] Solve(double[,] gram) => Mgda.solve(gram).Weights;
 }

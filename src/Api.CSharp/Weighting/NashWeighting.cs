@@ -37,7 +37,6 @@ public sealed class NashWeighting : GradientWeighting
     public override string Name => "nash";
 
     /// <inheritdoc/>
-
     protected override double[] Solve(double[,] gram)
     {
         var result = NashMtl.solve(gram);

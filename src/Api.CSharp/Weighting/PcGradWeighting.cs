@@ -19,7 +19,6 @@ public sealed class PcGradWeighting(int clusters, long seed = 0) : GradientWeigh
     public int[][]? LastOrders { get; private set; }
 
     /// <inheritdoc/>
-
     protected override double[] Solve(double[,] gram)
     {
         var orders = PcGrad.randomOrders(random, Clusters);
