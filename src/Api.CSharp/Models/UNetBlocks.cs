@@ -25,6 +25,30 @@ public static class Layers
         return norm;
     }
 
+    /// <summary>
+    /// The same values as <paramref name="x"/> [B,C,H,W] laid out channels-last (NHWC strides), which later operations
+    /// keep. TorchSharp 0.107 has no <c>memory_format</c> argument, so the layout is made by permuting, copying and
+    /// permuting back, which is what <c>contiguous(memory_format=channels_last)</c> does.
+    /// </summary>
+    public static Tensor ToChannelsLast(Tensor x)
+    {
+        using var nhwc = x.permute(0, 2, 3, 1).contiguous();
+        return nhwc.permute(0, 3, 1, 2);
+    }
+
+    /// <summary>
+    /// <paramref name="norm"/> applied to <paramref name="x"/>; a channels-last input is normalised in NCHW order and
+    /// returned channels-last, because libtorch 2.10's CPU GroupNorm is about ten times slower on NHWC input than the
+    /// two reorders (docs/benchmarks.md, "Training speed").
+    /// </summary>
+    public static Tensor Normalise(GroupNorm norm, Tensor x)
+    {
+        if (x.is_contiguous()) return norm.forward(x);
+        using var nchw = x.contiguous();
+        using var normalised = norm.forward(nchw);
+        return ToChannelsLast(normalised);
+    }
+
     /// <summary>ADM's sinusoidal timestep features: [cos(t f_i), sin(t f_i)], f_i = 10000^(-i/half).</summary>
     public static Tensor TimestepFeatures(Tensor timesteps, int dim)
     {
@@ -74,9 +98,9 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var routed = routing is null ? x : routing.Apply(x);
-        var h = conv1.forward(functional.silu(norm1.forward(routed)));
+        var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed)));
         h = h + time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
-        h = conv2.forward(dropout.forward(functional.silu(norm2.forward(h))));
+        h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h))));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
         return (skip + h).MoveToOuterDisposeScope();
     }
@@ -106,7 +130,7 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         var headDim = c / heads;
         // [B, 3C, H, W] -> [3, B, heads, HW, d]
-        var parts = qkv.forward(norm.forward(x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
+        var parts = qkv.forward(Layers.Normalise(norm, x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
         var attended = functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
         var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);
         return (x + proj_out.forward(merged)).MoveToOuterDisposeScope();
