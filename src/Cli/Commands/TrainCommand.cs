@@ -165,6 +165,9 @@ public sealed class TrainSettings : CommandSettings
     /// <summary>Threads.</summary>
     [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (results depend on it).")]
     public int? Threads { get; init; }
+    /// <summary>Precision.</summary>
+    [CommandOption("--precision <P>"), Description("fp32, or bf16: mixed precision with fp32 master weights, on CPUs with native bfloat16 (a resume keeps the run's precision)."), DefaultValue("fp32")]
+    public string Precision { get; init; } = "fp32";
     /// <summary>Plain-output interval.</summary>
     [CommandOption("--log-every <N>"), Description("Plain-output line interval."), DefaultValue(10)]
     public int LogEvery { get; init; } = 10;
@@ -194,6 +197,6 @@ public sealed class TrainSettings : CommandSettings
         TimestepDensity = TimestepDensity, DensityImportanceWeights = DensityImportance,
         EmaDecay = EmaDecay, EmaWarmup = !NoEmaWarmup, WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null,
         OutputDirectory = Out, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery, SampleCount = SampleCount,
-        Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor,
+        Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor, Precision = TrainingPrecision.Parse(Precision),
     };
 }

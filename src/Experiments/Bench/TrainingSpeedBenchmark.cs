@@ -21,7 +21,8 @@ public sealed record SpeedVariant(string Precision, bool ChannelsLast, int Threa
 
 /// <summary>
 /// Times several <see cref="SpeedVariant"/>s of the same training step in one process, interleaved round by round
-/// (each round runs every variant's steps in turn), so that on a shared machine the load falls on all of them alike and
+/// (each round times, for every variant in turn, libtorch's GEMM in the variant's precision and threads, its training
+/// steps and its sampling), so that on a shared machine the load falls on all of them alike and
 /// their ratios mean something even when the absolute figures do not (docs/benchmarks.md, "Training speed"). Each
 /// variant is a real <see cref="Trainer"/> (same seed, data and model shape) whose <see cref="Trainer.Profile"/> splits
 /// the step into data, forward, backward, optimiser, EMA and other.
@@ -41,9 +42,6 @@ public static class TrainingSpeedBenchmark
             Bf16Support.Require(v.Precision, device);
         }
         var config = UNetConfig.Named(o.Model) with { Routing = o.Routing };
-        var gemm = variants.Select(v => (v.Precision, v.Threads)).Distinct()
-            .ToDictionary(k => k, k => WithThreads(k.Threads, () => ThroughputBenchmark.GemmGflops(o.GemmSize, device, DType(k.Precision))));
-        foreach (var ((precision, threads), g) in gemm) log?.Invoke($"libtorch {precision} GEMM {o.GemmSize}x{o.GemmSize}, {threads} thread(s): {g:F1} GFLOP/s");
 
         random.manual_seed(0);
         using var images = rand([Math.Max(o.BatchSize * 2, 128), config.ImageChannels, config.ImageSize, config.ImageSize]) * 2 - 1;
@@ -57,19 +55,22 @@ public static class TrainingSpeedBenchmark
         {
             var trainSeconds = new double[variants.Count];
             var sampleSeconds = new double[variants.Count];
+            var gemm = new double[variants.Count];
             for (var i = 0; i < variants.Count; i++) WithThreads(variants[i].Threads, () => trainers[i].TrainUntil(o.WarmupSteps));
             foreach (var t in trainers) t.Profile.Reset();
             for (var r = 0; r < rounds; r++)
                 for (var i = 0; i < variants.Count; i++)
                 {
                     var trainer = trainers[i];
+                    // The GEMM reference is timed in the same window as the steps it is compared with.
+                    gemm[i] += WithThreads(variants[i].Threads, () => ThroughputBenchmark.GemmGflops(o.GemmSize, device, DType(variants[i].Precision))) / rounds;
                     trainSeconds[i] += Timed(variants[i].Threads, device, () => trainer.TrainUntil(trainer.Step + o.TrainSteps));
                     sampleSeconds[i] += Timed(variants[i].Threads, device, () => trainer.Sample(o.SampleBatch, new SamplerOptions { Steps = o.SampleSteps }).Dispose());
-                    log?.Invoke($"round {r + 1}, {variants[i]}: {o.BatchSize * o.TrainSteps * (r + 1) / trainSeconds[i]:F1} img/s so far");
+                    log?.Invoke($"round {r + 1}, {variants[i]}: {o.BatchSize * o.TrainSteps * (r + 1) / trainSeconds[i]:F1} img/s so far, GEMM {gemm[i] * rounds / (r + 1):F1} GFLOP/s");
                 }
             var peak = ThroughputBenchmark.PeakResidentMegabytes();
             var reports = variants.Select((v, i) => Report(o, config, v, trainers[i], trainSeconds[i] / (rounds * o.TrainSteps),
-                o.SampleBatch * o.SampleSteps * rounds / sampleSeconds[i], gemm[(v.Precision, v.Threads)], peak, rounds)).ToArray();
+                o.SampleBatch * o.SampleSteps * rounds / sampleSeconds[i], gemm[i], peak, rounds)).ToArray();
             return [.. reports.Select(r => r with { RatioToFirst = r.TrainImagesPerSecond / reports[0].TrainImagesPerSecond })];
         }
         finally
