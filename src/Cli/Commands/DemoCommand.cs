@@ -36,14 +36,14 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
 
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
-            Checks.Threads(Threads), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
+            Checks.Threads(Threads), Checks.Precision(Precision), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
             Checks.Positive(LogEvery, "--log-every"), Checks.Required(Out, "--out DIR"));
     }
 
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        TorchBackend.Resolve(s.Device);
+        Training.Bf16Support.Require(s.Precision, TorchBackend.Resolve(s.Device));
         var options = new DemoOptions
         {
             Profile = DemoProfile.Named(s.Profile) with { Precision = Training.TrainingPrecision.Parse(s.Precision) }, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,

@@ -26,6 +26,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         var checkpoint = Path.Combine(s.Out!, Trainer.CheckpointName);
         if (!s.Resume && File.Exists(checkpoint))
             throw new BadInputException($"{s.Out} already holds a checkpoint: pass --resume to continue it or choose another --out");
+        Bf16Support.Require(s.Precision, Backend.TorchBackend.Resolve(s.Device)); // before any data is fetched
         OutputLocation.CheckDirectory(s.Out!);
         RunDirectoryLock.Acquire(s.Out!).Dispose(); // a second run on this folder stops here, before loading data
 
@@ -182,7 +183,7 @@ public sealed class TrainSettings : CommandSettings
         Checks.Fraction(EmaDecay, "--ema-decay"), Checks.NotNegative(Warmup, "--warmup"), Checks.NotNegativeFinite(Clip, "--clip"),
         DivergenceFactor != 0 && !(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor)) ? Checks.Error($"--divergence-factor must be 0 or a finite number above 1, got {DivergenceFactor}") : null,
         Checks.NotNegative(CheckpointEvery, "--checkpoint-every"), Checks.NotNegative(SampleEvery, "--sample-every"),
-        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads),
+        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads), Checks.Precision(Precision),
         Checks.Positive(NashEvery, "--nash-every"), Checks.PositiveFinite(UwLr, "--uw-lr"), Checks.PositiveFinite(SnrGamma, "--snr-gamma"),
         CagradC is < 0 or >= 1 || double.IsNaN(CagradC) ? Checks.Error($"--cagrad-c must lie in [0, 1), got {CagradC}") : null);
 
