@@ -131,7 +131,10 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         var headDim = c / heads;
         // [B, 3C, H, W] -> [3, B, heads, HW, d]
         var parts = qkv.forward(Layers.Normalise(norm, x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
-        var attended = functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+        // In a bf16 network (Training/MixedPrecision.cs) attention over these few pixels runs in fp32: libtorch's CPU
+        // kernel is about three times faster there than in bf16, and the softmax more precise (docs/benchmarks.md).
+        var qkvParts = parts.dtype == ScalarType.BFloat16 ? parts.to_type(ScalarType.Float32) : parts;
+        var attended = functional.scaled_dot_product_attention(qkvParts[0], qkvParts[1], qkvParts[2]).to_type(parts.dtype);
         var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);
         return (x + proj_out.forward(merged)).MoveToOuterDisposeScope();
     }
