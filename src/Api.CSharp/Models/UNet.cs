@@ -161,7 +161,7 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
         foreach (var level in down_blocks) h = level.Down(h, emb, skips, routing);
         h = mid_block.forward(h, emb, routing);
         foreach (var level in up_blocks) h = level.Up(h, emb, skips, routing);
-        var output = conv_out.forward(functional.silu(Layers.Normalise(conv_norm_out, h)));
+        var output = conv_out.forward(functional.silu(Layers.Normalise(conv_norm_out, h), inplace: true));
         return (ChannelsLast ? output.contiguous() : output).MoveToOuterDisposeScope();
     }
 

@@ -98,11 +98,13 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var routed = routing is null ? x : routing.Apply(x);
-        var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed)));
-        h = h + time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
-        h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h))));
+        // In place where autograd allows it (GroupNorm's and a convolution's backward never read their outputs): the
+        // same values without a fresh feature-map buffer per operation (docs/benchmarks.md, "Training speed").
+        var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed), inplace: true));
+        h.add_(time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
+        h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h), inplace: true)));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
-        return (skip + h).MoveToOuterDisposeScope();
+        return h.add_(skip).MoveToOuterDisposeScope();
     }
 }
 
