@@ -114,7 +114,7 @@ public sealed class TrainSettings : CommandSettings
     [CommandOption("--routing <KIND>"), Description("none, or dtr: denoising task routing, a sliding channel window per timestep in every residual block (docs/routing-and-densities.md)."), DefaultValue("none")]
     public string Routing { get; init; } = "none";
     /// <summary>DTR share.</summary>
-    [CommandOption("--routing-share <BETA>"), Description("dtr: fraction of channels each timestep activates, in (0, 1]."), DefaultValue(Core.TaskRouting.DefaultShare)]
+    [CommandOption("--routing-share <BETA>"), Description("dtr: fraction of channels each timestep activates, in (0, 1]]."), DefaultValue(Core.TaskRouting.DefaultShare)]
     public double RoutingShare { get; init; } = Core.TaskRouting.DefaultShare;
     /// <summary>DTR sharpness.</summary>
     [CommandOption("--routing-sharpness <ALPHA>"), Description("dtr: how the window slides with t (start ~ (t/(T-1))^alpha; above 1: slower for the least noisy steps)."), DefaultValue(Core.TaskRouting.DefaultSharpness)]
@@ -184,6 +184,8 @@ public sealed class TrainSettings : CommandSettings
         DivergenceFactor != 0 && !(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor)) ? Checks.Error($"--divergence-factor must be 0 or a finite number above 1, got {DivergenceFactor}") : null,
         Checks.NotNegative(CheckpointEvery, "--checkpoint-every"), Checks.NotNegative(SampleEvery, "--sample-every"),
         Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads), Checks.Precision(Precision),
+        Weightings.Names.Contains((Weighting ?? "").Trim().ToLowerInvariant()) ? null
+            : Checks.Error($"unknown weighting '{Weighting}' (expected one of: {string.Join(", ", Weightings.Names)})"),
         Checks.Positive(NashEvery, "--nash-every"), Checks.PositiveFinite(UwLr, "--uw-lr"), Checks.PositiveFinite(SnrGamma, "--snr-gamma"),
         CagradC is < 0 or >= 1 || double.IsNaN(CagradC) ? Checks.Error($"--cagrad-c must lie in [0, 1), got {CagradC}") : null);
 

@@ -12,14 +12,23 @@ namespace DiffusionFunctional.Experiments.Bench;
 /// <summary>What to measure.</summary>
 public sealed record ThroughputOptions
 {
+    /// <summary>The named UNet (<see cref="UNetConfig.Named"/>).</summary>
     public string Model { get; init; } = "small";
+    /// <summary>Images per training step.</summary>
     public int BatchSize { get; init; } = 64;
+    /// <summary>Timed training steps (per round, with several variants).</summary>
     public int TrainSteps { get; init; } = 5;
+    /// <summary>Untimed steps first.</summary>
     public int WarmupSteps { get; init; } = 2;
+    /// <summary>Images sampled at once.</summary>
     public int SampleBatch { get; init; } = 64;
+    /// <summary>DDIM steps timed.</summary>
     public int SampleSteps { get; init; } = 10;
+    /// <summary>Side of the square matrices of the GEMM reference.</summary>
     public int GemmSize { get; init; } = 1024;
+    /// <summary>libtorch threads for <see cref="ThroughputBenchmark.Run"/> (null: leave as is).</summary>
     public int? Threads { get; init; }
+    /// <summary>"cpu" or "cuda".</summary>
     public string Device { get; init; } = "cpu";
     /// <summary>Task routing in the UNet (docs/routing-and-densities.md), to measure its step-time overhead.</summary>
     public TaskRoutingKind Routing { get; init; } = TaskRoutingKind.None;
