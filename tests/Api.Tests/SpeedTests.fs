@@ -93,6 +93,24 @@ let tests =
             Expect.stringContains e.Message "precision fp32, not bf16" "names the setting and both values"
             Expect.equal other.Step 0L "nothing loaded")
 
+        bf16Test "a bf16 run resumed from its checkpoint continues exactly as the uninterrupted run" (fun () ->
+            oneThread ()
+            use data = syntheticBars ()
+            let dirA, cleanA = tempDir "bf16-full"
+            let dirB, cleanB = tempDir "bf16-resumed"
+            use _ = cleanA
+            use _ = cleanB
+            let steps (trainer: Trainer) n = [ for _ in 1 .. n -> trainer.TrainStep().MeanLoss ]
+            let full =
+                use trainer = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options TrainingPrecision.Bf16 6 (Some dirA))
+                steps trainer 6
+            do
+                use first = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options TrainingPrecision.Bf16 6 (Some dirB))
+                first.TrainUntil 3L |> ignore
+            use resumed = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options TrainingPrecision.Bf16 6 (Some dirB))
+            Expect.isTrue (resumed.TryResume()) "found the checkpoint"
+            Expect.equal (steps resumed 3) (List.skip 3 full) "the same losses, bit for bit")
+
         test "channels-last feature maps give the NCHW outputs and gradients to 1e-5" {
             oneThread ()
             torch.manual_seed 3L |> ignore
