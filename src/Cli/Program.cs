@@ -1,4 +1,8 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Cli;
+
+// Before anything loads libtorch: its OpenMP workers must sleep rather than spin when idle (NativeThreading).
+NativeThreading.Configure();
 
 // The one cancellation source of the process: SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal) ask the command
 // to stop at the next safe point (a finished step, a written checkpoint); a second signal ends the process at once.

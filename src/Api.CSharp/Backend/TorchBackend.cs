@@ -12,6 +12,7 @@ public static class TorchBackend
     /// <exception cref="DeviceUnavailableException">The device is unknown or not available in this build.</exception>
     public static torch.Device Resolve(string? name)
     {
+        NativeThreading.Configure();
         var requested = string.IsNullOrWhiteSpace(name) ? "cpu" : name.Trim().ToLowerInvariant();
         if (requested == "cpu") return torch.CPU;
         if (requested.StartsWith("cuda", StringComparison.Ordinal))
@@ -23,6 +24,10 @@ public static class TorchBackend
         }
         throw new DeviceUnavailableException($"unknown device '{name}' (expected cpu, cuda or cuda:N)");
     }
+
+    /// <summary>True when <paramref name="a"/> and <paramref name="b"/> name the same device (TorchSharp's
+    /// <see cref="torch.Device"/> compares by reference).</summary>
+    public static bool SameDevice(torch.Device a, torch.Device b) => a.type == b.type && (a.type == DeviceType.CPU || a.index == b.index);
 
     /// <summary>Refuses a thread count outside 1 .. the number of logical processors: more threads than cores only
     /// make libtorch's spinning workers compete (a run slows to a crawl), and 0 or less means nothing.</summary>
@@ -38,6 +43,7 @@ public static class TorchBackend
     /// <exception cref="BadInputException">Out of range (see <see cref="ValidateThreads"/>).</exception>
     public static void SetThreads(int threads)
     {
+        NativeThreading.Configure();
         ValidateThreads(threads);
         torch.set_num_threads(threads);
     }

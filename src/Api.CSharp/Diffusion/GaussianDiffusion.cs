@@ -21,6 +21,7 @@ public enum PredictionType
 public sealed class GaussianDiffusion
 {
     private readonly double[] abar;
+    private readonly CoefficientTables coefficientTables;
 
     /// <summary>The schedule (betas, alphas_cumprod, SNR).</summary>
     public NoiseSchedule Schedule { get; }
@@ -36,6 +37,7 @@ public sealed class GaussianDiffusion
         Schedule = schedule;
         Prediction = prediction;
         abar = schedule.AlphasCumprod;
+        coefficientTables = new CoefficientTables(abar);
         ScheduleName = DiffusionFunctional.Core.Schedule.name(schedule.Kind);
     }
 
@@ -57,20 +59,28 @@ public sealed class GaussianDiffusion
     /// <summary>abar_t as a double, for t in [0, T); 1 for t = -1 (the clean image).</summary>
     public double AlphaBar(int t) => t < 0 ? 1.0 : abar[t];
 
-    /// <summary>Per-sample coefficient f(abar_t) shaped [B,1,1,1] like <paramref name="like"/>.</summary>
-    private Tensor Coefficient(Tensor t, Func<double, double> f, Tensor like)
+    /// <summary>
+    /// Per-sample coefficients sqrt(abar_t) and sqrt(1 - abar_t) shaped [B,1,1,1] like <paramref name="like"/>: rows
+    /// of <see cref="CoefficientTables"/>, looked up on the device (no copy of the timesteps to the host).
+    /// </summary>
+    private (Tensor SqrtAlphaBar, Tensor SqrtOneMinusAlphaBar) Coefficients(Tensor t, Tensor like)
     {
-        var ts = t.to(CPU).to_type(int64).data<long>().ToArray();
-        var values = ts.Select(i => (float)f(abar[i])).ToArray();
-        return tensor(values, dtype: like.dtype, device: like.device).reshape(-1, 1, 1, 1);
+        var tables = coefficientTables.On(like.device);
+        var index = (t.dtype == int64 ? t : t.to_type(int64)).to(like.device);
+        Tensor Lookup(Tensor table)
+        {
+            var rows = table.index_select(0, index);
+            return (rows.dtype == like.dtype ? rows : rows.to_type(like.dtype)).reshape(-1, 1, 1, 1);
+        }
+        return (Lookup(tables.SqrtAlphaBar), Lookup(tables.SqrtOneMinusAlphaBar));
     }
 
     /// <summary>Samples q(x_t | x0) with the given noise.</summary>
     public Tensor AddNoise(Tensor x0, Tensor noise, Tensor t)
     {
         using var scope = NewDisposeScope();
-        var result = Coefficient(t, Math.Sqrt, x0) * x0 + Coefficient(t, a => Math.Sqrt(1 - a), x0) * noise;
-        return result.MoveToOuterDisposeScope();
+        var (a, s) = Coefficients(t, x0);
+        return (a * x0 + s * noise).MoveToOuterDisposeScope();
     }
 
     /// <summary>The regression target: eps itself, or v = sqrt(abar) eps - sqrt(1 - abar) x0.</summary>
@@ -78,8 +88,8 @@ public sealed class GaussianDiffusion
     {
         if (Prediction == PredictionType.Epsilon) return noise.alias();
         using var scope = NewDisposeScope();
-        var v = Coefficient(t, Math.Sqrt, x0) * noise - Coefficient(t, a => Math.Sqrt(1 - a), x0) * x0;
-        return v.MoveToOuterDisposeScope();
+        var (a, s) = Coefficients(t, x0);
+        return (a * noise - s * x0).MoveToOuterDisposeScope();
     }
 
     /// <summary>Mean squared error per sample, shape [B], with the graph attached (what a weighting consumes).</summary>

@@ -144,18 +144,29 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     /// <summary>The DTR masks (null when <see cref="UNetConfig.Routing"/> is none).</summary>
     public TaskRouter? Router => router;
 
+    /// <summary>
+    /// Run the feature maps in channels-last (NHWC) memory order, which oneDNN's CPU convolutions prefer over NCHW:
+    /// the first feature map is reordered once and every later layer keeps the order (docs/benchmarks.md, "Training
+    /// speed"). Results equal NCHW's to float rounding; weights and state dicts are unchanged. Off by default.
+    /// </summary>
+    public bool ChannelsLast { get; set; }
+
     /// <summary>Predicts the model output for noisy images <paramref name="x"/> [B,C,H,W] at integer timesteps [B].</summary>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();
-        var emb = time_embedding.forward(Layers.TimestepFeatures(timesteps, Config.BaseChannels));
+        // Features in the weights' type: a bf16 working copy (Training/MixedPrecision.cs) takes bf16 features.
+        var features = Layers.TimestepFeatures(timesteps, Config.BaseChannels);
+        var emb = time_embedding.forward(features.dtype == x.dtype ? features : features.to_type(x.dtype));
         var routing = router?.ForBatch(timesteps, x.dtype);
         var h = conv_in.forward(x);
+        if (ChannelsLast) h = Layers.ToChannelsLast(h);
         var skips = new List<Tensor> { h };
         foreach (var level in down_blocks) h = level.Down(h, emb, skips, routing);
         h = mid_block.forward(h, emb, routing);
         foreach (var level in up_blocks) h = level.Up(h, emb, skips, routing);
-        return conv_out.forward(functional.silu(conv_norm_out.forward(h))).MoveToOuterDisposeScope();
+        var output = conv_out.forward(functional.silu(Layers.Normalise(conv_norm_out, h), inplace: true));
+        return (ChannelsLast ? output.contiguous() : output).MoveToOuterDisposeScope();
     }
 
     /// <summary>Number of trainable scalars.</summary>

@@ -25,6 +25,30 @@ public static class Layers
         return norm;
     }
 
+    /// <summary>
+    /// The same values as <paramref name="x"/> [B,C,H,W] laid out channels-last (NHWC strides), which later operations
+    /// keep. TorchSharp 0.107 has no <c>memory_format</c> argument, so the layout is made by permuting, copying and
+    /// permuting back, which is what <c>contiguous(memory_format=channels_last)</c> does.
+    /// </summary>
+    public static Tensor ToChannelsLast(Tensor x)
+    {
+        using var nhwc = x.permute(0, 2, 3, 1).contiguous();
+        return nhwc.permute(0, 3, 1, 2);
+    }
+
+    /// <summary>
+    /// <paramref name="norm"/> applied to <paramref name="x"/>; a channels-last input is normalised in NCHW order and
+    /// returned channels-last, because libtorch 2.10's CPU GroupNorm is about ten times slower on NHWC input than the
+    /// two reorders (docs/benchmarks.md, "Training speed").
+    /// </summary>
+    public static Tensor Normalise(GroupNorm norm, Tensor x)
+    {
+        if (x.is_contiguous()) return norm.forward(x);
+        using var nchw = x.contiguous();
+        using var normalised = norm.forward(nchw);
+        return ToChannelsLast(normalised);
+    }
+
     /// <summary>ADM's sinusoidal timestep features: [cos(t f_i), sin(t f_i)], f_i = 10000^(-i/half).</summary>
     public static Tensor TimestepFeatures(Tensor timesteps, int dim)
     {
@@ -74,11 +98,13 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var routed = routing is null ? x : routing.Apply(x);
-        var h = conv1.forward(functional.silu(norm1.forward(routed)));
-        h = h + time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
-        h = conv2.forward(dropout.forward(functional.silu(norm2.forward(h))));
+        // In place where autograd allows it (GroupNorm's and a convolution's backward never read their outputs): the
+        // same values without a fresh feature-map buffer per operation (docs/benchmarks.md, "Training speed").
+        var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed), inplace: true));
+        h.add_(time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
+        h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h), inplace: true)));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
-        return (skip + h).MoveToOuterDisposeScope();
+        return h.add_(skip).MoveToOuterDisposeScope();
     }
 }
 
@@ -106,8 +132,11 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         var headDim = c / heads;
         // [B, 3C, H, W] -> [3, B, heads, HW, d]
-        var parts = qkv.forward(norm.forward(x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
-        var attended = functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+        var parts = qkv.forward(Layers.Normalise(norm, x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
+        // In a bf16 network (Training/MixedPrecision.cs) attention over these few pixels runs in fp32: libtorch's CPU
+        // kernel is about three times faster there than in bf16, and the softmax more precise (docs/benchmarks.md).
+        var qkvParts = parts.dtype == ScalarType.BFloat16 ? parts.to_type(ScalarType.Float32) : parts;
+        var attended = functional.scaled_dot_product_attention(qkvParts[0], qkvParts[1], qkvParts[2]).to_type(parts.dtype);
         var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);
         return (x + proj_out.forward(merged)).MoveToOuterDisposeScope();
     }

@@ -60,8 +60,10 @@ public sealed partial class Trainer
     /// </summary>
     public StepMetrics TrainStep()
     {
+        var clock = Profile.Start(Device);
         var before = TakeSnapshot();
-        try { return TakeStep(); }
+        clock.Mark(StepPhase.Other);
+        try { return TakeStep(ref clock); }
         catch (TrainingDivergedException)
         {
             Restore(before);
@@ -69,24 +71,33 @@ public sealed partial class Trainer
         }
     }
 
-    private StepMetrics TakeStep()
+    private StepMetrics TakeStep(ref StepProfile.Clock clock)
     {
-        var clock = Stopwatch.StartNew();
+        var started = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var batchSize = Options.BatchSize;
         var x0 = stream.NextBatch(batchSize, Device);
         var draw = TimestepSampler.Sample(batchSize, Plan, generator, Device);
         var noise = randn(x0.shape, dtype: float32, generator: generator).to(Device);
         optimizer.zero_grad();
-        var perSample = Diffusion.PerSampleLoss(Model, x0, draw.Timesteps, noise);
-        var meanLoss = perSample.detach().mean().to_type(float64).item<double>();
-        if (guard.Observe(Step + 1, meanLoss) is { } jump) Diverge(jump);
+        bf16?.LoadMasterWeights();
+        clock.Mark(StepPhase.Data);
+
+        var perSample = Diffusion.PerSampleLoss(bf16?.ForwardModel ?? Model, x0, draw.Timesteps, noise);
+        clock.Mark(StepPhase.Forward);
         // An importance-weighted density hands every weighting the losses uniform sampling would have given on average.
         var losses = TimestepSampler is IImportanceWeightedSampler { ImportanceWeighted: true } weighted
             ? perSample * weighted.ImportanceWeights(draw.Timesteps, Plan).to(perSample.dtype)
             : perSample;
         var batch = new WeightingBatch(losses, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
-        var loss = Weighting.Backward(batch, modelParameters);
+        // One read from the device for the guard (the plain mean loss, needed before the update) and the metrics.
+        var (meanLoss, clusterLosses) = ReadLosses(perSample, batch);
+        if (guard.Observe(Step + 1, meanLoss) is { } jump) Diverge(jump);
+        clock.Mark(StepPhase.Other);
+
+        var loss = Weighting.Backward(batch, bf16?.Parameters ?? modelParameters);
+        bf16?.CopyGradientsToMaster();
+        clock.Mark(StepPhase.Backward);
         if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}"));
 
         var gradientNorm = nn.utils.clip_grad_norm_(modelParameters, Options.GradientClipNorm ?? double.PositiveInfinity);
@@ -96,15 +107,25 @@ public sealed partial class Trainer
         var groupIndex = 0;
         foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
         optimizer.step();
+        clock.Mark(StepPhase.Optimiser);
         Ema.Update(Options.EmaWarmup ? ExponentialMovingAverage.WarmupDecay(Options.EmaDecay, Step) : Options.EmaDecay);
-        double[] clusterLosses;
-        using (no_grad())
-        {
-            TimestepSampler.Observe(draw, perSample.detach());
-            clusterLosses = batch.ClusterLosses().detach().cpu().to_type(float64).data<double>().ToArray();
-        }
+        clock.Mark(StepPhase.Ema);
+        using (no_grad()) TimestepSampler.Observe(draw, perSample.detach());
         Step++;
-        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, clock.Elapsed.TotalSeconds);
+        clock.Mark(StepPhase.Other);
+        clock.Finish();
+        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, started.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The batch's plain mean loss and its per-cluster mean losses, fetched from the device in one read.</summary>
+    private static (double Mean, double[] Clusters) ReadLosses(Tensor perSample, WeightingBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var detached = perSample.detach();
+        var both = cat([detached.mean().unsqueeze(0), batch.ClusterLosses()], 0).to_type(float64).cpu();
+        var values = both.data<double>().ToArray();
+        return (values[0], values[1..]);
     }
 
     private void Diverge(Divergence divergence)

@@ -37,6 +37,7 @@ public sealed partial class Trainer : IDisposable
     private readonly DivergenceGuard guard;
     private readonly RunDirectoryLock? runLock;
     private readonly bool ownsModel;
+    private readonly Bf16WorkingCopy? bf16;
     private MetricsLog? metrics;
 
     /// <summary>The network being trained.</summary>
@@ -59,6 +60,8 @@ public sealed partial class Trainer : IDisposable
     public Device Device { get; }
     /// <summary>Steps completed.</summary>
     public long Step { get; private set; }
+    /// <summary>Where the steps' time went, per <see cref="StepPhase"/> (recorded always; reset it to time a stretch).</summary>
+    public StepProfile Profile { get; } = new();
     /// <summary>Why the run stopped as diverged (null while it has not).</summary>
     public Divergence? Divergence { get; private set; }
     /// <summary>Path of the checkpoint in the output directory (null without one).</summary>
@@ -87,22 +90,27 @@ public sealed partial class Trainer : IDisposable
             throw new BadInputException($"the model routes {model.Config.RoutingTimesteps} timesteps but the diffusion has T = {diffusion.Timesteps}");
         if (Options.Threads is { } threads) TorchBackend.SetThreads(threads);
         Device = TorchBackend.Resolve(Options.Device);
+        Bf16Support.Require(Options.Precision, Device);
         runLock = Options.OutputDirectory is { } dir ? RunDirectoryLock.Acquire(dir) : null;
         this.ownsModel = ownsModel;
         Model = model;
         Model.to(Device);
         Model.train();
+        Model.ChannelsLast = Options.ChannelsLast;
         Diffusion = diffusion;
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
         Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
         TimestepSampler = timestepSampler ?? DefaultSampler(Weighting, Options, diffusion);
         Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);
+        Ema.Model.ChannelsLast = Options.ChannelsLast;
+        bf16 = TrainingPrecision.Parse(Options.Precision) == TrainingPrecision.Bf16 ? new Bf16WorkingCopy(Model) : null;
         stream = new DataStream(data, Options.Seed);
         generator = new Generator((ulong)Options.Seed);
         snrTable = tensor(diffusion.Schedule.Snr, dtype: float64, device: Device);
         guard = new DivergenceGuard(Options.DivergenceFactor ?? double.PositiveInfinity);
 
+        if (Weighting is IDeviceResidentWeighting resident) resident.MoveTo(Device);
         modelParameters = Model.parameters().ToArray();
         var groups = new List<AdamW.ParamGroup> { new(modelParameters, lr: Options.LearningRate, weight_decay: Options.WeightDecay) };
         groups.AddRange(Weighting.ExtraParameterGroups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
@@ -118,6 +126,7 @@ public sealed partial class Trainer : IDisposable
     public static Trainer Create(UNetConfig config, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
                                  ITimestepSampler? timestepSampler = null, IWeighting? weighting = null)
     {
+        NativeThreading.Configure();
         options ??= new TrainerOptions();
         if (options.Threads is { } threads) TorchBackend.SetThreads(threads);
         config.Validate();
@@ -175,6 +184,7 @@ public sealed partial class Trainer : IDisposable
         generator.Dispose();
         snrTable.Dispose();
         Ema.Dispose();
+        bf16?.Dispose();
         Weighting.Dispose();
         if (ownsModel) Model.Dispose();
         runLock?.Dispose();

@@ -55,6 +55,15 @@ public sealed record TrainerOptions
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
     /// <summary>
+    /// "fp32" (default) or "bf16": mixed precision with bf16 forward and backward passes and fp32 master weights,
+    /// optimiser, EMA and loss reductions (see <see cref="Bf16WorkingCopy"/>), on CPUs with native bfloat16 only
+    /// (<see cref="Bf16Support"/>). Part of the run's identity: a resume cannot change it.
+    /// </summary>
+    public string Precision { get; init; } = TrainingPrecision.Fp32;
+    /// <summary>Run the network's feature maps channels-last (<see cref="Models.UNet.ChannelsLast"/>): the same results to
+    /// float rounding, faster where oneDNN prefers NHWC (docs/benchmarks.md, "Training speed").</summary>
+    public bool ChannelsLast { get; init; }
+    /// <summary>
     /// The run counts as diverged when a step's plain mean per-sample loss exceeds this multiple of the median of the
     /// last 50 (see <see cref="DivergenceGuard"/>); null: only a non-finite loss or gradient does. The plain loss, not
     /// the method's objective, because some objectives (UW's) are legitimately negative or change scale as they learn.
@@ -87,6 +96,7 @@ public sealed record TrainerOptions
             throw new BadInputException($"divergence factor must be a finite number above 1, got {factor}");
         if (CheckpointEvery < 0 || SampleEvery < 0 || SampleCount < 0) throw new BadInputException("checkpoint and sample intervals must not be negative");
         if (Threads is { } threads) Backend.TorchBackend.ValidateThreads(threads);
+        TrainingPrecision.Parse(Precision);
         if (Plan is { } plan)
         {
             if (plan.Timesteps != timesteps) throw new BadInputException($"the cluster plan has T = {plan.Timesteps} but the diffusion has T = {timesteps}");

@@ -41,6 +41,7 @@ public static class TrainingIdentity
             ["gradient_clip_norm"] = o.GradientClipNorm is { } c ? Text(c) : "none",
             ["ema_decay"] = Text(o.EmaDecay),
             ["ema_warmup"] = o.EmaWarmup ? "true" : "false",
+            ["precision"] = TrainingPrecision.Parse(o.Precision),
         };
         foreach (var (key, value) in settings) identity[key] = value!.DeepClone();
         return identity;

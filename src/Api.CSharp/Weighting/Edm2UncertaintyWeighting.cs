@@ -10,7 +10,7 @@ namespace DiffusionFunctional.Weighting;
 /// (the continuous-in-t limit of UW). u's parameters are an extra AdamW group (lr 0.01 by default, no weight
 /// decay); its last layer starts at zero so training starts as vanilla. Per sample, no clusters, one backward.
 /// </summary>
-public sealed class Edm2UncertaintyWeighting : IWeighting
+public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeighting
 {
     /// <summary>Default learning rate of u's parameters.</summary>
     public const double DefaultLearningRate = 0.01;
@@ -19,6 +19,7 @@ public sealed class Edm2UncertaintyWeighting : IWeighting
     private const double LogSnrScale = 10.0;
 
     private readonly Sequential mlp;
+    private readonly double learningRate;
 
     public Edm2UncertaintyWeighting(int hidden = 32, double learningRate = DefaultLearningRate)
     {
@@ -30,12 +31,21 @@ public sealed class Edm2UncertaintyWeighting : IWeighting
             output.bias!.zero_();
         }
         mlp = nn.Sequential(("in", nn.Linear(2 * Frequencies + 1, hidden)), ("act", nn.SiLU()), ("out", output));
+        this.learningRate = learningRate;
         ExtraParameterGroups = [new ParameterGroupSpec(mlp.parameters().ToArray(), learningRate, 0.0)];
     }
 
     public string Name => "edm2-uncertainty";
 
-    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; }
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; private set; }
+
+    /// <inheritdoc/>
+    public void MoveTo(Device device)
+    {
+        if (Backend.TorchBackend.SameDevice(mlp.parameters().First().device, device)) return;
+        mlp.to(device);
+        ExtraParameterGroups = [new ParameterGroupSpec(mlp.parameters().ToArray(), learningRate, 0.0)];
+    }
 
     /// <summary>u(t) for the given SNRs (float32 [B], graph attached to u's parameters).</summary>
     public Tensor LogUncertainty(Tensor signalToNoise)

@@ -7,17 +7,19 @@ namespace DiffusionFunctional.Weighting;
 /// What <c>uw</c> and <c>uw-bounded</c> share: k learnable log-variances s (init 0) in their own AdamW group, saved in
 /// checkpoints, and one backward of an objective over the per-cluster losses. Subclasses give the objective.
 /// </summary>
-public abstract class LearnedLogVarianceWeighting : IWeighting
+public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentWeighting
 {
     /// <summary>The reference's learning rate for s.</summary>
     public const double DefaultLearningRate = 0.025;
 
-    private readonly Parameter logVariances;
+    private readonly double learningRate;
+    private Parameter logVariances;
 
     protected LearnedLogVarianceWeighting(int clusters, double learningRate)
     {
         if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
         Clusters = clusters;
+        this.learningRate = learningRate;
         logVariances = new Parameter(zeros(clusters, dtype: float32), requires_grad: true);
         ExtraParameterGroups = [new ParameterGroupSpec([logVariances], learningRate, 0.0)];
     }
@@ -30,7 +32,17 @@ public abstract class LearnedLogVarianceWeighting : IWeighting
 
     public abstract string Name { get; }
 
-    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; }
+    public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; private set; }
+
+    /// <inheritdoc/>
+    public void MoveTo(Device device)
+    {
+        if (Backend.TorchBackend.SameDevice(logVariances.device, device)) return;
+        var moved = new Parameter(logVariances.detach().to(device), requires_grad: true);
+        logVariances.Dispose();
+        logVariances = moved;
+        ExtraParameterGroups = [new ParameterGroupSpec([logVariances], learningRate, 0.0)];
+    }
 
     /// <summary>The scalar to differentiate, from the per-cluster losses L [k] and s [k] (same dtype and device).</summary>
     protected abstract Tensor Objective(Tensor clusterLosses, Tensor s);

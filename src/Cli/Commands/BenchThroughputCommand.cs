@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Backend;
 using DiffusionFunctional.Experiments.Bench;
+using DiffusionFunctional.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -20,7 +21,13 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         [CommandOption("--warmup <N>"), Description("Untimed steps first."), DefaultValue(2)] public int Warmup { get; init; } = 2;
         [CommandOption("--sample-batch <N>"), DefaultValue(64)] public int SampleBatch { get; init; } = 64;
         [CommandOption("--sample-steps <N>"), Description("DDIM steps timed."), DefaultValue(10)] public int SampleSteps { get; init; } = 10;
-        [CommandOption("--threads <N>")] public int? Threads { get; init; }
+        [CommandOption("--threads <LIST>"), Description("libtorch threads, or a list (1,2) to compare interleaved.")] public string? Threads { get; init; }
+        [CommandOption("--precision <LIST>"), Description("fp32, bf16, or fp32,bf16 to compare interleaved."), DefaultValue("fp32")]
+        public string Precision { get; init; } = "fp32";
+        [CommandOption("--channels-last <LIST>"), Description("off, on, or off,on to compare interleaved."), DefaultValue("off")]
+        public string ChannelsLast { get; init; } = "off";
+        [CommandOption("--rounds <N>"), Description("Rounds of --steps per variant, interleaved across variants."), DefaultValue(1)]
+        public int Rounds { get; init; } = 1;
         [CommandOption("--device <DEVICE>"), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
         [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }
     }
@@ -29,29 +36,60 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
     {
         try { TorchBackend.Resolve(s.Device); }
         catch (TorchBackend.DeviceUnavailableException e) { throw new BadInputException(e.Message); }
-        var report = ThroughputBenchmark.Run(new ThroughputOptions
+        var options = new ThroughputOptions
         {
             Model = s.Model, BatchSize = s.Batch, TrainSteps = s.Steps, WarmupSteps = s.Warmup,
-            SampleBatch = s.SampleBatch, SampleSteps = s.SampleSteps, Threads = s.Threads, Device = s.Device,
-        }, s.Json ? null : Messages.Info);
+            SampleBatch = s.SampleBatch, SampleSteps = s.SampleSteps, Device = s.Device,
+        };
+        var variants = Variants(s);
+        var reports = TrainingSpeedBenchmark.Run(options, variants, s.Rounds, s.Json ? null : Messages.Info);
         if (s.Json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            var json = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+            Console.Out.WriteLine(reports.Count == 1 ? JsonSerializer.Serialize(reports[0], json) : JsonSerializer.Serialize(reports, json));
             return DfnApp.Ok;
         }
-        var table = new Table().AddColumns("figure", "value");
-        string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
-        table.AddRow("model", $"{report.Model} ({report.Parameters:N0} parameters, {report.ImageChannels}x{report.ImageSize}x{report.ImageSize})");
-        table.AddRow("device / threads", $"{report.Device} / {report.Threads}");
-        table.AddRow("training images/s", $"{F(report.TrainImagesPerSecond)} (batch {report.BatchSize}, {F(report.TrainSecondsPerStep, "F3")} s/step)");
-        table.AddRow("sampling image-steps/s", F(report.SampleImagesPerSecondPerStep));
-        table.AddRow("DDIM-50 images/s", F(report.Ddim50ImagesPerSecond));
-        table.AddRow("forward GFLOP/image", F(report.ForwardGflopPerImage, "F4"));
-        table.AddRow("achieved training GFLOP/s", F(report.AchievedTrainGflops));
-        table.AddRow("libtorch GEMM GFLOP/s", F(report.GemmGflops));
-        table.AddRow("ratio to GEMM", F(report.RatioToGemm, "F3"));
-        table.AddRow("peak resident MB", F(report.PeakResidentMegabytes, "F0"));
-        AnsiConsole.Write(table);
+        foreach (var report in reports) AnsiConsole.Write(Table(report));
         return DfnApp.Ok;
+    }
+
+    /// <summary>Every combination of the listed precisions, memory formats and thread counts, in that nesting order.</summary>
+    private static List<SpeedVariant> Variants(Settings s)
+    {
+        static string[] Items(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var threads = s.Threads is null ? [TorchSharp.torch.get_num_threads()]
+            : Items(s.Threads).Select(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+                : throw new BadInputException($"--threads takes whole numbers, got '{t}'")).ToArray();
+        var formats = Items(s.ChannelsLast).Select(f => f.ToLowerInvariant() switch
+        {
+            "off" => false,
+            "on" => true,
+            _ => throw new BadInputException($"--channels-last takes off and on, got '{f}'"),
+        }).ToArray();
+        var precisions = Items(s.Precision).Select(TrainingPrecision.Parse).ToArray();
+        if (threads.Length == 0 || formats.Length == 0 || precisions.Length == 0) throw new BadInputException("--threads, --precision and --channels-last must not be empty");
+        return [.. from p in precisions from f in formats from t in threads select new SpeedVariant(p, f, t)];
+    }
+
+    private static Table Table(ThroughputReport r)
+    {
+        string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
+        string Ms(double seconds) => $"{F(seconds * 1000, "F1")} ms ({F(100 * seconds / r.TrainSecondsPerStep, "F0")}%)";
+        var table = new Table().AddColumns("figure", "value");
+        table.AddRow("model", $"{r.Model} ({r.Parameters:N0} parameters, {r.ImageChannels}x{r.ImageSize}x{r.ImageSize})");
+        table.AddRow("device / threads", $"{r.Device} / {r.Threads}");
+        table.AddRow("precision / memory format", $"{r.Precision} / {(r.ChannelsLast ? "channels-last" : "NCHW")}");
+        table.AddRow("training images/s", $"{F(r.TrainImagesPerSecond)} (batch {r.BatchSize}, {F(r.TrainSecondsPerStep, "F3")} s/step, {r.Rounds} round(s))");
+        table.AddRow("relative to the first variant", F(r.RatioToFirst, "F3"));
+        table.AddRow("step: data / forward / backward", $"{Ms(r.DataSeconds)} / {Ms(r.ForwardSeconds)} / {Ms(r.BackwardSeconds)}");
+        table.AddRow("step: optimiser / EMA / other", $"{Ms(r.OptimiserSeconds)} / {Ms(r.EmaSeconds)} / {Ms(r.OtherSeconds)}");
+        table.AddRow("sampling image-steps/s", F(r.SampleImagesPerSecondPerStep));
+        table.AddRow("DDIM-50 images/s", F(r.Ddim50ImagesPerSecond));
+        table.AddRow("forward GFLOP/image", F(r.ForwardGflopPerImage, "F4"));
+        table.AddRow("achieved training GFLOP/s", F(r.AchievedTrainGflops));
+        table.AddRow($"libtorch {r.Precision} GEMM GFLOP/s", F(r.GemmGflops));
+        table.AddRow("ratio to GEMM", F(r.RatioToGemm, "F3"));
+        table.AddRow("peak resident MB (whole process)", F(r.PeakResidentMegabytes, "F0"));
+        return table;
     }
 }

@@ -29,24 +29,26 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public int Workers { get; init; } = 2;
         [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";
+        [CommandOption("--precision <P>"), Description("fp32, or bf16 mixed precision (CPUs with native bfloat16); a demo folder keeps the precision it started with."), DefaultValue("fp32")]
+        public string Precision { get; init; } = "fp32";
         [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(50)]
         public int LogEvery { get; init; } = 50;
 
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
-            Checks.Threads(Threads), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
+            Checks.Threads(Threads), Checks.Precision(Precision), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
             Checks.Positive(LogEvery, "--log-every"));
     }
 
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        TorchBackend.Resolve(s.Device);
+        Training.Bf16Support.Require(s.Precision, TorchBackend.Resolve(s.Device));
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, "demo");
         OutputLocation.CheckDirectory(output); // a file or unwritable --out is refused before any data are loaded
         var options = new DemoOptions
         {
-            Profile = DemoProfile.Named(s.Profile), Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
+            Profile = DemoProfile.Named(s.Profile) with { Precision = Training.TrainingPrecision.Parse(s.Precision) }, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = output, Data = s.Data, Threads = Checks.ThreadsOrDefault(s.Threads), EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);

@@ -26,6 +26,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         var checkpoint = Path.Combine(s.Out!, Trainer.CheckpointName);
         if (!s.Resume && File.Exists(checkpoint))
             throw new BadInputException($"{s.Out} already holds a checkpoint: pass --resume to continue it or choose another --out");
+        Bf16Support.Require(s.Precision, Backend.TorchBackend.Resolve(s.Device)); // before any data is fetched
         OutputLocation.CheckDirectory(s.Out!);
         RunDirectoryLock.Acquire(s.Out!).Dispose(); // a second run on this folder stops here, before loading data
 
@@ -165,6 +166,9 @@ public sealed class TrainSettings : CommandSettings
     /// <summary>Threads.</summary>
     [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (results depend on it).")]
     public int? Threads { get; init; }
+    /// <summary>Precision.</summary>
+    [CommandOption("--precision <P>"), Description("fp32, or bf16: mixed precision with fp32 master weights, on CPUs with native bfloat16 (a resume keeps the run's precision)."), DefaultValue("fp32")]
+    public string Precision { get; init; } = "fp32";
     /// <summary>Plain-output interval.</summary>
     [CommandOption("--log-every <N>"), Description("Plain-output line interval."), DefaultValue(10)]
     public int LogEvery { get; init; } = 10;
@@ -183,8 +187,7 @@ public sealed class TrainSettings : CommandSettings
         Checks.Fraction(EmaDecay, "--ema-decay"), Checks.NotNegative(Warmup, "--warmup"), Checks.NotNegativeFinite(Clip, "--clip"),
         DivergenceFactor != 0 && !(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor)) ? Checks.Error($"--divergence-factor must be 0 or a finite number above 1, got {DivergenceFactor}") : null,
         Checks.NotNegative(CheckpointEvery, "--checkpoint-every"), Checks.NotNegative(SampleEvery, "--sample-every"),
-        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads),
-        Weightings.Names.Contains(Weighting.Trim().ToLowerInvariant()) ? null : Checks.Error($"--weighting '{Weighting}' is not one of: {string.Join(", ", Weightings.Names)}"),
+        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads), Checks.Precision(Precision),
         Checks.Positive(NashEvery, "--nash-every"), Checks.PositiveFinite(UwLr, "--uw-lr"), Checks.PositiveFinite(SnrGamma, "--snr-gamma"),
         CagradC is < 0 or >= 1 || double.IsNaN(CagradC) ? Checks.Error($"--cagrad-c must lie in [0, 1), got {CagradC}") : null);
 
@@ -199,6 +202,6 @@ public sealed class TrainSettings : CommandSettings
         TimestepDensity = TimestepDensity, DensityImportanceWeights = DensityImportance,
         EmaDecay = EmaDecay, EmaWarmup = !NoEmaWarmup, WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null,
         OutputDirectory = Out, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery, SampleCount = SampleCount,
-        Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor,
+        Threads = Threads, DivergenceFactor = DivergenceFactor == 0 ? null : DivergenceFactor, Precision = TrainingPrecision.Parse(Precision),
     };
 }

@@ -12,17 +12,30 @@ namespace DiffusionFunctional.Experiments.Bench;
 /// <summary>What to measure.</summary>
 public sealed record ThroughputOptions
 {
+    /// <summary>The named UNet (<see cref="UNetConfig.Named"/>).</summary>
     public string Model { get; init; } = "small";
+    /// <summary>Images per training step.</summary>
     public int BatchSize { get; init; } = 64;
+    /// <summary>Timed training steps (per round, with several variants).</summary>
     public int TrainSteps { get; init; } = 5;
+    /// <summary>Untimed steps first.</summary>
     public int WarmupSteps { get; init; } = 2;
+    /// <summary>Images sampled at once.</summary>
     public int SampleBatch { get; init; } = 64;
+    /// <summary>DDIM steps timed.</summary>
     public int SampleSteps { get; init; } = 10;
+    /// <summary>Side of the square matrices of the GEMM reference.</summary>
     public int GemmSize { get; init; } = 1024;
+    /// <summary>libtorch threads for <see cref="ThroughputBenchmark.Run"/> (null: leave as is).</summary>
     public int? Threads { get; init; }
+    /// <summary>"cpu" or "cuda".</summary>
     public string Device { get; init; } = "cpu";
     /// <summary>Task routing in the UNet (docs/routing-and-densities.md), to measure its step-time overhead.</summary>
     public TaskRoutingKind Routing { get; init; } = TaskRoutingKind.None;
+    /// <summary>"fp32" or "bf16" (<see cref="TrainerOptions.Precision"/>).</summary>
+    public string Precision { get; init; } = TrainingPrecision.Fp32;
+    /// <summary>Channels-last feature maps (<see cref="TrainerOptions.ChannelsLast"/>).</summary>
+    public bool ChannelsLast { get; init; }
 }
 
 /// <summary>Every figure of one throughput run (JSON names in snake_case by the CLI).</summary>
@@ -31,7 +44,29 @@ public sealed record ThroughputReport(
     double TrainImagesPerSecond, double TrainSecondsPerStep,
     double SampleImagesPerSecondPerStep, double Ddim50ImagesPerSecond,
     double ForwardGflopPerImage, double TrainGflopPerImage, double AchievedTrainGflops,
-    double GemmGflops, double RatioToGemm, double PeakResidentMegabytes);
+    double GemmGflops, double RatioToGemm, double PeakResidentMegabytes)
+{
+    /// <summary>"fp32" or "bf16"; the GEMM reference is measured in the same precision.</summary>
+    public string Precision { get; init; } = TrainingPrecision.Fp32;
+    /// <summary>Whether the feature maps ran channels-last.</summary>
+    public bool ChannelsLast { get; init; }
+    /// <summary>Rounds the variants were interleaved over (1: a single variant, measured once).</summary>
+    public int Rounds { get; init; } = 1;
+    /// <summary>Training images/s relative to the first variant of the same run (1 for the first, and for a single one).</summary>
+    public double RatioToFirst { get; init; } = 1.0;
+    /// <summary>Seconds per step in each part of the step (<see cref="StepPhase"/>; they sum to about the step time).</summary>
+    public double DataSeconds { get; init; }
+    /// <inheritdoc cref="DataSeconds"/>
+    public double ForwardSeconds { get; init; }
+    /// <inheritdoc cref="DataSeconds"/>
+    public double BackwardSeconds { get; init; }
+    /// <inheritdoc cref="DataSeconds"/>
+    public double OptimiserSeconds { get; init; }
+    /// <inheritdoc cref="DataSeconds"/>
+    public double EmaSeconds { get; init; }
+    /// <inheritdoc cref="DataSeconds"/>
+    public double OtherSeconds { get; init; }
+}
 
 /// <summary>
 /// Training and sampling throughput of a named UNet on synthetic data, compared with libtorch's own GEMM speed in
@@ -39,48 +74,19 @@ public sealed record ThroughputReport(
 /// </summary>
 public static class ThroughputBenchmark
 {
+    /// <summary>Measures one configuration (see <see cref="TrainingSpeedBenchmark"/> for several, interleaved).</summary>
     public static ThroughputReport Run(ThroughputOptions o, Action<string>? log = null)
     {
-        if (o.TrainSteps < 1 || o.BatchSize < 1 || o.SampleBatch < 1 || o.SampleSteps < 1)
-            throw new BadInputException("steps and batch sizes must be positive");
         if (o.Threads is { } threads) TorchBackend.SetThreads(threads);
-        var device = TorchBackend.Resolve(o.Device);
-        var config = UNetConfig.Named(o.Model) with { Routing = o.Routing };
-
-        var gemm = GemmGflops(o.GemmSize, device);
-        log?.Invoke($"libtorch GEMM {o.GemmSize}x{o.GemmSize}: {gemm:F1} GFLOP/s");
-
-        random.manual_seed(0);
-        using var images = rand([Math.Max(o.BatchSize * 2, 128), config.ImageChannels, config.ImageSize, config.ImageSize]) * 2 - 1;
-        using var data = new ImageDataset(images.alias(), "synthetic");
-        var options = new TrainerOptions { Steps = int.MaxValue, BatchSize = o.BatchSize, Device = o.Device, CheckpointEvery = 0, SampleCount = 0, Threads = o.Threads };
-        using var trainer = Trainer.Create(config, GaussianDiffusion.Create(), data, options);
-        trainer.TrainUntil(o.WarmupSteps);
-        var clock = Stopwatch.StartNew();
-        trainer.TrainUntil(trainer.Step + o.TrainSteps);
-        Synchronize(device);
-        var stepSeconds = clock.Elapsed.TotalSeconds / o.TrainSteps;
-        log?.Invoke($"training: {stepSeconds:F3} s/step at batch {o.BatchSize}");
-
-        clock.Restart();
-        using (trainer.Sample(o.SampleBatch, new SamplerOptions { Steps = o.SampleSteps })) Synchronize(device);
-        var sampleSeconds = clock.Elapsed.TotalSeconds;
-        var perStep = o.SampleBatch * o.SampleSteps / sampleSeconds;
-        log?.Invoke($"sampling: {perStep:F1} image-steps/s");
-
-        var forward = UNetFlops.ForwardPerImage(config) / 1e9;
-        var trainImages = o.BatchSize / stepSeconds;
-        var achieved = trainImages * 3 * forward;
-        return new ThroughputReport(o.Model, config.ImageSize, config.ImageChannels, trainer.Model.ParameterCount, o.BatchSize,
-            get_num_threads(), device.type.ToString(), trainImages, stepSeconds, perStep, perStep / 50, forward, 3 * forward,
-            achieved, gemm, achieved / gemm, PeakResidentMegabytes());
+        var variant = new SpeedVariant(TrainingPrecision.Parse(o.Precision), o.ChannelsLast, get_num_threads());
+        return TrainingSpeedBenchmark.Run(o, [variant], rounds: 1, log)[0];
     }
 
-    /// <summary>fp32 n x n matrix product throughput in GFLOP/s (best of several timed repeats).</summary>
-    public static double GemmGflops(int n, Device device)
+    /// <summary>n x n matrix product throughput in GFLOP/s (best of several timed repeats), fp32 unless <paramref name="type"/> says otherwise.</summary>
+    public static double GemmGflops(int n, Device device, ScalarType type = ScalarType.Float32)
     {
-        using var a = randn([n, n], device: device);
-        using var b = randn([n, n], device: device);
+        using var a = randn([n, n], dtype: type, device: device);
+        using var b = randn([n, n], dtype: type, device: device);
         using (a.matmul(b)) Synchronize(device);
         var best = double.MaxValue;
         for (var r = 0; r < 5; r++)

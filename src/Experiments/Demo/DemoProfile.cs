@@ -50,11 +50,15 @@ public sealed record DemoProfile
     /// <summary>Steps between checkpoints (beside the ones at evaluation points), so an interrupted run loses little.</summary>
     public int CheckpointEvery { get; init; } = 100;
 
+    /// <summary>"fp32" (default) or "bf16" mixed precision (<see cref="DiffusionFunctional.Training.TrainerOptions.Precision"/>),
+    /// so that a demo can compare bf16's final FD against fp32's seed spread.</summary>
+    public string Precision { get; init; } = DiffusionFunctional.Training.TrainingPrecision.Fp32;
+
     /// <summary>The optimisation settings every method of this profile trains with (no plan, method or output yet).</summary>
     public DiffusionFunctional.Training.TrainerOptions Training(long seed) => new()
     {
         Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
-        GradientClipNorm = GradientClipNorm, EmaDecay = EmaDecay, EmaWarmup = true, Seed = seed,
+        GradientClipNorm = GradientClipNorm, EmaDecay = EmaDecay, EmaWarmup = true, Seed = seed, Precision = Precision,
     };
 
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
