@@ -123,7 +123,7 @@ let private checkpointTests =
                 let runFolder = Path.GetDirectoryName file
                 for args in
                     [ [ "sample"; "--checkpoint"; file; "--out"; out; "--count"; "2"; "--steps"; "2" ]
-                      [ "export"; "--checkpoint"; file; "--out"; Path.Combine(out, "unet.pt") ]
+                      [ "export"; "--checkpoint"; file; "--format"; "pytorch"; "--out"; Path.Combine(out, "unet.pt") ]
                       [ "evaluate"; "--real"; idx (); "--fake"; file; "--count"; "4"; "--sampler-steps"; "2"; "--no-cache" ]
                       trainArgs (idx ()) runFolder [] [ "--resume" ] ] do
                     expectOneLine 2 (file :: mentions) (String.Join(" ", args)) (run args)
@@ -162,7 +162,7 @@ let private outputTests =
                       "affinity", [ "affinity"; "--checkpoints"; baseCheckpoint (); "--data"; idx (); "--groups"; "4"; "--images"; "4"; "--out"; inside "affinity" ]
                       "ntg", [ "ntg"; "--data"; idx (); "--model"; "tiny"; "--image-size"; "8"; "--timesteps"; "40"; "--sampler-steps"; "2"; "--steps"; "100000"; "--threads"; "1"; "--out"; inside "ntg" ]
                       "demo", [ "demo"; "--data"; idx (); "--profile"; "smoke"; "--threads"; "1"; "--out"; inside "demo" ]
-                      "export", [ "export"; "--checkpoint"; baseRun (); "--out"; Path.Combine(inside "export", "unet.pt") ] ] do
+                      "export", [ "export"; "--checkpoint"; baseRun (); "--format"; "pytorch"; "--out"; Path.Combine(inside "export", "unet.pt") ] ] do
                     let clock = Stopwatch.StartNew()
                     expectOneLine 2 [ "--out"; folder; "not writable" ] name (runWithin 60 args)
                     Expect.isLessThan clock.Elapsed.TotalSeconds 20.0 (sprintf "%s refused before any work" name)
@@ -172,7 +172,7 @@ let private outputTests =
         test "writing into /dev/full: export and cluster --json exit with one line and no type name, the checkpoint kept" {
             let checkpoint = baseCheckpoint ()
             let before = fingerprint checkpoint
-            let r = run [ "export"; "--checkpoint"; checkpoint; "--out"; "/dev/full" ]
+            let r = run [ "export"; "--checkpoint"; checkpoint; "--format"; "pytorch"; "--out"; "/dev/full" ]
             // Where /dev may be written (root), the write itself fails: exit 1. Elsewhere the folder is refused first: exit 2.
             Expect.contains [ 1; 2 ] r.ExitCode (sprintf "export to /dev/full: a failure or a refusal, never a crash: %s" r.Stderr)
             if r.ExitCode = 1 then expectOneLine 1 [ "/dev/full"; "space" ] "export to /dev/full" r

@@ -75,7 +75,7 @@ let private exportTests =
             let dir = fresh "export"
             Directory.CreateDirectory dir |> ignore
             let file = Path.Combine(dir, "unet.pt")
-            let r = run [ "export"; "--checkpoint"; baseRun (); "--out"; file ]
+            let r = run [ "export"; "--checkpoint"; baseRun (); "--format"; "pytorch"; "--out"; file ]
             Expect.equal r.ExitCode 0 r.Stderr
             Expect.isGreaterThan (FileInfo(file).Length) 1000L "the weights were written"
             let intoFolder = run [ "export"; "--checkpoint"; checkpoint; "--out"; dir ]

@@ -52,7 +52,6 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             OutputDirectory = output, Data = s.Data, Threads = Checks.ThreadsOrDefault(s.Threads), EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);
-        Messages.Info($"demo, {options.Profile.Name} profile, {string.Join(", ", options.Methods)}, into {output}");
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
 
         PrintTable(summary);

@@ -45,7 +45,6 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         var profile = ReproduceProfile.Named(s.Profile);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
         var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers);
-        Messages.Info($"reproduce, {profile.Name} profile, {options.Seeds} seed(s), into {output}");
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
         var table = new Table().AddColumns("claim", "ours", "verdict");

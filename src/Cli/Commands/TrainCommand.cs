@@ -176,7 +176,7 @@ public sealed class TrainSettings : CommandSettings
     /// <inheritdoc/>
     public override ValidationResult Validate() => Checks.First(
         Checks.Required(Out, "--out DIR"),
-        Weightings.Names.Contains(Weighting.Trim().ToLowerInvariant()) ? null : Checks.Error($"unknown weighting '{Weighting}' (expected one of: {string.Join(", ", Weightings.Names)})"),
+        Weightings.Names.Contains(Weighting.Trim().ToLowerInvariant()) ? null : Checks.Error($"--weighting '{Weighting}' is unknown (expected one of: {string.Join(", ", Weightings.Names)})"),
         Prediction.Trim().ToLowerInvariant() is "eps" or "epsilon" or "v" or "v_prediction" ? null : Checks.Error($"unknown prediction type '{Prediction}' (expected eps or v)"),
         Routing.Trim().ToLowerInvariant() is "none" or "dtr" ? null : Checks.Error($"unknown routing '{Routing}' (expected none or dtr)"),
         TimestepDensity is null || Core.TimestepDensities.TryParse(TimestepDensity, out _, out _) ? null : Checks.Error($"unknown timestep density '{TimestepDensity}' (expected uniform, logit-normal[:m,s], beta[:a,b] or speed)"),

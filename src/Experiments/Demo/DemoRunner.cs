@@ -261,7 +261,7 @@ public sealed class DemoRunner
         if (spareIndex.shape[0] > 0)
             using (var chosen = all.Images.index_select(0, spareIndex)) spare = ImageBatch.FromSigned(chosen);
         var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
-        log($"data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
+        log($"output: {options.OutputDirectory}; data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
         return new DemoData(train, real, spare);
     }
 
