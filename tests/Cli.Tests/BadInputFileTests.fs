@@ -177,6 +177,9 @@ let private outputTests =
             Expect.contains [ 1; 2 ] r.ExitCode (sprintf "export to /dev/full: a failure or a refusal, never a crash: %s" r.Stderr)
             if r.ExitCode = 1 then expectOneLine 1 [ "/dev/full"; "space" ] "export to /dev/full" r
             else expectOneLine 2 [ "/dev"; "not writable" ] "export to /dev/full" r
+            // A device is written into, never replaced by a file (as root a rename would swap the node itself).
+            use stat = Process.Start(ProcessStartInfo("stat", [ "-c"; "%F"; "/dev/full" ], RedirectStandardOutput = true))
+            Expect.equal (stat.StandardOutput.ReadToEnd().Trim()) "character special file" "/dev/full is still the device"
             Expect.equal (fingerprint checkpoint) before "the checkpoint is untouched"
             let info = ProcessStartInfo("/bin/sh", RedirectStandardError = true, UseShellExecute = false)
             for a in [ "-c"; "exec dotnet \"$0\" cluster --json > /dev/full"; Path.Combine(AppContext.BaseDirectory, "dfn.dll") ] do info.ArgumentList.Add a

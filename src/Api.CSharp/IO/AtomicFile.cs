@@ -24,6 +24,12 @@ public static class AtomicFile
     public static void Write(string path, Action<string> writeTo, bool uniqueTemporary = false)
     {
         var full = Path.GetFullPath(path);
+        // A device (/dev/full, /dev/null) is written into, never replaced: renaming over it would swap the node for a file.
+        if (!FileKind.IsRegularOrMissing(full))
+        {
+            WriteInto(full, writeTo);
+            return;
+        }
         var temp = uniqueTemporary ? $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp" : full + ".tmp";
         try
         {
@@ -40,6 +46,29 @@ public static class AtomicFile
         finally
         {
             try { if (File.Exists(temp)) File.Delete(temp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    // Writes through a temporary beside the process's own temp folder, then copies its bytes into the device.
+    static void WriteInto(string device, Action<string> writeTo)
+    {
+        var temp = Path.Combine(Path.GetTempPath(), $"dfn-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            writeTo(temp);
+            using var source = File.OpenRead(temp);
+            using var target = new FileStream(device, FileMode.Open, FileAccess.Write);
+            source.CopyTo(target);
+            target.Flush();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"could not write {device} ({e.Message.TrimEnd('.')}); nothing else was changed", e);
+        }
+        finally
+        {
+            try { File.Delete(temp); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
