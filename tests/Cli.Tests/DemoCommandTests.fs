@@ -19,25 +19,8 @@ let private smokeArgs = [ "demo"; "--profile"; "smoke"; "--out"; outDir; "--thre
 /// stderr of that interrupted process.
 let private interruptedRun =
     lazy (
-        let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
-        for a in smokeArgs do info.ArgumentList.Add a
-        use p = Process.Start info
-        let err = p.StandardError.ReadToEndAsync()
-        let out = StringBuilder()
-        let mutable signalled = false
-        let mutable line = p.StandardOutput.ReadLine()
-        while not (isNull line) do
-            out.AppendLine line |> ignore
-            if not signalled && line.StartsWith "min-snr seed 0: step 2/" then
-                use kill = Process.Start("kill", [ "-INT"; string p.Id ])
-                kill.WaitForExit()
-                signalled <- true
-            line <- p.StandardOutput.ReadLine()
-        if not (p.WaitForExit 600_000) then
-            p.Kill true
-            failwith "interrupted demo did not exit"
-        p.ExitCode, out.ToString(), err.Result)
+        let r = runInterruptedAt "min-snr seed 0: step 2/" smokeArgs
+        r.ExitCode, r.Stdout, r.Stderr)
 
 /// The same command again after the interruption: it must resume and finish.
 let private firstRun =

@@ -22,6 +22,29 @@ let runWithin (seconds: int) (args: string list) : Outcome =
         failwithf "dfn %s did not finish within %d s" (String.Join(" ", args)) seconds
     { ExitCode = p.ExitCode; Stdout = out.Result; Stderr = err.Result }
 
+/// Starts `dfn ARGS`, sends SIGINT once a line of standard output starts with `trigger`, and returns what the
+/// interrupted process showed (exit code, stdout, stderr). Fails when it does not end within 10 minutes.
+let runInterruptedAt (trigger: string) (args: string list) : Outcome =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    info.ArgumentList.Add dfnDll
+    for a in args do info.ArgumentList.Add a
+    use p = Process.Start info
+    let err = p.StandardError.ReadToEndAsync()
+    let out = Text.StringBuilder()
+    let mutable signalled = false
+    let mutable line = p.StandardOutput.ReadLine()
+    while not (isNull line) do
+        out.AppendLine line |> ignore
+        if not signalled && line.StartsWith(trigger, StringComparison.Ordinal) then
+            use kill = Process.Start("kill", [ "-INT"; string p.Id ])
+            kill.WaitForExit()
+            signalled <- true
+        line <- p.StandardOutput.ReadLine()
+    if not (p.WaitForExit 600_000) then
+        p.Kill true
+        failwithf "dfn %s did not exit after SIGINT" (String.Join(" ", args))
+    { ExitCode = p.ExitCode; Stdout = out.ToString(); Stderr = err.Result }
+
 /// Runs `dfn ARGS` with redirected output, allowing 120 s.
 let run (args: string list) : Outcome = runWithin 120 args
 

@@ -17,26 +17,9 @@ let private results () = Path.Combine(outDir, "convergence", "results.jsonl")
 /// results written by then.
 let private interrupted =
     lazy (
-        let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
-        for a in args do info.ArgumentList.Add a
-        use p = Process.Start info
-        let err = p.StandardError.ReadToEndAsync()
-        let mutable signalled = false
-        let out = System.Text.StringBuilder()
-        let mutable line = p.StandardOutput.ReadLine()
-        while not (isNull line) do
-            out.AppendLine line |> ignore
-            if not signalled && line.StartsWith "min-snr seed 0: step 4/" then
-                use kill = Process.Start("kill", [ "-INT"; string p.Id ])
-                kill.WaitForExit()
-                signalled <- true
-            line <- p.StandardOutput.ReadLine()
-        if not (p.WaitForExit 600_000) then
-            p.Kill true
-            failwith "interrupted reproduce did not exit"
+        let r = runInterruptedAt "min-snr seed 0: step 4/" args
         let saved = if File.Exists(results ()) then File.ReadAllLines(results ()) else [||]
-        p.ExitCode, err.Result + "\nstdout:\n" + out.ToString(), saved)
+        r.ExitCode, r.Stderr + "\nstdout:\n" + r.Stdout, saved)
 
 let private finished =
     lazy (

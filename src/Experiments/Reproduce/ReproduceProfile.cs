@@ -71,12 +71,12 @@ public sealed record ReproduceProfile
         Convergence = new DemoProfile
         {
             Name = "reproduce-quick", Model = UNetConfig.Named("mini"),
-            Steps = 6000, LearningRate = 5e-4, WarmupSteps = 200, EmaDecay = 0.999,
-            EvaluationSteps = [250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000], KeptCheckpoints = [500, 2000, 6000],
+            Steps = 8000, LearningRate = 5e-4, WarmupSteps = 200, EmaDecay = 0.999,
+            EvaluationSteps = [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000], KeptCheckpoints = [500, 2000, 8000],
             EvaluationSamples = 250, FinalEvaluationSamples = 1000, RealSamples = 2000, HeldOutImages = 3000,
             SamplerSteps = 25, CheckpointEvery = 250,
         },
-        SpecialistSteps = 3000, NtgSamples = 500,
+        SpecialistSteps = 2000, NtgSamples = 500,
     };
 
     static ReproduceProfile Full => Quick with
@@ -84,11 +84,11 @@ public sealed record ReproduceProfile
         Name = "full",
         Convergence = Quick.Convergence with
         {
-            Name = "reproduce-full", Steps = 12000,
-            EvaluationSteps = [500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000], KeptCheckpoints = [1000, 4000, 12000],
+            Name = "reproduce-full", Steps = 16000,
+            EvaluationSteps = [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000], KeptCheckpoints = [1000, 4000, 16000],
             EvaluationSamples = 500, FinalEvaluationSamples = 1000, SamplerSteps = 50,
         },
-        Seeds = 3, SpecialistSteps = 6000, NtgSamples = 1000,
+        Seeds = 3, SpecialistSteps = 4000, NtgSamples = 1000,
     };
 
     /// <summary>Diffusion timesteps T (linear schedule).</summary>
