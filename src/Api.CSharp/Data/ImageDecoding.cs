@@ -8,7 +8,7 @@ namespace DiffusionFunctional.Data;
 /// image. Both folder loaders (<see cref="ImageFolder"/>, <see cref="Evaluation.ImageFolderLoader"/>) use it and
 /// skip such files with a warning and a count.
 /// </summary>
-public static class ImageDecoding
+internal static class ImageDecoding
 {
     /// <summary>The file's pixels as RGBA bytes (unpremultiplied), or null with <paramref name="problem"/> saying why.</summary>
     public static SKBitmap? TryDecode(string path, out string? problem)

@@ -13,7 +13,7 @@ namespace DiffusionFunctional.Interop;
 /// storage as an int64 element count and raw little-endian bytes). Every tensor comes back as contiguous float32.
 /// The layouts follow PyTorch's <c>torch/serialization.py</c>; see docs/interop.md.
 /// </summary>
-public static class TorchFile
+internal static class TorchFile
 {
     /// <summary>The first pickle of a legacy <c>torch.save</c> stream.</summary>
     private static readonly BigInteger LegacyMagic = BigInteger.Parse("1950a86a20f9469cfc6c", System.Globalization.NumberStyles.HexNumber);

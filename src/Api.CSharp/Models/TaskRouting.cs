@@ -17,7 +17,7 @@ public enum TaskRoutingKind
 }
 
 /// <summary>Writes <see cref="TaskRoutingKind"/> as "none" / "dtr" in checkpoint headers.</summary>
-public sealed class TaskRoutingKindJsonConverter() : JsonStringEnumConverter<TaskRoutingKind>(JsonNamingPolicy.CamelCase, allowIntegerValues: false);
+internal sealed class TaskRoutingKindJsonConverter() : JsonStringEnumConverter<TaskRoutingKind>(JsonNamingPolicy.CamelCase, allowIntegerValues: false);
 
 /// <summary>
 /// The DTR channel masks of one network (docs/routing-and-densities.md). A residual block with input x computes

@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace DiffusionFunctional.Models;
 
 /// <summary>Layer factories that work around TorchSharp quirks in one place.</summary>
-public static class Layers
+internal static class Layers
 {
     /// <summary>
     /// A GroupNorm with weight 1 and bias 0. TorchSharp 0.107's <c>nn.GroupNorm</c> leaves both uninitialised

@@ -5,7 +5,7 @@ using System.Text;
 namespace DiffusionFunctional.Interop.Pickle;
 
 /// <summary>A Python global a pickle names (<c>module.name</c>), e.g. <c>collections.OrderedDict</c>.</summary>
-public sealed record PickleGlobal(string Module, string Name)
+internal sealed record PickleGlobal(string Module, string Name)
 {
     /// <summary>The dotted name, as Python prints it.</summary>
     public override string ToString() => $"{Module}.{Name}";
@@ -18,7 +18,7 @@ public sealed class PickleDict : Dictionary<object, object?>;
 /// The callbacks that give a restricted pickle its meaning: which globals may appear, what calling one returns
 /// (REDUCE), and what a persistent id stands for (PyTorch keeps tensor bytes outside the pickle).
 /// </summary>
-public sealed record PickleRules(
+internal sealed record PickleRules(
     Func<PickleGlobal, string?> RefuseGlobal,
     Func<PickleGlobal, object?[], object?> Call,
     Func<object?, object?> PersistentLoad);
@@ -32,7 +32,7 @@ public sealed record PickleRules(
 /// registry and turns unknown ones into generic objects instead of refusing them, and no served .NET library offers
 /// an allow-list. Rules: docs/interop.md, "Reading pickles safely".
 /// </summary>
-public sealed class RestrictedUnpickler
+internal sealed class RestrictedUnpickler
 {
     private readonly byte[] data;
     private readonly PickleRules rules;

@@ -1,14 +1,15 @@
+using DiffusionFunctional.Weighting;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Weighting;
+namespace DiffusionFunctional.Experiments.Bench;
 
 /// <summary>
 /// Not a training method: the inherent cost of per-cluster gradients, one forward and k backward passes (the
 /// graph retained on all but the last) with nothing else, against which the overhead benchmark judges the
 /// gradient methods (target: at most 1.1x this). Its update is the plain sum of the cluster gradients.
 /// </summary>
-public sealed class SequentialBackwardBaseline(int clusters) : IWeighting
+internal sealed class SequentialBackwardBaseline(int clusters) : IWeighting
 {
     /// <inheritdoc/>
     public string Name => "k-backward";
