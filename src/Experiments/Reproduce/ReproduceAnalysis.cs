@@ -63,11 +63,13 @@ public static class ReproduceAnalysis
             ? step : double.NaN;
     }
 
-    // Only seeds where both values exist are paired.
+    // Only seeds where both values exist are paired; none yet (a run stopped early) is a comparison of 0 pairs.
     static PairedComparisonSummary Paired(double[] candidate, double[] baseline)
     {
         var pairs = candidate.Zip(baseline).Where(p => double.IsFinite(p.First) && double.IsFinite(p.Second)).ToArray();
-        return ReproductionStatistics.ComparePaired(pairs.Select(p => p.First).ToArray(), pairs.Select(p => p.Second).ToArray());
+        return pairs.Length == 0
+            ? new PairedComparisonSummary(0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0.95, false)
+            : ReproductionStatistics.ComparePaired(pairs.Select(p => p.First).ToArray(), pairs.Select(p => p.Second).ToArray());
     }
 
     static AffinityStage AffinityAt(ReproduceStore store, long step)
