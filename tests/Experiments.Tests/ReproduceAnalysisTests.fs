@@ -22,7 +22,7 @@ let private summarise (records: DemoRecord list) seeds =
     let dir, clean = tempDir "reproduce-analysis"
     use _ = clean
     let options = ReproduceOptions(profile, seeds, dir)
-    let methods = ReproduceRunner.Methods
+    let methods = options.Methods
     let demo = DemoReport.Summarise(records |> Array.ofList, methods, profile.Convergence, seeds)
     ReproduceAnalysis.Summarise(options, demo, records |> Array.ofList, ReproduceStore(Path.Combine(dir, "measurements.json")))
 

@@ -17,6 +17,9 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         /// <summary>Profile.</summary>
         [CommandOption("--profile <NAME>"), Description("smoke (CI check, a minute), quick (about an hour on 2 idle cores, 1 seed) or full (3 seeds, hours; resumable across days)."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";
+        /// <summary>Extra methods.</summary>
+        [CommandOption("--methods <LIST>"), Description("More methods to compare beside vanilla, min-snr, uw:snr:5 and nash:snr:5, written as in dfn demo: weighting[[:objective[[:k]]]][[+dtr]][[+density]], e.g. uw:snr:5+dtr,vanilla+logit-normal.")]
+        public string? Methods { get; init; }
         /// <summary>Seeds.</summary>
         [CommandOption("--seeds <N>"), Description("Seeds 0..N-1 (default: the profile's: quick 1, full 3).")]
         public int? Seeds { get; init; }
@@ -44,7 +47,8 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
     {
         var profile = ReproduceProfile.Named(s.Profile);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
-        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers);
+        var extra = string.IsNullOrWhiteSpace(s.Methods) ? null : Experiments.Demo.DemoMethod.ParseList(s.Methods);
+        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers, extra);
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
         var table = new Table().AddColumns("claim", "ours", "verdict");

@@ -14,7 +14,7 @@ public static class ReproduceAnalysis
         var seeds = Enumerable.Range(0, options.Seeds).Select(s => (long)s).ToArray();
         var own = records.Where(r => r.Seed < options.Seeds).ToList();
         var compared = demo.ComparedStep;
-        var methods = ReproduceRunner.Methods;
+        var methods = options.Methods;
         var vanilla = methods[0].Id;
         var minSnr = methods[1].Id;
         double Final(string id, long seed, Func<DemoRecord, double> metric) =>
@@ -98,7 +98,7 @@ public static class ReproduceAnalysis
     static bool Expected(ReproduceOptions options, IReadOnlyList<DemoRecord> records, ReproduceStore store)
     {
         var kept = options.Profile.Convergence.KeptCheckpoints;
-        var methods = ReproduceRunner.Methods;
+        var methods = options.Methods;
         bool Diverged(string id, long seed) => records.Any(r => r.Method == id && r.Seed == seed && r.Diverged);
         for (long seed = 0; seed < options.Seeds; seed++)
         {

@@ -27,7 +27,7 @@ public static class ReproduceReport
         var dir = options.OutputDirectory;
         AtomicFile.Write(Path.Combine(dir, "convergence-fd.png"), p => ReproducePlots.Convergence(s, kid: false).SavePng(p, 900, 560));
         AtomicFile.Write(Path.Combine(dir, "convergence-kid.png"), p => ReproducePlots.Convergence(s, kid: true).SavePng(p, 900, 560));
-        foreach (var m in ReproduceRunner.Methods)
+        foreach (var m in options.Methods)
             if (Path.Combine(convergence.RunDirectory(m, 0), "samples.png") is var grid && File.Exists(grid))
                 AtomicFile.Write(Path.Combine(dir, $"samples-{m.Id}.png"), temporary => File.Copy(grid, temporary, overwrite: true));
         if (s.Affinity.Count > 0)

@@ -17,7 +17,16 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// <param name="Data"><c>mnist</c>, <c>idx:PATH</c> or <c>folder:PATH</c>.</param>
 /// <param name="Threads">libtorch CPU threads.</param>
 /// <param name="Workers">ResNet-18 images scored concurrently.</param>
-public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2);
+/// <param name="ExtraMethods">Methods compared beside the four of <see cref="ReproduceProfile.Methods"/> (e.g.
+/// <c>uw:snr:5+dtr</c>, <c>vanilla+logit-normal</c>): they train and are scored like the others and get the same
+/// convergence verdicts; O1 and O2 stay on vanilla and ANT-UW.</param>
+public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2,
+    IReadOnlyList<DemoMethod>? ExtraMethods = null)
+{
+    /// <summary>The methods compared: vanilla, Min-SNR, ANT-UW, ANT-Nash, then the extra ones (duplicates dropped).</summary>
+    public IReadOnlyList<DemoMethod> Methods =>
+        [.. DemoMethod.ParseList(ReproduceProfile.Methods).Concat(ExtraMethods ?? []).DistinctBy(m => m.Id)];
+}
 
 /// <summary>How a reproduce run ended.</summary>
 public enum ReproduceOutcome
@@ -43,12 +52,9 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
     /// <summary>The convergence experiment's own folder.</summary>
     public string ConvergenceDirectory => Path.Combine(options.OutputDirectory, "convergence");
 
-    /// <summary>The methods compared (<see cref="ReproduceProfile.Methods"/>).</summary>
-    public static IReadOnlyList<DemoMethod> Methods { get; } = DemoMethod.ParseList(ReproduceProfile.Methods);
-
     DemoRunner Convergence() => new(new DemoOptions
     {
-        Profile = options.Profile.Convergence, Methods = Methods, Seeds = options.Seeds, OutputDirectory = ConvergenceDirectory,
+        Profile = options.Profile.Convergence, Methods = options.Methods, Seeds = options.Seeds, OutputDirectory = ConvergenceDirectory,
         Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers, Timesteps = options.Profile.Timesteps,
     }, log);
 
@@ -104,7 +110,7 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
     void MeasureAffinity(DemoRunner convergence, long seed, ImageDataset train, GaussianDiffusion diffusion, ReproduceStore store)
     {
         var profile = options.Profile;
-        var vanilla = Methods[0];
+        var vanilla = options.Methods[0];
         var order = DataStream.Permutation(train.Count, (ulong)seed, ulong.MaxValue - 1);
         using var index = tensor(order.Take(profile.AffinityImages).Select(i => (long)i).ToArray(), dtype: int64);
         using var images = train.Images.index_select(0, index);
@@ -130,7 +136,7 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         ReproduceStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
     {
         var profile = options.Profile;
-        var shared = new[] { Methods[0], Methods[2] }
+        var shared = new[] { options.Methods[0], options.Methods[2] }
             .Where(m => store.Ntg.All(n => n.Seed != seed || n.Method != m.Id) && File.Exists(FinalCheckpoint(convergence, m, seed)))
             .ToList();
         if (shared.Count == 0) return;

@@ -41,7 +41,7 @@ internal static class ReproduceSections
             b.Append(" |\n");
         }
         b.Append("\n![FD](convergence-fd.png)\n\n![KID](convergence-kid.png)\n\nSamples at the final step (seed 0): ");
-        b.Append(string.Join(", ", ReproduceRunner.Methods.Select(m => $"[{m}](samples-{m.Id}.png)"))).Append(".\n\n");
+        b.Append(string.Join(", ", o.Methods.Select(m => $"[{m}](samples-{m.Id}.png)"))).Append(".\n\n");
     }
 
     public static void Affinity(StringBuilder b, ReproduceSummary s)
