@@ -56,6 +56,7 @@ let tests =
                 Expect.equal rounds.Length 3 "one ratio per round"
                 Expect.all rounds (fun x -> x > 0.0) "every round timed both"
                 Expect.floatClose Accuracy.high (peer.GetProperty("ratio").GetDouble()) (median rounds) "ratio = median over rounds"
+                Expect.isTrue (peer.GetProperty("guarded").GetBoolean()) "fp32 is held to the target"
                 Expect.equal (peer.GetProperty("meets_target").GetBoolean()) (peer.GetProperty("ratio").GetDouble() >= 1.0) "the guard: ours / PyTorch >= 1"
                 let check = peer.GetProperty "check"
                 Expect.isTrue (check.GetProperty("passed").GetBoolean()) "the forward check passed"
