@@ -16,6 +16,8 @@ internal sealed class PeerSession(string python, string folder, ThroughputOption
     private readonly Dictionary<int, PeerProcess> peers = [];
     private readonly Dictionary<int, List<double>> peerSeconds = [];
     private readonly List<double>[] ourSeconds = [.. variants.Select(_ => new List<double>())];
+    // The peer at a thread count runs once per round, after the first variant with that count.
+    private readonly int[] firstWithThreads = [.. variants.Select(v => variants.Select(w => w.Threads).ToList().IndexOf(v.Threads))];
     private PeerCheck? check;
     private string torchVersion = "";
 
@@ -52,7 +54,7 @@ internal sealed class PeerSession(string python, string folder, ThroughputOption
     {
         ourSeconds[variant].Add(trainSeconds);
         var threads = variants[variant].Threads;
-        if (variants.Select(v => v.Threads).ToList().IndexOf(threads) != variant) return;
+        if (firstWithThreads[variant] != variant) return;
         var peer = peers[threads];
         peer.Send(options.TrainSteps.ToString(CultureInfo.InvariantCulture));
         var answer = peer.ReadJson();
