@@ -32,6 +32,7 @@ public sealed class GaussianDiffusion
     /// <summary>The diffusers name of the schedule ("linear", ...).</summary>
     public string ScheduleName { get; }
 
+    /// <summary>The forward process and samplers of <paramref name="schedule"/> for a network predicting <paramref name="prediction"/>.</summary>
     public GaussianDiffusion(NoiseSchedule schedule, PredictionType prediction = PredictionType.Epsilon)
     {
         Schedule = schedule;

@@ -172,6 +172,7 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     /// <summary>Number of trainable scalars.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
+    /// <summary>Also frees the routing tables (they are not registered modules).</summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing) router?.Dispose();
@@ -185,6 +186,7 @@ public sealed class TimestepEmbedding : Module<Tensor, Tensor>
     private readonly Linear linear_1;
     private readonly Linear linear_2;
 
+    /// <summary>An MLP from <paramref name="inDim"/> sinusoidal features to an <paramref name="embedDim"/>-wide embedding.</summary>
     public TimestepEmbedding(int inDim, int embedDim) : base(nameof(TimestepEmbedding))
     {
         linear_1 = Linear(inDim, embedDim);
@@ -192,6 +194,7 @@ public sealed class TimestepEmbedding : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The embedding [B, embedDim] of sinusoidal features [B, inDim].</summary>
     public override Tensor forward(Tensor features)
     {
         using var hidden = functional.silu(linear_1.forward(features));
@@ -205,6 +208,7 @@ public sealed class MiddleBlock : Module<Tensor, Tensor, Tensor>
     private readonly ModuleList<ResBlock> resnets;
     private readonly ModuleList<AttentionBlock> attentions;
 
+    /// <summary>The middle of a UNet with <paramref name="channels"/> channels at its lowest resolution.</summary>
     public MiddleBlock(int channels, int embedDim, UNetConfig config, int groups) : base(nameof(MiddleBlock))
     {
         resnets = ModuleList(new ResBlock(channels, channels, embedDim, config.Dropout, groups),
@@ -216,6 +220,7 @@ public sealed class MiddleBlock : Module<Tensor, Tensor, Tensor>
     /// <summary>Input widths of the two residual blocks (for the routing tables).</summary>
     internal IEnumerable<int> BlockInputWidths => resnets.Select(r => r.InChannels);
 
+    /// <summary>The block without task routing.</summary>
     public override Tensor forward(Tensor x, Tensor emb) => forward(x, emb, null);
 
     internal Tensor forward(Tensor x, Tensor emb, RoutingMasks? routing)

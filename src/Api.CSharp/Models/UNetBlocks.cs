@@ -73,6 +73,8 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
     private readonly Conv2d conv2;
     private readonly Conv2d? conv_shortcut;
 
+    /// <summary>A block from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels, conditioned on an
+    /// <paramref name="embedDim"/>-wide timestep embedding; GroupNorm uses at most <paramref name="maxGroups"/> groups.</summary>
     public ResBlock(int inChannels, int outChannels, int embedDim, double dropout, int maxGroups) : base(nameof(ResBlock))
     {
         norm1 = Layers.GroupNorm(inChannels, maxGroups);
@@ -90,6 +92,7 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
     /// <summary>The block's input channel count (the width its routing mask covers).</summary>
     internal int InChannels => (int)conv1.weight!.shape[1];
 
+    /// <summary>The block without task routing.</summary>
     public override Tensor forward(Tensor x, Tensor emb) => forward(x, emb, null);
 
     /// <summary>skip(x) + Block(m_t * x): with DTR masks the residual branch sees only each sample's channel window
@@ -116,6 +119,8 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
     private readonly Conv2d proj_out;
     private readonly int heads;
 
+    /// <summary>Attention with <paramref name="heads"/> heads over a <paramref name="channels"/>-channel map; the output
+    /// projection starts at zero so the block starts as the identity.</summary>
     public AttentionBlock(int channels, int heads, int maxGroups) : base(nameof(AttentionBlock))
     {
         this.heads = heads;
@@ -126,6 +131,7 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>x plus attention over its pixels (same shape).</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -147,12 +153,14 @@ public sealed class Downsample : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv;
 
+    /// <summary>A downsampler keeping <paramref name="channels"/> channels.</summary>
     public Downsample(int channels) : base(nameof(Downsample))
     {
         conv = Conv2d(channels, channels, kernel_size: 3, stride: 2, padding: 1);
         RegisterComponents();
     }
 
+    /// <summary>The map at half the resolution (rounded up).</summary>
     public override Tensor forward(Tensor x) => conv.forward(x);
 }
 
@@ -161,12 +169,14 @@ public sealed class Upsample : Module<Tensor, long[], Tensor>
 {
     private readonly Conv2d conv;
 
+    /// <summary>An upsampler keeping <paramref name="channels"/> channels.</summary>
     public Upsample(int channels) : base(nameof(Upsample))
     {
         conv = Conv2d(channels, channels, kernel_size: 3, padding: 1);
         RegisterComponents();
     }
 
+    /// <summary>The map resized to <paramref name="size"/> (height, width), then convolved.</summary>
     public override Tensor forward(Tensor x, long[] size)
     {
         using var up = functional.interpolate(x, size: size, mode: InterpolationMode.Nearest);

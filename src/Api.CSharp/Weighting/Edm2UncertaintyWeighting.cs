@@ -21,6 +21,7 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
     private readonly Sequential mlp;
     private readonly double learningRate;
 
+    /// <summary>u as an MLP with <paramref name="hidden"/> SiLU units, trained at <paramref name="learningRate"/>.</summary>
     public Edm2UncertaintyWeighting(int hidden = 32, double learningRate = DefaultLearningRate)
     {
         if (hidden < 1) throw new BadInputException($"the uncertainty MLP needs at least one hidden unit, got {hidden}");
@@ -35,8 +36,10 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
         ExtraParameterGroups = [new ParameterGroupSpec(mlp.parameters().ToArray(), learningRate, 0.0)];
     }
 
+    /// <inheritdoc/>
     public string Name => "edm2-uncertainty";
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; private set; }
 
     /// <inheritdoc/>
@@ -58,6 +61,7 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
         return mlp.forward(features).squeeze(1).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
         using var scope = NewDisposeScope();
@@ -66,17 +70,20 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer)
     {
         WeightingState.WriteHeader(writer, Name, 0);
         foreach (var p in mlp.parameters()) WeightingState.Write(writer, p);
     }
 
+    /// <inheritdoc/>
     public void Load(BinaryReader reader)
     {
         WeightingState.ReadHeader(reader, Name, 0);
         foreach (var p in mlp.parameters()) WeightingState.ReadInto(reader, p);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => mlp.Dispose();
 }

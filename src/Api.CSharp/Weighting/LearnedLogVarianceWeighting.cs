@@ -15,6 +15,7 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
     private readonly double learningRate;
     private Parameter logVariances;
 
+    /// <summary>k = <paramref name="clusters"/> log-variances at 0, trained at <paramref name="learningRate"/> without weight decay.</summary>
     protected LearnedLogVarianceWeighting(int clusters, double learningRate)
     {
         if (clusters < 1) throw new BadInputException($"the number of clusters must be at least 1, got {clusters}");
@@ -30,8 +31,10 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
     /// <summary>The learned log-variances s (a live parameter; the optimiser updates it).</summary>
     public Parameter LogVariances => logVariances;
 
+    /// <inheritdoc/>
     public abstract string Name { get; }
 
+    /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; private set; }
 
     /// <inheritdoc/>
@@ -58,17 +61,20 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 
+    /// <inheritdoc/>
     public void Save(BinaryWriter writer)
     {
         WeightingState.WriteHeader(writer, Name, Clusters);
         WeightingState.Write(writer, logVariances);
     }
 
+    /// <inheritdoc/>
     public void Load(BinaryReader reader)
     {
         WeightingState.ReadHeader(reader, Name, Clusters);
         WeightingState.ReadInto(reader, logVariances);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => logVariances.Dispose();
 }

@@ -29,6 +29,8 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         [CommandOption("--rounds <N>"), Description("Rounds of --steps per variant, interleaved across variants."), DefaultValue(1)]
         public int Rounds { get; init; } = 1;
         [CommandOption("--device <DEVICE>"), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
+        [CommandOption("--peer"), Description("Also time the same step in PyTorch (bench/peer, /usr/bin/python3 with torch), interleaved: ours / PyTorch per thread count. Exit 2 when torch is missing.")]
+        public bool Peer { get; init; }
         [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }
     }
 
@@ -42,7 +44,11 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
             SampleBatch = s.SampleBatch, SampleSteps = s.SampleSteps, Device = s.Device,
         };
         var variants = Variants(s);
-        var reports = TrainingSpeedBenchmark.Run(options, variants, s.Rounds, s.Json ? null : Messages.Info);
+        Action<string>? log = s.Json ? null : Messages.Info;
+        var reports = s.Peer ? PeerBenchmark.Run(options, variants, s.Rounds, log) : TrainingSpeedBenchmark.Run(options, variants, s.Rounds, log);
+        foreach (var r in reports)
+            if (r.Peer is { MeetsTarget: false } peer)
+                Messages.Warn($"ours / PyTorch = {peer.Ratio:F3} at {r.Threads} thread(s), {r.Precision}: below the {PeerComparison.Target:F1} target (docs/benchmarks.md, \"PyTorch peer\")");
         if (s.Json)
         {
             var json = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
@@ -90,6 +96,13 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         table.AddRow($"libtorch {r.Precision} GEMM GFLOP/s", F(r.GemmGflops));
         table.AddRow("ratio to GEMM", F(r.RatioToGemm, "F3"));
         table.AddRow("peak resident MB (whole process)", F(r.PeakResidentMegabytes, "F0"));
+        if (r.Peer is { } p)
+        {
+            table.AddRow("PyTorch peer images/s", $"{F(p.ImagesPerSecond)} (torch {p.TorchVersion}, fp32, {p.Threads} thread(s), OMP_WAIT_POLICY={p.OmpWaitPolicy})");
+            table.AddRow(p.Guarded ? $"ours / PyTorch (target >= {F(PeerComparison.Target, "F1")})" : $"ours ({r.Precision}) / PyTorch (fp32)",
+                $"{F(p.Ratio, "F3")}{(p.MeetsTarget == false ? " BELOW TARGET" : "")} (median of {p.Rounds} round(s): {string.Join(", ", p.RoundRatios.Select(x => F(x, "F3")))})");
+            table.AddRow("peer check: max |PyTorch - ours|", $"{p.Check.MaxAbsDiff:G3} <= {p.Check.Bound:G3} (max |y| {F(p.Check.MaxAbsOutput)})");
+        }
         return table;
     }
 }

@@ -66,6 +66,8 @@ public sealed record ThroughputReport(
     public double EmaSeconds { get; init; }
     /// <inheritdoc cref="DataSeconds"/>
     public double OtherSeconds { get; init; }
+    /// <summary>The PyTorch peer at this variant's thread count, timed in the same rounds (null without <c>--peer</c>).</summary>
+    public PeerComparison? Peer { get; init; }
 }
 
 /// <summary>

@@ -29,8 +29,13 @@ public sealed record SpeedVariant(string Precision, bool ChannelsLast, int Threa
 /// </summary>
 public static class TrainingSpeedBenchmark
 {
-    /// <summary>Measures every variant; the reports come in the variants' order, ratios against the first.</summary>
-    public static IReadOnlyList<ThroughputReport> Run(ThroughputOptions o, IReadOnlyList<SpeedVariant> variants, int rounds, Action<string>? log = null)
+    /// <summary>
+    /// Measures every variant; the reports come in the variants' order, ratios against the first. A
+    /// <paramref name="companion"/> (the PyTorch peer, <see cref="PeerBenchmark"/>) sees the trainers before the warm-up
+    /// and takes its turn after each variant's turn in each round, so that it is interleaved with them.
+    /// </summary>
+    public static IReadOnlyList<ThroughputReport> Run(ThroughputOptions o, IReadOnlyList<SpeedVariant> variants, int rounds,
+                                                      Action<string>? log = null, ISpeedCompanion? companion = null)
     {
         if (o.TrainSteps < 1 || o.BatchSize < 1 || o.SampleBatch < 1 || o.SampleSteps < 1 || rounds < 1)
             throw new BadInputException("steps, rounds and batch sizes must be positive");
@@ -56,6 +61,7 @@ public static class TrainingSpeedBenchmark
             var trainSeconds = new double[variants.Count];
             var sampleSeconds = new double[variants.Count];
             var gemm = new double[variants.Count];
+            companion?.Prepare(trainers);
             for (var i = 0; i < variants.Count; i++) WithThreads(variants[i].Threads, () => trainers[i].TrainUntil(o.WarmupSteps));
             foreach (var t in trainers) t.Profile.Reset();
             for (var r = 0; r < rounds; r++)
@@ -64,9 +70,11 @@ public static class TrainingSpeedBenchmark
                     var trainer = trainers[i];
                     // The GEMM reference is timed in the same window as the steps it is compared with.
                     gemm[i] += WithThreads(variants[i].Threads, () => ThroughputBenchmark.GemmGflops(o.GemmSize, device, DType(variants[i].Precision))) / rounds;
-                    trainSeconds[i] += Timed(variants[i].Threads, device, () => trainer.TrainUntil(trainer.Step + o.TrainSteps));
+                    var seconds = Timed(variants[i].Threads, device, () => trainer.TrainUntil(trainer.Step + o.TrainSteps));
+                    trainSeconds[i] += seconds;
                     sampleSeconds[i] += Timed(variants[i].Threads, device, () => trainer.Sample(o.SampleBatch, new SamplerOptions { Steps = o.SampleSteps }).Dispose());
                     log?.Invoke($"round {r + 1}, {variants[i]}: {o.BatchSize * o.TrainSteps * (r + 1) / trainSeconds[i]:F1} img/s so far, GEMM {gemm[i] * rounds / (r + 1):F1} GFLOP/s");
+                    companion?.AfterTraining(r, i, seconds);
                 }
             var peak = ThroughputBenchmark.PeakResidentMegabytes();
             var reports = variants.Select((v, i) => Report(o, config, v, trainers[i], trainSeconds[i] / (rounds * o.TrainSteps),
@@ -119,4 +127,15 @@ public static class TrainingSpeedBenchmark
         if (device.type == DeviceType.CUDA) cuda.synchronize();
         return clock.Elapsed.TotalSeconds;
     }
+}
+
+/// <summary>Something timed alongside the variants of <see cref="TrainingSpeedBenchmark"/>, in the same rounds.</summary>
+public interface ISpeedCompanion
+{
+    /// <summary>Called once with every variant's trainer (in the variants' order), before any step: initial weights.</summary>
+    void Prepare(IReadOnlyList<Trainer> trainers);
+
+    /// <summary>Called when variant <paramref name="variant"/> has had its turn in round <paramref name="round"/> (0-based):
+    /// GEMM, timed steps (which took <paramref name="trainSeconds"/>) and sampling.</summary>
+    void AfterTraining(int round, int variant, double trainSeconds);
 }
