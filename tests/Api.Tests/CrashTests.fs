@@ -4,7 +4,6 @@ module DiffusionFunctional.Api.Tests.CrashTests
 open System
 open System.Diagnostics
 open System.IO
-open System.Runtime.InteropServices
 open System.Threading
 open Expecto
 open DiffusionFunctional.Training
@@ -27,18 +26,14 @@ let private writeData (path: string) =
     let body = Array.init (64 * 64) (fun k -> let i, r, c = k / 64, (k / 8) % 8, k % 8 in if (r + c + i) % 4 = 0 then 255uy else 0uy)
     File.WriteAllBytes(path, Array.append header body)
 
-/// libc signal(2): used to give SIGINT back its default disposition. A test run started in the background
-/// (e.g. `bash tests/run.sh &`) inherits SIGINT as ignored, children inherit that through exec, and .NET then
-/// (rightly) leaves an ignored SIGINT alone, so dfn would never see the test's Ctrl-C.
-[<DllImport("libc", EntryPoint = "signal")>]
-extern nativeint private setSignal(int signum, nativeint handler)
-
 /// The last step the most recently started dfn printed.
 let mutable private lastPrinted = 0L
 
 let private start (args: string list) =
     lastPrinted <- 0L
-    let info = ProcessStartInfo(dfnPath (), args, RedirectStandardOutput = true, RedirectStandardError = true)
+    // Through `env --default-signal`: a suite started from a background job or under nohup hands its children SIGINT
+    // and SIGHUP ignored, exec keeps an ignored signal ignored, and dfn would rightly never see the test's Ctrl-C.
+    let info = ProcessStartInfo("env", [ "--default-signal=INT,TERM,HUP"; dfnPath () ] @ args, RedirectStandardOutput = true, RedirectStandardError = true)
     let p = Process.Start info
     // Drain both pipes so the child never blocks on a full pipe; keep stderr for assertions.
     let stderr = Text.StringBuilder()
@@ -165,7 +160,6 @@ let tests =
             let data = Path.Combine(dir, "data-idx3-ubyte")
             writeData data
             let out = Path.Combine(dir, "run")
-            setSignal(2, 0n) |> ignore
             let p, err = start (trainArgs data out 100000)
             let clock = Stopwatch.StartNew()
             while lastLoggedStep out < 3L && clock.Elapsed.TotalSeconds < 60.0 do Thread.Sleep 10

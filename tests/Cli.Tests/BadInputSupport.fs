@@ -119,11 +119,7 @@ let expectConsecutiveSteps (steps: int64 list) (what: string) =
 
 /// `dfn ARGS` running in the background with its output drained, to be signalled and waited for.
 type Background(args: string list) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    do
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dfn.dll"))
-        for a in args do info.ArgumentList.Add a
-    let p = Process.Start info
+    let p = Process.Start(Dfn.signallableStartInfo args)
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
 

@@ -9,6 +9,14 @@ type Outcome = { ExitCode: int; Stdout: string; Stderr: string }
 
 let private dfnDll = Path.Combine(AppContext.BaseDirectory, "dfn.dll")
 
+/// Starts `dotnet dfn.dll ARGS` (redirected) through `env --default-signal`, for tests that signal it: a suite started
+/// from a background job or under nohup hands its children SIGINT / SIGHUP ignored, exec keeps an ignored signal
+/// ignored, and dfn then rightly never sees the test's signal (the process runs to the end).
+let signallableStartInfo (args: string list) =
+    let info = ProcessStartInfo("env", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    for a in [ "--default-signal=INT,TERM,HUP"; "dotnet"; dfnDll ] @ args do info.ArgumentList.Add a
+    info
+
 /// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal), killing it after `seconds`.
 let runWithin (seconds: int) (args: string list) : Outcome =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
@@ -25,10 +33,7 @@ let runWithin (seconds: int) (args: string list) : Outcome =
 /// Starts `dfn ARGS`, sends SIGINT once a line of standard output starts with `trigger`, and returns what the
 /// interrupted process showed (exit code, stdout, stderr). Fails when it does not end within 10 minutes.
 let runInterruptedAt (trigger: string) (args: string list) : Outcome =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    info.ArgumentList.Add dfnDll
-    for a in args do info.ArgumentList.Add a
-    use p = Process.Start info
+    use p = Process.Start(signallableStartInfo args)
     let err = p.StandardError.ReadToEndAsync()
     let out = Text.StringBuilder()
     let mutable signalled = false
