@@ -41,11 +41,12 @@ let tests =
         }
 
         test "overhead --json prints one object mapping each method to seconds and ratios, with the k-backward baseline" {
-            let r = run ([ "bench"; "overhead"; "--methods"; "uw,pcgrad:snr:3"; "--steps"; "5"; "--json" ] @ small)
+            let r = run ([ "bench"; "overhead"; "--methods"; "uw,vanilla+dtr,vanilla,pcgrad:snr:3"; "--steps"; "5"; "--json" ] @ small)
             Expect.equal r.ExitCode 0 r.Stderr
             let doc = JsonDocument.Parse(r.Stdout.Trim()).RootElement
             let names = [ for p in doc.EnumerateObject() -> p.Name ]
-            Expect.equal names [ "vanilla"; "uw:snr:5"; "pcgrad:snr:3"; "k-backward" ] "vanilla first, then the methods, then the baseline"
+            Expect.equal names [ "vanilla"; "uw:snr:5"; "vanilla+dtr"; "pcgrad:snr:3"; "k-backward" ]
+                "plain vanilla first (once), then the methods (vanilla with routing is one of them), then the baseline"
             Expect.floatClose Accuracy.veryHigh (doc.GetProperty("vanilla").GetProperty("vsVanilla").GetDouble()) 1.0 "vanilla is the unit"
             for name in names do
                 Expect.isGreaterThan (doc.GetProperty(name).GetProperty("seconds").GetDouble()) 0.0 (sprintf "%s timed" name)
