@@ -39,6 +39,18 @@ let tempDir (name: string) =
     Directory.CreateDirectory dir |> ignore
     dir, { new IDisposable with member _.Dispose() = try Directory.Delete(dir, true) with _ -> () }
 
+/// Runs `file args` with redirected output; returns exit code, stdout, stderr. Kills it and fails after `seconds`.
+let runProcess (seconds: int) (file: string) (args: string list) =
+    let info = Diagnostics.ProcessStartInfo(file, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    for a in args do info.ArgumentList.Add a
+    use p = Diagnostics.Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit(seconds * 1000)) then
+        p.Kill true
+        failwithf "%s %s did not finish within %d s" file (String.Join(" ", args)) seconds
+    p.ExitCode, out.Result, err.Result
+
 /// The exact eps-predictor for data that is one fixed image x0*: eps = (x_t - sqrt(abar) x0*) / sqrt(1 - abar).
 type OracleModel(diffusion: GaussianDiffusion, target: torch.Tensor) =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>("oracle")

@@ -21,16 +21,7 @@ open DiffusionFunctional.Api.Tests.InteropExportTests
 let private python = "/usr/bin/python3"
 
 /// Runs python with arguments; returns exit code, stdout, stderr.
-let private runPython (args: string list) =
-    let info = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    for a in args do info.ArgumentList.Add a
-    use p = Process.Start info
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 600_000) then
-        p.Kill true
-        failwithf "python %s did not finish" (String.Join(" ", args))
-    p.ExitCode, out.Result, err.Result
+let private runPython (args: string list) = runProcess 600 python args
 
 let private torchAvailable = lazy (File.Exists python && (try (let code, _, _ = runPython [ "-c"; "import torch, numpy" ] in code = 0) with _ -> false))
 

@@ -28,16 +28,7 @@ let private requireTorch () =
 
 /// Runs train_peer.py (written into `dir` from the embedded copy) with arguments; returns exit code, stdout, stderr.
 let private runPeer (dir: string) (args: string list) =
-    let info = ProcessStartInfo(PeerBenchmark.DefaultPython, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    info.ArgumentList.Add(Path.Combine(dir, "train_peer.py"))
-    for a in args do info.ArgumentList.Add a
-    use p = Process.Start info
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 300_000) then
-        p.Kill true
-        failwithf "train_peer.py %s did not finish" (String.Join(" ", args))
-    p.ExitCode, out.Result, err.Result
+    runProcess 300 PeerBenchmark.DefaultPython (Path.Combine(dir, "train_peer.py") :: args)
 
 let private json (text: string) = JsonDocument.Parse(text.Trim()).RootElement
 
