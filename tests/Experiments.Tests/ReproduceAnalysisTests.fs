@@ -54,6 +54,17 @@ let tests =
             Expect.isTrue s.Plateau.Held "vanilla's curve flattens at 50: the last three points lie within 5%"
         }
 
+        test "the plateau is judged on points scored with one sample count: a final point with more samples (a lower, less biased FD) is left out" {
+            let final = int64 profile.Convergence.Steps
+            let moreSamples (r: DemoRecord) =
+                if r.Step = final then DemoRecord(r.Method, r.Seed, r.Step, r.Fd * 0.6, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, KidStandardError = 0.01, Samples = 1000) else r
+            let records = (curve "vanilla" 1.0 1 |> List.map moreSamples) @ curve "min-snr" 1.0 1 @ curve "uw-snr-k5" 0.9 1 @ curve "nash-snr-k5" 0.9 1
+            let s = summarise records 1
+            Expect.isTrue s.Plateau.Held "the 250-sample points at 5000, 6000, 7000 lie within 5% (50 + 400 e^(-s/1000))"
+            let steep = records |> List.map (fun r -> if r.Method = "vanilla" && r.Step = 7000L then DemoRecord(r.Method, r.Seed, r.Step, r.Fd * 0.8, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, Samples = 250) else r)
+            Expect.isFalse (summarise steep 1).Plateau.Held "a 20% drop between 250-sample points is no plateau"
+        }
+
         test "one seed: no interval, and the verdict says so" {
             let records = curve "vanilla" 1.0 1 @ curve "min-snr" 1.0 1 @ curve "uw-snr-k5" 0.95 1 @ curve "nash-snr-k5" 0.8 1
             let s = summarise records 1

@@ -14,7 +14,8 @@ internal static class ReproduceSections
         var profile = o.Profile;
         b.Append("## 1. Convergence\n\n");
         var plateau = s.Plateau;
-        b.Append(Inv, $"Plateau criterion: vanilla's mean FD at its last {plateau.Points} evaluation points lies within {plateau.TolerancePercent:G3}% of each other ");
+        b.Append(Inv, $"Plateau criterion: vanilla's mean FD at its last {plateau.Points} evaluation points scored with {profile.Convergence.EvaluationSamples} samples ");
+        b.Append(Inv, $"(FD's bias depends on the sample count, so a final point scored with more is left out) lies within {plateau.TolerancePercent:G3}% of each other ");
         b.Append(double.IsFinite(plateau.RelativeRangePercent)
             ? string.Create(Inv, $"(measured: {plateau.RelativeRangePercent:F1}%): **{(plateau.Held ? "held" : "did not hold: vanilla was still improving, so the comparison is of models still training")}**.\n\n")
             : "(not enough points yet).\n\n");
