@@ -43,7 +43,7 @@ public sealed record ReproduceProfile
     /// <summary>
     /// <c>smoke</c>: a tiny model, a few steps (the CI check that every output exists and parses; its numbers mean
     /// nothing). <c>quick</c>: 16x16 MNIST, the <c>mini</c> UNet trained long enough to approach its plateau, 1 seed,
-    /// about an hour on 2 idle cores. <c>full</c>: the same at 3 seeds with more samples (several hours; resumable).
+    /// about 2 hours of one core (docs/benchmarks.md). <c>full</c>: the same at 3 seeds with more samples (several hours; resumable).
     /// </summary>
     public static ReproduceProfile Named(string name) => (name ?? "").Trim().ToLowerInvariant() switch
     {
