@@ -62,11 +62,11 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor InvalidArgument = Error("DFN013", "Invalid TaskClusters argument",
         "TaskClusters argument '{0}' is invalid: {1}");
 
-    public static readonly DiagnosticDescriptor CoreNotReferenced = new("DFN014", "DiffusionFunctional.Core is not referenced",
-        "'{0}' gets no {1} because DiffusionFunctional.Core is not referenced", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+    public static readonly DiagnosticDescriptor CoreNotReferenced = Warning("DFN014", "DiffusionFunctional.Core is not referenced",
+        "'{0}' gets no {1} because DiffusionFunctional.Core is not referenced");
 
-    public static readonly DiagnosticDescriptor AffinityFileIgnored = new("DFN015", "Affinity file ignored",
-        "AffinityFile = \"{0}\" is ignored because Objective is '{1}', not 'affinity'", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+    public static readonly DiagnosticDescriptor AffinityFileIgnored = Warning("DFN015", "Affinity file ignored",
+        "AffinityFile = \"{0}\" is ignored because Objective is '{1}', not 'affinity'");
 
     public static readonly DiagnosticDescriptor TooMuchWork = Error("DFN016", "Clustering too large for compile time",
         "Clusters = {0} over {1} is too large to cluster at compile time ({2}); use Core's Objectives.cluster at run time instead");
@@ -80,8 +80,8 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor InvalidRoutingSharpness = Error("DFN019", "Invalid routing sharpness",
         "RoutingSharpness = {0} is invalid: it must be a positive finite number");
 
-    public static readonly DiagnosticDescriptor RoutingOptionIgnored = new("DFN020", "Routing option ignored",
-        "{0} = {1} is ignored because Routing is 'none' (set Routing = \"dtr\" to route)", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+    public static readonly DiagnosticDescriptor RoutingOptionIgnored = Warning("DFN020", "Routing option ignored",
+        "{0} = {1} is ignored because Routing is 'none' (set Routing = \"dtr\" to route)");
 
     public static readonly DiagnosticDescriptor GeneratorFailure = Error("DFN099", "TaskClusters generator failure",
         "The TaskClusters generator could not process '{0}': {1}");
@@ -105,4 +105,7 @@ public static class DiagnosticDescriptors
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    private static DiagnosticDescriptor Warning(string id, string title, string message) =>
+        new(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 }
