@@ -76,6 +76,37 @@ let tests =
             Expect.isGreaterThanOrEqual grid.Width (4 * 64) "images at least 64 pixels wide"
         }
 
+        test "a final point scored on more images also has the FD of its first images; a result written without it gains it from the checkpoint" {
+            finished.Force() |> ignore
+            let fdOfFirst (line: string) =
+                let node = Nodes.JsonNode.Parse(line)
+                match node["fd_of_first"] with
+                | null -> nan
+                | v when v.GetValueKind() = JsonValueKind.String -> Double.Parse(v.GetValue<string>(), Globalization.CultureInfo.InvariantCulture) // "NaN"
+                | v -> v.GetValue<double>()
+            let isFinal (line: string) =
+                let samples = Nodes.JsonNode.Parse(line)["samples"]
+                samples.GetValue<int>() = 16
+            let lines = File.ReadAllLines(results ())
+            let finals = lines |> Array.filter isFinal
+            Expect.equal finals.Length 4 "the final point of each method is scored on 16 images, the others on 12"
+            for line in finals do Expect.isTrue (Double.IsFinite (fdOfFirst line)) line
+            for line in lines |> Array.filter (isFinal >> not) do Expect.isTrue (Double.IsNaN (fdOfFirst line)) line
+            // As an older version wrote them: no fd_of_first at all.
+            let older =
+                lines |> Array.map (fun line ->
+                    let node = Nodes.JsonNode.Parse(line).AsObject()
+                    node.Remove("fd_of_first") |> ignore
+                    node.ToJsonString())
+            File.WriteAllLines(results (), older)
+            let r = runWithin 600 args
+            Expect.equal r.ExitCode 0 r.Stderr
+            let again = File.ReadAllLines(results ()) |> Array.filter isFinal
+            Expect.equal again.Length 4 "still one final record per method"
+            for before, after in Array.zip (finals |> Array.map fdOfFirst |> Array.sort) (again |> Array.map fdOfFirst |> Array.sort) do
+                Expect.floatClose Accuracy.medium after before "the same checkpoint and sampler noise give the same FD"
+        }
+
         test "cleanup" {
             if Directory.Exists outDir then Directory.Delete(outDir, true)
         }

@@ -65,6 +65,27 @@ let tests =
             Expect.isFalse (summarise steep 1).Plateau.Held "a 20% drop between 250-sample points is no plateau"
         }
 
+        test "steps to vanilla's final FD compare points of one sample count: the target is the final point's FD on its first images" {
+            let final = int64 profile.Convergence.Steps
+            // The final point scored on 1,000 images sits 40% lower than the same model on the curve's 250 (FD's bias);
+            // the record also carries the FD of its first 250 images, which lies on the curve.
+            let moreSamples (r: DemoRecord) =
+                if r.Step = final then DemoRecord(r.Method, r.Seed, r.Step, r.Fd * 0.6, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, KidStandardError = 0.01, Samples = 1000, FdOfFirst = r.Fd) else r
+            let records = [ for id, scale in [ "vanilla", 1.0; "min-snr", 1.0; "uw-snr-k5", 0.97; "nash-snr-k5", 1.1 ] do yield! curve id scale 1 ] |> List.map moreSamples
+            let s = summarise records 1
+            let vanillaFinal = records |> List.find (fun r -> r.Method = "vanilla" && r.Step = final)
+            let uw = s.Methods |> Seq.find (fun m -> m.Id = "uw-snr-k5")
+            Expect.equal s.Methods[0].FinalFdOnCurveSamples[0] vanillaFinal.FdOfFirst "vanilla's target is its final FD on the first 250"
+            // 0.97 (50 + 400 e^(-s/1000)) = 50 + 400 e^(-8) first near s = 1000 ln(400 / 1.68) = 5470, between the 5000 and 6000 points
+            Expect.equal uw.StepsToVanillaSummary.Reached 1 "reached on the 250-sample curve"
+            Expect.isGreaterThan uw.StepsToVanillaFinal[0] 5000.0 "not before the bracketing points"
+            Expect.isLessThan uw.StepsToVanillaFinal[0] 6000.0 "log-linear between 5000 and 6000"
+            Expect.isTrue (Double.IsNaN (s.Methods |> Seq.find (fun m -> m.Id = "nash-snr-k5")).StepsToVanillaFinal[0]) "10% worse never reaches it"
+            // Were the target the 1,000-sample final FD (40% lower), no 250-sample point could ever get there.
+            let lowered = records |> List.map (fun r -> if r.Method = "vanilla" && r.Step = final then DemoRecord(r.Method, r.Seed, r.Step, r.Fd, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, Samples = 1000, FdOfFirst = r.Fd) else r)
+            Expect.equal ((summarise lowered 1).Methods |> Seq.find (fun m -> m.Id = "uw-snr-k5")).StepsToVanillaSummary.Reached 0 "a target 40% lower is out of reach"
+        }
+
         test "one seed: no interval, and the verdict says so" {
             let records = curve "vanilla" 1.0 1 @ curve "min-snr" 1.0 1 @ curve "uw-snr-k5" 0.95 1 @ curve "nash-snr-k5" 0.8 1
             let s = summarise records 1

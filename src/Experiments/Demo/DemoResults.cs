@@ -20,10 +20,18 @@ namespace DiffusionFunctional.Experiments.Demo;
 /// <param name="Kid">KID (unbiased MMD^2, polynomial kernel) on the same ResNet-18 features (NaN when not measured).</param>
 /// <param name="KidStandardError">KID's spread over its subsets (docs/statistics.md).</param>
 /// <param name="Samples">Generated images scored at this point (0 when not recorded).</param>
+/// <param name="FdOfFirst">At a point scored with more images than the others (the final one): FD of its first
+/// <see cref="DemoProfile.EvaluationSamples"/> images, drawn with the same noise as every other point's, so it compares
+/// with the curve (FD's bias falls with the sample count); NaN elsewhere.</param>
 public sealed record DemoRecord(
     string Method, long Seed, long Step, double Fd, double Precision, double Recall,
     double StepSeconds, double EvaluationSeconds, bool Diverged = false,
-    double Kid = double.NaN, double KidStandardError = double.NaN, int Samples = 0);
+    double Kid = double.NaN, double KidStandardError = double.NaN, int Samples = 0, double FdOfFirst = double.NaN)
+{
+    /// <summary>This point's FD scored on <paramref name="evaluationSamples"/> images: <see cref="Fd"/> when that is
+    /// the count it was scored with, <see cref="FdOfFirst"/> when it was scored with more, NaN otherwise.</summary>
+    public double FdAt(int evaluationSamples) => Samples == evaluationSamples ? Fd : Samples > evaluationSamples ? FdOfFirst : double.NaN;
+}
 
 /// <summary>
 /// The demo's results so far, as JSON lines in <c>results.jsonl</c>: one <see cref="DemoRecord"/> per

@@ -63,7 +63,7 @@ public enum DemoOutcome
 /// (<see cref="DemoReport"/>). Resumable: results go to <c>results.jsonl</c> as they come, each run keeps its
 /// trainer checkpoint, and a re-run continues where the last stopped.
 /// </summary>
-public sealed class DemoRunner
+public sealed partial class DemoRunner
 {
     /// <summary>Seed of the evaluation sampler's noise: the same for every method, seed and step, so FD differences
     /// come from the models rather than from the draw.</summary>
@@ -112,6 +112,7 @@ public sealed class DemoRunner
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
             var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps);
+            ScoreFirstSamplesOfOlderRecords(store, diffusion, train, real, evaluator, cancellation);
             // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
             // stopped early still compares all methods at the same budget.
             foreach (var evaluationStep in profile.EvaluationSteps)
@@ -144,16 +145,8 @@ public sealed class DemoRunner
         Evaluator evaluator, DemoResultStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
     {
         var profile = options.Profile;
-        var plan = method.Plan(options.Schedule, options.Timesteps);
-        var trainerOptions = profile.Training(seed) with
-        {
-            Plan = plan, Weighting = method.Weighting, TimestepDensity = method.Density, OutputDirectory = RunDirectory(method, seed),
-            CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
-            Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
-        };
-        // Same seed, same initial weights for every method: they differ only in weighting and clusters.
-        using var trainer = Trainer.Create(method.Model(profile.Model, options.Timesteps), diffusion, train, trainerOptions);
-        if (!trainer.TryResume()) log($"{method} seed {seed}: {plan}, {trainer.Model.ParameterCount:N0} parameters");
+        using var trainer = OpenTrainer(method, seed, diffusion, train);
+        if (!trainer.TryResume()) log($"{method} seed {seed}: {trainer.Plan}, {trainer.Model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
         // The trainer's guard (a plain loss 20x its running median, or anything not finite) ends the run before a bad
@@ -181,6 +174,20 @@ public sealed class DemoRunner
         return DemoOutcome.Completed;
     }
 
+    /// <summary>The trainer of a method and seed, not yet resumed; the same seed gives every method the same initial
+    /// weights, so they differ only in weighting and clusters.</summary>
+    Trainer OpenTrainer(DemoMethod method, long seed, GaussianDiffusion diffusion, ImageDataset train)
+    {
+        var profile = options.Profile;
+        var trainerOptions = profile.Training(seed) with
+        {
+            Plan = method.Plan(options.Schedule, options.Timesteps), Weighting = method.Weighting, TimestepDensity = method.Density,
+            OutputDirectory = RunDirectory(method, seed), CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
+            Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
+        };
+        return Trainer.Create(method.Model(profile.Model, options.Timesteps), diffusion, train, trainerOptions);
+    }
+
     void RecordDivergence(DemoResultStore store, DemoMethod method, long seed, long step, string reason)
     {
         log($"{method} seed {seed}: diverged ({reason}); recorded as a result");
@@ -204,10 +211,20 @@ public sealed class DemoRunner
         var fake = ImageBatch.FromSigned(images);
         var scored = evaluator.Evaluate(real, fake, new InlineProgress<WorkProgress>(p =>
             progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
+        var fdOfFirst = samples > profile.EvaluationSamples ? FdOfFirst(images, profile.EvaluationSamples, real, evaluator) : double.NaN;
         var seconds = clock.Elapsed.TotalSeconds;
         log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {samples} samples; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
+        if (double.IsFinite(fdOfFirst)) log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 of the first {profile.EvaluationSamples} samples {fdOfFirst:F2}"));
         return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds,
-            Kid: scored.Kid, KidStandardError: scored.KidStandardError, Samples: samples);
+            Kid: scored.Kid, KidStandardError: scored.KidStandardError, Samples: samples, FdOfFirst: fdOfFirst);
+    }
+
+    // The first n images come from the same sampler noise as every n-image point (SampleInChunks), so their FD lies on
+    // the curve; scoring them again costs n ResNet-18 passes, a few seconds next to sampling the rest.
+    static double FdOfFirst(Tensor images, int n, ImageBatch real, Evaluator evaluator)
+    {
+        using var first = images[..n];
+        return evaluator.Evaluate(real, ImageBatch.FromSigned(first)).FdResNet18;
     }
 
     /// <summary>EMA samples in chunks (bounded memory); chunk i uses noise seed base + i, so the set is the same every time.</summary>

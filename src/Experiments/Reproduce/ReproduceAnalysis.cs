@@ -17,6 +17,7 @@ public static class ReproduceAnalysis
         var methods = options.Methods;
         var vanilla = methods[0].Id;
         var minSnr = methods[1].Id;
+        var curveSamples = profile.Convergence.EvaluationSamples;
         double Final(string id, long seed, Func<DemoRecord, double> metric) =>
             own.FirstOrDefault(r => r.Method == id && r.Seed == seed && r.Step == compared && !r.Diverged) is { } r ? metric(r) : double.NaN;
 
@@ -26,8 +27,9 @@ public static class ReproduceAnalysis
             var fd = seeds.Select(s => Final(m.Id, s, r => r.Fd)).ToArray();
             var kid = seeds.Select(s => Final(m.Id, s, r => r.Kid)).ToArray();
             var kidError = seeds.Select(s => Final(m.Id, s, r => r.KidStandardError)).ToArray();
-            var reach = seeds.Select(s => StepsToReach(own, m.Id, s, Final(vanilla, s, r => r.Fd), compared)).ToArray();
-            return new MethodResult(m.Id, m.ToString(), curve, fd, kid, kidError, reach,
+            var fdOnCurveSamples = seeds.Select(s => Final(m.Id, s, r => r.FdAt(curveSamples))).ToArray();
+            var reach = seeds.Select(s => StepsToReach(own, m.Id, s, Final(vanilla, s, r => r.FdAt(curveSamples)), compared, curveSamples)).ToArray();
+            return new MethodResult(m.Id, m.ToString(), curve, fd, kid, kidError, fdOnCurveSamples, reach,
                 ReproductionStatistics.SummarizeSteps(reach),
                 Paired(fd, seeds.Select(s => Final(vanilla, s, r => r.Fd)).ToArray()),
                 Paired(kid, seeds.Select(s => Final(vanilla, s, r => r.Kid)).ToArray()),
@@ -41,7 +43,7 @@ public static class ReproduceAnalysis
         // the plateau is judged on points scored with the same count: the final point, scored with more, would always
         // look like a last drop and the criterion could never hold.
         var vanillaCurve = results[0].Curve
-            .Where(p => p.Step <= compared && p.Samples == profile.Convergence.EvaluationSamples).Select(p => p.FdMean).ToArray();
+            .Where(p => p.Step <= compared && p.Samples == curveSamples).Select(p => p.FdMean).ToArray();
         var plateau = ReproductionStatistics.Plateau(vanillaCurve, profile.PlateauPoints, profile.PlateauPercent);
         var affinity = profile.Convergence.KeptCheckpoints.Select(step => AffinityAt(store, step)).Where(a => a.Rho.Length > 0).ToList();
         var ntg = new[] { methods[0].Id, methods[2].Id }.Select(id => NtgOf(store, id)).Where(n => n.Seeds > 0).ToList();
@@ -57,12 +59,14 @@ public static class ReproduceAnalysis
                 g.Count(), g.Max(r => r.Samples)))
             .ToList();
 
-    /// <summary>Where a seed's FD curve first reaches <paramref name="target"/>, log-linearly interpolated; NaN if never.</summary>
-    static double StepsToReach(IReadOnlyList<DemoRecord> records, string id, long seed, double target, long compared)
+    /// <summary>Where a seed's FD curve, every point scored on <paramref name="samples"/> images, first reaches
+    /// <paramref name="target"/> (scored the same way), log-linearly interpolated; NaN if never. With one sample count
+    /// on both sides, the final point's smaller bias (more images) cannot make the target harder to reach.</summary>
+    static double StepsToReach(IReadOnlyList<DemoRecord> records, string id, long seed, double target, long compared, int samples)
     {
         if (!double.IsFinite(target)) return double.NaN;
-        var points = records.Where(r => r.Method == id && r.Seed == seed && !r.Diverged && r.Step <= compared && double.IsFinite(r.Fd))
-            .OrderBy(r => r.Step).ToList();
+        var points = records.Where(r => r.Method == id && r.Seed == seed && !r.Diverged && r.Step <= compared)
+            .Select(r => (r.Step, Fd: r.FdAt(samples))).Where(p => double.IsFinite(p.Fd)).OrderBy(p => p.Step).ToList();
         return ReproductionStatistics.TryStepsToTarget(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Fd).ToArray(), target, out var step)
             ? step : double.NaN;
     }

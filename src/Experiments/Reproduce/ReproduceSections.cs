@@ -28,7 +28,10 @@ internal static class ReproduceSections
             b.Append(Inv, $"{(double.IsFinite(m.StepSeconds) ? m.StepSeconds.ToString("F3", Inv) : "-")} | {(m.DivergedSeeds.Count == 0 ? "0" : string.Join(", ", m.DivergedSeeds.Select(d => $"seed {d}")))} |\n");
         }
         b.Append("\nChanges are relative to the baseline, paired over seeds, with a Student-t 95% interval when there are at least two seeds. ");
-        b.Append("\"Steps to vanilla's final FD\" is interpolated log-linearly between evaluation points, per seed (mean ± std over seeds that got there).\n\n");
+        var curveSamples = profile.Convergence.EvaluationSamples;
+        b.Append(Inv, $"\"Steps to vanilla's final FD\" is interpolated log-linearly between evaluation points, per seed (mean ± std over seeds that got there), ");
+        b.Append(Inv, $"with every point and the target scored on {curveSamples} samples: at the final point, its first {curveSamples} images, drawn with the same noise as every other point's ");
+        b.Append(Inv, $"(vanilla's target per seed: {string.Join(", ", s.Methods[0].FinalFdOnCurveSamples.Select(f => f.ToString("F2", Inv)))}).\n\n");
         b.Append("Real-vs-real floor (two disjoint sets of held-out digits, the second of the stated size):\n\n| images | FD-ResNet18 | KID |\n|---|---|---|\n");
         foreach (var f in s.Floors) b.Append(Inv, $"| {f.Samples} | {f.Fd:F2} | {f.Kid:G3} ± {f.KidStandardError:G2} |\n");
         b.Append("\nFD-ResNet18 at each evaluation point (mean over seeds; lower is better):\n\n| step | images | ");

@@ -1,5 +1,7 @@
 using DiffusionFunctional.Core;
 
+using DiffusionFunctional.Experiments.Demo;
+
 namespace DiffusionFunctional.Experiments.Reproduce;
 
 /// <summary>One evaluation point of a method over the seeds that reached it: mean and sample standard deviation.</summary>
@@ -19,8 +21,11 @@ public sealed record CurvePoint(long Step, double FdMean, double FdStd, double K
 /// <param name="FinalFd">Final FD per seed that finished (seed order).</param>
 /// <param name="FinalKid">Final KID per seed that finished.</param>
 /// <param name="FinalKidStandardError">KID's subset spread per seed at the final point.</param>
+/// <param name="FinalFdOnCurveSamples">Final FD per seed scored on the curve's sample count (the first images of the
+/// final point's set when it was scored with more; <see cref="DemoRecord.FdAt"/>): vanilla's is the target of
+/// <paramref name="StepsToVanillaFinal"/>.</param>
 /// <param name="StepsToVanillaFinal">Per seed: the step where the method's FD first reached vanilla's final FD of that
-/// seed, interpolated log-linearly (NaN: never).</param>
+/// seed, both scored on the curve's sample count, interpolated log-linearly (NaN: never).</param>
 /// <param name="StepsToVanillaSummary">Mean and spread of those steps over the seeds that got there.</param>
 /// <param name="FdVersusVanilla">Paired comparison of final FD against vanilla's (same seeds).</param>
 /// <param name="KidVersusVanilla">Paired comparison of final KID against vanilla's.</param>
@@ -30,7 +35,7 @@ public sealed record CurvePoint(long Step, double FdMean, double FdStd, double K
 /// <param name="StepSeconds">Mean wall time of a training step.</param>
 public sealed record MethodResult(
     string Id, string Spec, IReadOnlyList<CurvePoint> Curve, double[] FinalFd, double[] FinalKid, double[] FinalKidStandardError,
-    double[] StepsToVanillaFinal, StepsAcrossSeeds StepsToVanillaSummary,
+    double[] FinalFdOnCurveSamples, double[] StepsToVanillaFinal, StepsAcrossSeeds StepsToVanillaSummary,
     PairedComparisonSummary FdVersusVanilla, PairedComparisonSummary KidVersusVanilla,
     PairedComparisonSummary FdVersusMinSnr, PairedComparisonSummary KidVersusMinSnr,
     IReadOnlyList<long> DivergedSeeds, double StepSeconds);
