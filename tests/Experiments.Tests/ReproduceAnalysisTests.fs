@@ -63,6 +63,12 @@ let tests =
             Expect.isTrue s.Plateau.Held "the 250-sample points at 5000, 6000, 7000 lie within 5% (50 + 400 e^(-s/1000))"
             let steep = records |> List.map (fun r -> if r.Method = "vanilla" && r.Step = 7000L then DemoRecord(r.Method, r.Seed, r.Step, r.Fd * 0.8, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, Samples = 250) else r)
             Expect.isFalse (summarise steep 1).Plateau.Held "a 20% drop between 250-sample points is no plateau"
+            // With the FD of its first 250 images the final point joins the check: a 20% drop there is no plateau.
+            let withFirst fraction =
+                records |> List.map (fun r ->
+                    if r.Step = final then DemoRecord(r.Method, r.Seed, r.Step, r.Fd, 0.5, 0.5, 0.1, 1.0, Kid = r.Kid, Samples = 1000, FdOfFirst = r.Fd / 0.6 * fraction) else r)
+            Expect.isTrue (summarise (withFirst 1.0) 1).Plateau.Held "the final point on the curve's count lies on the flat curve"
+            Expect.isFalse (summarise (withFirst 0.8) 1).Plateau.Held "its 20% drop on the curve's count is no plateau"
         }
 
         test "steps to vanilla's final FD compare points of one sample count: the target is the final point's FD on its first images" {

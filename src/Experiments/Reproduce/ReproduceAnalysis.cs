@@ -23,7 +23,7 @@ public static class ReproduceAnalysis
 
         var results = methods.Select(m =>
         {
-            var curve = Curve(own, m.Id);
+            var curve = Curve(own, m.Id, curveSamples);
             var fd = seeds.Select(s => Final(m.Id, s, r => r.Fd)).ToArray();
             var kid = seeds.Select(s => Final(m.Id, s, r => r.Kid)).ToArray();
             var kidError = seeds.Select(s => Final(m.Id, s, r => r.KidStandardError)).ToArray();
@@ -40,10 +40,10 @@ public static class ReproduceAnalysis
         }).ToList();
 
         // FD's bias shrinks with the sample count (the real-vs-real floor here: 21.5 at 250 images, 7.0 at 1,000), so
-        // the plateau is judged on points scored with the same count: the final point, scored with more, would always
-        // look like a last drop and the criterion could never hold.
+        // the plateau is judged on points scored with the same count: the final point's FD on all its images would
+        // always look like a last drop and the criterion could never hold; its FD on the first images belongs.
         var vanillaCurve = results[0].Curve
-            .Where(p => p.Step <= compared && p.Samples == curveSamples).Select(p => p.FdMean).ToArray();
+            .Where(p => p.Step <= compared && double.IsFinite(p.CurveFdMean)).Select(p => p.CurveFdMean).ToArray();
         var plateau = ReproductionStatistics.Plateau(vanillaCurve, profile.PlateauPoints, profile.PlateauPercent);
         var affinity = profile.Convergence.KeptCheckpoints.Select(step => AffinityAt(store, step)).Where(a => a.Rho.Length > 0).ToList();
         var ntg = new[] { methods[0].Id, methods[2].Id }.Select(id => NtgOf(store, id)).Where(n => n.Seeds > 0).ToList();
@@ -53,10 +53,10 @@ public static class ReproduceAnalysis
         return partial with { Claims = ReproduceClaims.Judge(partial) };
     }
 
-    static List<CurvePoint> Curve(IReadOnlyList<DemoRecord> records, string id) =>
+    static List<CurvePoint> Curve(IReadOnlyList<DemoRecord> records, string id, int curveSamples) =>
         records.Where(r => r.Method == id && !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
             .Select(g => new CurvePoint(g.Key, g.Average(r => r.Fd), Std(g.Select(r => r.Fd)), g.Average(r => r.Kid), Std(g.Select(r => r.Kid)),
-                g.Count(), g.Max(r => r.Samples)))
+                g.Count(), g.Max(r => r.Samples), g.Average(r => r.FdAt(curveSamples))))
             .ToList();
 
     /// <summary>Where a seed's FD curve, every point scored on <paramref name="samples"/> images, first reaches

@@ -15,7 +15,7 @@ internal static class ReproduceSections
         b.Append("## 1. Convergence\n\n");
         var plateau = s.Plateau;
         b.Append(Inv, $"Plateau criterion: vanilla's mean FD at its last {plateau.Points} evaluation points scored with {profile.Convergence.EvaluationSamples} samples ");
-        b.Append(Inv, $"(FD's bias depends on the sample count, so a final point scored with more is left out) lies within {plateau.TolerancePercent:G3}% of each other ");
+        b.Append(Inv, $"(FD's bias depends on the sample count, so a final point scored with more counts with the FD of its first {profile.Convergence.EvaluationSamples}) lies within {plateau.TolerancePercent:G3}% of each other ");
         b.Append(double.IsFinite(plateau.RelativeRangePercent)
             ? string.Create(Inv, $"(measured: {plateau.RelativeRangePercent:F1}%): **{(plateau.Held ? "held" : "did not hold: vanilla was still improving, so the comparison is of models still training")}**.\n\n")
             : "(not enough points yet).\n\n");
@@ -40,8 +40,7 @@ internal static class ReproduceSections
         {
             var samples = s.Methods.SelectMany(m => m.Curve).FirstOrDefault(c => c.Step == step)?.Samples ?? 0;
             b.Append(Inv, $"| {step} | {samples} | ");
-            b.Append(string.Join(" | ", s.Methods.Select(m => m.Curve.FirstOrDefault(c => c.Step == step) is { } c
-                ? c.Seeds > 1 ? string.Create(Inv, $"{c.FdMean:F1} ± {c.FdStd:F1}") : c.FdMean.ToString("F1", Inv) : "-")));
+            b.Append(string.Join(" | ", s.Methods.Select(m => m.Curve.FirstOrDefault(c => c.Step == step) is { } c ? FdCell(c, curveSamples) : "-")));
             b.Append(" |\n");
         }
         b.Append("\n![FD](convergence-fd.png)\n\n![KID](convergence-kid.png)\n\nSamples at the final step (seed 0): ");
@@ -102,6 +101,13 @@ internal static class ReproduceSections
         self ? "(baseline)" : c.Count == 0 ? "-"
         : c.HasInterval ? string.Create(Inv, $"{c.MeanRelativeChangePercent:+0.0;-0.0;0.0}% [{c.RelativeChangeLower:+0.0;-0.0;0.0}, {c.RelativeChangeUpper:+0.0;-0.0;0.0}]")
         : string.Create(Inv, $"{c.MeanRelativeChangePercent:+0.0;-0.0;0.0}%");
+
+    // A point scored on more images than the curve also shows its FD on the curve's count, the comparable value.
+    static string FdCell(CurvePoint c, int curveSamples)
+    {
+        var fd = c.Seeds > 1 ? string.Create(Inv, $"{c.FdMean:F1} ± {c.FdStd:F1}") : c.FdMean.ToString("F1", Inv);
+        return c.Samples > curveSamples && double.IsFinite(c.CurveFdMean) ? string.Create(Inv, $"{fd} (first {curveSamples}: {c.CurveFdMean:F1})") : fd;
+    }
 
     static string Steps(MethodResult m)
     {
