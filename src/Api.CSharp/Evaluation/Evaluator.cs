@@ -3,7 +3,7 @@ using DiffusionFunctional.Core;
 namespace DiffusionFunctional.Evaluation;
 
 /// <summary>How <see cref="Evaluator"/> computes its metrics.</summary>
-/// <param name="Workers">Images the ResNet-18 runs concurrently.</param>
+/// <param name="Workers">Cores the ResNet-18 uses: one OnnxRuntime session with this many threads.</param>
 /// <param name="InceptionFile">A TorchScript Inception-v3: when given, FID is computed too.</param>
 /// <param name="InceptionRange">The pixel range that Inception module expects.</param>
 /// <param name="K">Neighbours that define the k-NN manifolds of precision and recall (3 in the paper).</param>
@@ -69,7 +69,10 @@ public sealed class Evaluator : IDisposable
         kid = ValidKid(options.Kid);
         ownsExtractors = true;
         cache = options.CacheRealFeatures ? new FeatureCache(options.CacheDirectory) : null;
-        resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, options.Workers));
+        // One session with several threads, not one session per thread: as fast and the same features to the bit
+        // (dfn bench evaluation, docs/benchmarks.md), and each further session holds another ~250 MB of weights and
+        // graph.
+        resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, Workers: 1, ThreadsPerWorker: options.Workers));
         try
         {
             inception = options.InceptionFile is null ? null : new InceptionExtractor(options.InceptionFile, options.InceptionRange);

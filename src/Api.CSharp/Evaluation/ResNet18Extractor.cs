@@ -39,6 +39,8 @@ public sealed class ResNet18Extractor : IFeatureExtractor
     readonly ResNetMeanImage mean;
     readonly Worker[] workers;
     readonly int batchSize;
+    // The workers' sessions share one copy of the weights OnnxRuntime repacks for its kernels, not one each.
+    readonly PrePackedWeightsContainer prePacked = new();
 
     /// <summary>Loads both graphs, makes the network's batch dynamic and opens one session per worker.</summary>
     /// <exception cref="BadInputException">An option is out of range, or the model files are missing or are not the expected graphs.</exception>
@@ -55,11 +57,12 @@ public sealed class ResNet18Extractor : IFeatureExtractor
         var created = new List<Worker>();
         try
         {
-            for (var i = 0; i < options.Workers; i++) created.Add(new Worker(network, model, options.ThreadsPerWorker, batchSize));
+            for (var i = 0; i < options.Workers; i++) created.Add(new Worker(network, model, options.ThreadsPerWorker, batchSize, prePacked));
         }
         catch
         {
             foreach (var w in created) w.Dispose();
+            prePacked.Dispose();
             throw;
         }
         workers = [.. created];
@@ -109,6 +112,7 @@ public sealed class ResNet18Extractor : IFeatureExtractor
     public void Dispose()
     {
         foreach (var w in workers) w.Dispose();
+        prePacked.Dispose();
     }
 
     /// <summary>The two model files after checking the options and that both files exist.</summary>
@@ -142,10 +146,10 @@ public sealed class ResNet18Extractor : IFeatureExtractor
         readonly float[] output;
         readonly string[] inputName, outputName;
 
-        public Worker(string file, byte[] model, int threads, int batchSize)
+        public Worker(string file, byte[] model, int threads, int batchSize, PrePackedWeightsContainer prePacked)
         {
             using var options = OnnxSessions.Options(threads);
-            network = OnnxSessions.Load(file, options, model);
+            network = OnnxSessions.Load(file, options, model, prePacked);
             (inputName, outputName) = OnnxSessions.CheckShapes(network, file, [-1, 3, Side, Side], [-1, FeatureCount, 1, 1]);
             input = new float[batchSize * 3 * Side * Side];
             output = new float[batchSize * FeatureCount];

@@ -25,7 +25,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Data { get; init; } = "mnist";
         [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine: libtorch threads spin while waiting).")]
         public int? Threads { get; init; }
-        [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
+        [CommandOption("--workers <N>"), Description("Threads of the ResNet-18 (one OnnxRuntime session)."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
         [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";

@@ -56,7 +56,7 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
         /// <summary>ResNet-18 workers.</summary>
         [CommandOption("--workers <N>")]
-        [Description("Images the ResNet-18 runs concurrently (one OnnxRuntime session pair each).")]
+        [Description("Threads of the ResNet-18 (one OnnxRuntime session).")]
         [DefaultValue(1)]
         public int Workers { get; init; } = 1;
 

@@ -30,7 +30,7 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine).")]
         public int? Threads { get; init; }
         /// <summary>Workers.</summary>
-        [CommandOption("--workers <N>"), Description("Images the ResNet-18 scores concurrently."), DefaultValue(2)]
+        [CommandOption("--workers <N>"), Description("Threads of the ResNet-18 (one OnnxRuntime session)."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
         /// <summary>Line interval.</summary>
         [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(250)]

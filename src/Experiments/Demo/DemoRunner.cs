@@ -30,7 +30,7 @@ public sealed record DemoOptions
     public string Data { get; init; } = "mnist";
     /// <summary>libtorch threads for training and sampling.</summary>
     public int Threads { get; init; } = 2;
-    /// <summary>ResNet-18 images scored concurrently.</summary>
+    /// <summary>Threads of the ResNet-18 (one OnnxRuntime session).</summary>
     public int EvaluationWorkers { get; init; } = 2;
     /// <summary>"cpu" or "cuda".</summary>
     public string Device { get; init; } = "cpu";

@@ -16,7 +16,7 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// <param name="OutputDirectory">Where everything goes; re-running with the same folder resumes.</param>
 /// <param name="Data"><c>mnist</c>, <c>idx:PATH</c> or <c>folder:PATH</c>.</param>
 /// <param name="Threads">libtorch CPU threads.</param>
-/// <param name="Workers">ResNet-18 images scored concurrently.</param>
+/// <param name="Workers">Threads of the ResNet-18 (one OnnxRuntime session).</param>
 /// <param name="ExtraMethods">Methods compared beside the four of <see cref="ReproduceProfile.Methods"/> (e.g.
 /// <c>uw:snr:5+dtr</c>, <c>vanilla+logit-normal</c>): they train and are scored like the others and get the same
 /// convergence verdicts; O1 and O2 stay on vanilla and ANT-UW.</param>
