@@ -18,7 +18,7 @@ public sealed class BenchEvaluationCommand : Command<BenchEvaluationCommand.Sett
         [CommandOption("--images <N>"), Description("Images per timed extraction."), DefaultValue(256)] public int Images { get; init; } = 256;
         [CommandOption("--batch <LIST>"), Description("Comma-separated batch sizes of the batched path (default: the extractor's default).")]
         public string? Batch { get; init; }
-        [CommandOption("--workers <N>"), Description("Workers of both paths (dfn demo uses 2)."), DefaultValue(1)] public int Workers { get; init; } = 1;
+        [CommandOption("--workers <N>"), Description("Sessions of both paths, each with --threads threads (dfn demo opens 1 session of 2 threads)."), DefaultValue(1)] public int Workers { get; init; } = 1;
         [CommandOption("--threads <N>"), Description("OnnxRuntime threads per worker."), DefaultValue(1)] public int Threads { get; init; } = 1;
         [CommandOption("--repeats <N>"), Description("Timed pairs per batch size."), DefaultValue(3)] public int Repeats { get; init; } = 3;
         [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }

@@ -14,7 +14,7 @@ public sealed record EvaluationBenchOptions
     public int Images { get; init; } = 256;
     /// <summary>Batch sizes of the batched path, each timed against the same single-image run.</summary>
     public IReadOnlyList<int> BatchSizes { get; init; } = [ResNet18Options.DefaultBatchSize];
-    /// <summary>Workers of both paths (the demo uses 2).</summary>
+    /// <summary>Sessions of both paths, each with <see cref="ThreadsPerWorker"/> threads (the demo opens one session of 2 threads).</summary>
     public int Workers { get; init; } = 1;
     /// <summary>OnnxRuntime intra-op threads per worker, both paths.</summary>
     public int ThreadsPerWorker { get; init; } = 1;
