@@ -56,7 +56,7 @@ public static class ReproduceAnalysis
     static List<CurvePoint> Curve(IReadOnlyList<DemoRecord> records, string id, int curveSamples) =>
         records.Where(r => r.Method == id && !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
             .Select(g => new CurvePoint(g.Key, g.Average(r => r.Fd), Std(g.Select(r => r.Fd)), g.Average(r => r.Kid), Std(g.Select(r => r.Kid)),
-                g.Count(), g.Max(r => r.Samples), g.Average(r => r.FdAt(curveSamples))))
+                g.Count(), g.Max(r => r.Samples), g.Average(r => r.FdAt(curveSamples)), Std(g.Select(r => r.FdAt(curveSamples)))))
             .ToList();
 
     /// <summary>Where a seed's FD curve, every point scored on <paramref name="samples"/> images, first reaches

@@ -6,7 +6,9 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 public static class ReproducePlots
 {
     /// <summary>FD or KID against steps: one line per method (mean over seeds) with a band of one standard deviation,
-    /// and the real-vs-real floor at the final sample count as a dashed line.</summary>
+    /// and the real-vs-real floor at the final sample count as a dashed line. FD's line stays on one sample count (a
+    /// final point scored on more images shows its FD on the first ones, FD's bias depending on the count), with the
+    /// final point's FD on all its images as an open marker.</summary>
     public static ScottPlot.Plot Convergence(ReproduceSummary s, bool kid)
     {
         PlotFonts.EnsureRegistered();
@@ -16,9 +18,11 @@ public static class ReproducePlots
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {
             var color = palette.GetColor(index++);
-            var xs = m.Curve.Select(p => (double)p.Step).ToArray();
-            var mean = m.Curve.Select(p => kid ? p.KidMean : p.FdMean).ToArray();
-            var std = m.Curve.Select(p => kid ? p.KidStd : p.FdStd).ToArray();
+            var points = kid ? m.Curve : m.Curve.Where(p => double.IsFinite(p.CurveFdMean)).ToList();
+            var xs = points.Select(p => (double)p.Step).ToArray();
+            var mean = points.Select(p => kid ? p.KidMean : p.CurveFdMean).ToArray();
+            var std = points.Select(p => kid ? p.KidStd : p.CurveFdStd).ToArray();
+            if (!kid) MarkAllSampleFinal(plot, m, color, first: index == 1);
             if (s.Seeds > 1)
             {
                 var band = plot.Add.FillY(xs, mean.Zip(std, (a, b) => a - b).ToArray(), mean.Zip(std, (a, b) => a + b).ToArray());
@@ -33,11 +37,16 @@ public static class ReproducePlots
         }
         if (s.Floors.Count > 0 && s.Methods.Any(m => m.Curve.Count > 0))
         {
-            var floor = s.Floors.MaxBy(f => f.Samples)!;
-            var at = plot.Add.HorizontalLine(kid ? floor.Kid : floor.Fd);
-            at.LinePattern = ScottPlot.LinePattern.Dashed;
-            at.Color = ScottPlot.Colors.Gray;
-            at.LegendText = $"real vs real ({floor.Samples} images)";
+            // FD's floor at the line's sample count (dotted) and at the final one (dashed); KID is unbiased: one floor.
+            var curveSamples = s.Methods.First(m => m.Curve.Count > 0).Curve[0].Samples;
+            var floors = kid ? [s.Floors.MaxBy(f => f.Samples)!] : s.Floors.Where(f => f.Samples == curveSamples).Append(s.Floors.MaxBy(f => f.Samples)!).Distinct();
+            foreach (var floor in floors)
+            {
+                var at = plot.Add.HorizontalLine(kid ? floor.Kid : floor.Fd);
+                at.LinePattern = floor.Samples == curveSamples && !kid ? ScottPlot.LinePattern.Dotted : ScottPlot.LinePattern.Dashed;
+                at.Color = ScottPlot.Colors.Gray;
+                at.LegendText = $"real vs real ({floor.Samples} images)";
+            }
         }
         plot.Axes.Left.Min = 0;
         var metric = kid ? "KID" : "FD-ResNet18";
@@ -46,6 +55,15 @@ public static class ReproducePlots
         plot.YLabel($"{metric} (lower is better)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight); // metrics fall with training: the upper right stays free
         return plot;
+    }
+
+    // The final point's FD on all its images (lower than the curve's count would give): an open marker, not joined.
+    static void MarkAllSampleFinal(ScottPlot.Plot plot, MethodResult m, ScottPlot.Color color, bool first)
+    {
+        var last = m.Curve[^1];
+        if (last.Samples <= m.Curve[0].Samples) return;
+        var marker = plot.Add.Marker(last.Step, last.FdMean, ScottPlot.MarkerShape.OpenCircle, 9, color);
+        if (first) marker.LegendText = $"step {last.Step} on {last.Samples} images (open)";
     }
 
     /// <summary>Mean affinity per |delta log-SNR| bin, one line per checkpoint stage (O1 predicts falling lines).</summary>

@@ -14,7 +14,9 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// <param name="Samples">Generated images per seed at this step.</param>
 /// <param name="CurveFdMean">Mean FD on the curve's sample count (<see cref="DemoRecord.FdAt"/>): <paramref name="FdMean"/>
 /// at points scored with it, the FD of the first images at a final point scored with more; NaN if not measured.</param>
-public sealed record CurvePoint(long Step, double FdMean, double FdStd, double KidMean, double KidStd, int Seeds, int Samples, double CurveFdMean);
+/// <param name="CurveFdStd">Its standard deviation over seeds.</param>
+public sealed record CurvePoint(long Step, double FdMean, double FdStd, double KidMean, double KidStd, int Seeds, int Samples,
+    double CurveFdMean, double CurveFdStd);
 
 /// <summary>A method's convergence: its curve, final values and comparisons.</summary>
 /// <param name="Id">Folder-safe id (<c>uw-snr-k5</c>).</param>
