@@ -32,16 +32,8 @@ internal static class OnnxSessions
     /// <exception cref="BadInputException">OnnxRuntime cannot load the model.</exception>
     public static InferenceSession Load(string file, SessionOptions options, byte[]? model = null, PrePackedWeightsContainer? shared = null)
     {
-        try
-        {
-            return (model, shared) switch
-            {
-                (null, null) => new InferenceSession(file, options),
-                (null, _) => new InferenceSession(file, options, shared),
-                (_, null) => new InferenceSession(model, options),
-                _ => new InferenceSession(model, options, shared),
-            };
-        }
+        // OnnxRuntime reads a null container as "no sharing".
+        try { return model is null ? new InferenceSession(file, options, shared) : new InferenceSession(model, options, shared); }
         catch (OnnxRuntimeException e)
         {
             throw new BadInputException($"cannot load ONNX model '{file}': {FirstLine(e.Message)}");
