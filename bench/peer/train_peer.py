@@ -12,8 +12,8 @@ does with the vanilla weighting (docs/benchmarks.md, "PyTorch peer"):
   - AdamW (TorchSharp's defaults, which the trainer uses: betas 0.9/0.999, eps 1e-8), learning rate with linear
     warm-up, gradient clipping of the global L2 norm (the norm read each step, as ours checks it is finite);
   - EMA of every state_dict tensor, ema = d ema + (1 - d) w, d = min(decay, (1 + t) / (10 + t)) with warm-up.
-Threads: torch.set_num_threads(N). OpenMP: OMP_WAIT_POLICY=PASSIVE unless the environment sets it (set here, before
-torch loads, as ours sets it before libtorch loads: src/Api.CSharp/Backend/NativeThreading.cs).
+Threads: torch.set_num_threads(N). OpenMP: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=1000 unless the environment
+sets either (set here, before torch loads, as ours are set before libtorch loads: src/Api.CSharp/Backend/NativeThreading.cs).
 
 Command line (every run prints JSON lines on stdout):
     python3 bench/peer/train_peer.py --weights DIR [--batch 64 --threads 1 --warmup 2 --steps 5]
@@ -30,9 +30,10 @@ Command line (every run prints JSON lines on stdout):
 """
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if not os.environ.get("OMP_WAIT_POLICY") and not os.environ.get("GOMP_SPINCOUNT"):
+    os.environ.update(OMP_WAIT_POLICY="PASSIVE", GOMP_SPINCOUNT="1000")
 
-import argparse  # noqa: E402 (torch must load after the OpenMP variable is set)
+import argparse  # noqa: E402 (torch must load after the OpenMP variables are set)
 import json  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
@@ -139,7 +140,8 @@ class PeerTrainer:
 def figures(trainer, steps, seconds, loss, threads):
     return {"img_per_s": trainer.batch * steps / seconds, "step_seconds": seconds / steps, "steps": steps,
             "seconds": seconds, "loss": loss, "threads": threads, "batch": trainer.batch,
-            "torch_version": torch.__version__, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+            "torch_version": torch.__version__, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}
 
 
 def check(weights, file, tol):
@@ -172,7 +174,8 @@ def replay(trainer, file, out):
 def serve(trainer, threads):
     """Reads a step count per line from stdin and answers each with one JSON line; ends at EOF or "quit"."""
     print(json.dumps({"ready": True, "threads": threads, "batch": trainer.batch, "torch_version": torch.__version__,
-                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                      "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}), flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "quit":

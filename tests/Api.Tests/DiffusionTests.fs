@@ -2,6 +2,7 @@ module DiffusionFunctional.Api.Tests.DiffusionTests
 
 open System
 open Expecto
+open DiffusionFunctional
 open TorchSharp
 open DiffusionFunctional.Diffusion
 open DiffusionFunctional.Models
@@ -116,6 +117,23 @@ let tests =
                 Expect.sequenceEqual a.shape [| 3L; 1L; 8L; 8L |] "shape"
                 Expect.equal (maxAbsDiff a b) 0.0 (sprintf "%A eta=%g same seed, same images" kind eta)
                 Expect.isGreaterThan (maxAbsDiff a c) 1e-3 (sprintf "%A eta=%g another seed, other images" kind eta)
+        }
+
+        test "a batch denoised in slices gives the images of one call, stochastic samplers included" {
+            oneThread ()
+            torch.manual_seed 7L |> ignore
+            use net = new UNet(tinyConfig)
+            use _ = torch.no_grad()
+            for p in net.parameters() do p.add_(torch.randn_like(p) * 0.05f) |> ignore
+            let d = GaussianDiffusion.Create("linear", 50)
+            for kind, eta in [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0 ] do
+                let options perCall = SamplerOptions(Kind = kind, Steps = 10, Eta = eta, Seed = 5L, ImagesPerCall = Nullable perCall)
+                use whole = Samplers.Sample(d, net, [| 7L; 1L; 8L; 8L |], options 7)
+                use sliced = Samplers.Sample(d, net, [| 7L; 1L; 8L; 8L |], options 3)
+                Expect.isLessThan (maxAbsDiff whole sliced) 1e-6 (sprintf "%A eta=%g: slices of 3, 3 and 1" kind eta)
+            Expect.equal (Samplers.ImagesPerCall([| 500L; 1L; 16L; 16L |], SamplerOptions(), torch.CPU)) 128L "CPU default: 2^15 pixels per call"
+            Expect.equal (Samplers.ImagesPerCall([| 500L; 1L; 16L; 16L |], SamplerOptions(ImagesPerCall = Nullable 9), torch.CPU)) 9L "set"
+            Expect.throwsT<BadInputException> (fun () -> Samplers.ImagesPerCall([| 5L; 1L; 8L; 8L |], SamplerOptions(ImagesPerCall = Nullable 0), torch.CPU) |> ignore) "0 refused"
         }
 
         test "EMA follows ema <- d ema + (1 - d) w" {

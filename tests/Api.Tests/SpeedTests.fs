@@ -1,10 +1,11 @@
 /// Issue 13's speed work, by behaviour (no timings): bf16 mixed precision keeps fp32 master weights and learns, is
 /// refused where the CPU lacks native bf16 and cannot change on resume; channels-last computes what NCHW computes;
-/// the device-side schedule lookups equal the formula; the step profile books every step.
+/// the device-side schedule lookups equal the formula; the step profile books every step; freed C-heap pages go back.
 module DiffusionFunctional.Api.Tests.SpeedTests
 
 open System
 open System.IO
+open System.Runtime.InteropServices
 open Expecto
 open TorchSharp
 open DiffusionFunctional
@@ -26,6 +27,11 @@ let private options (precision: string) steps dir =
                    Precision = precision, OutputDirectory = Option.toObj dir)
 
 let private mean (xs: seq<float>) = Seq.average xs
+
+/// VmRSS of this process from /proc/self/status, in MB.
+let private residentMegabytes () =
+    let line = File.ReadLines "/proc/self/status" |> Seq.find (fun l -> l.StartsWith "VmRSS:")
+    float (line.Split(' ', StringSplitOptions.RemoveEmptyEntries).[1]) / 1024.0
 
 [<Tests>]
 let tests =
@@ -168,5 +174,20 @@ let tests =
             seconds.Reset()
             Expect.equal seconds.Steps 0L "reset"
             Expect.equal seconds.TotalSeconds 0.0 "reset"
+        }
+
+        testSequenced <| test "ReturnFreePages hands the C heap's free pages back to the system" {
+            if not (OperatingSystem.IsLinux()) then skiptest "glibc's malloc_trim is Linux-only"
+            // 2,000 blocks of 64 KiB: below glibc's mmap threshold, so they come from the heap and stay resident when
+            // freed; the last one stays allocated so that the heap's top cannot shrink by itself.
+            let ones = Array.create 65536 1uy
+            let blocks = Array.init 2000 (fun _ -> Marshal.AllocHGlobal ones.Length)
+            for b in blocks do Marshal.Copy(ones, 0, b, ones.Length) // touched, so resident
+            for b in blocks.[.. blocks.Length - 2] do Marshal.FreeHGlobal b
+            let held = residentMegabytes ()
+            NativeMemory.ReturnFreePages()
+            let after = residentMegabytes ()
+            Marshal.FreeHGlobal blocks.[blocks.Length - 1]
+            Expect.isGreaterThan (held - after) 64.0 $"of 125 MB freed, resident {held:F0} MB -> {after:F0} MB"
         }
     ]

@@ -7,6 +7,7 @@ open System.Diagnostics
 open System.IO
 open System.Text.Json
 open Expecto
+open DiffusionFunctional.Backend
 open DiffusionFunctional.Cli.Tests.Dfn
 
 let private python = "/usr/bin/python3"
@@ -47,7 +48,8 @@ let tests =
                 Expect.equal (peer.GetProperty("threads").GetInt32()) (e.GetProperty("threads").GetInt32()) "the peer ran at the variant's thread count"
                 Expect.equal (peer.GetProperty("rounds").GetInt32()) 3 "rounds"
                 Expect.equal (peer.GetProperty("torch_version").GetString()) torchVersion.Value.Value "torch's version"
-                Expect.equal (peer.GetProperty("omp_wait_policy").GetString()) "PASSIVE" "our OpenMP wait policy"
+                let spin = NativeThreading.Defaults.["GOMP_SPINCOUNT"]
+                Expect.equal (peer.GetProperty("openmp_wait").GetString()) $"OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT={spin}" "our OpenMP wait settings"
                 for name in [ "img_per_s"; "step_seconds"; "ratio" ] do
                     Expect.isGreaterThan (peer.GetProperty(name).GetDouble()) 0.0 name
                 let step = peer.GetProperty("step_seconds").GetDouble()

@@ -1,5 +1,5 @@
-/// Issue 13 through the CLI: libtorch's OpenMP runtime really starts with the passive wait policy (set natively before
-/// it loads, the user's own setting winning), `bench throughput` compares variants interleaved and splits the step,
+/// Issue 13 through the CLI: libtorch's OpenMP runtime really starts with our short-spin wait settings (set natively
+/// before it loads, the user's own settings winning), `bench throughput` compares variants interleaved and splits the step,
 /// and a bad precision is bad input.
 module DiffusionFunctional.Cli.Tests.SpeedCommandTests
 
@@ -8,6 +8,7 @@ open System.Diagnostics
 open System.IO
 open System.Text.Json
 open Expecto
+open DiffusionFunctional.Backend
 open DiffusionFunctional.Cli.Tests.Dfn
 
 /// Runs `dfn ARGS` with the OpenMP variables of this process removed, then `extra` set, and OpenMP asked to print
@@ -32,15 +33,22 @@ let private tinyBench = [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "
 [<Tests>]
 let tests =
     testSequenced <| testList "dfn speed" [
-        test "libtorch's OpenMP starts with the passive wait policy (no spinning), unless the user chose otherwise" {
+        test "libtorch's OpenMP starts with a short spin then sleep, unless the user chose either setting" {
             let r = runShowingOpenMp [] (tinyBench @ [ "--json" ])
             Expect.equal r.ExitCode 0 r.Stderr
             // libgomp prints PASSIVE for an unset policy too; the spin count tells them apart (300000 when unset).
             Expect.stringContains r.Stderr "OMP_WAIT_POLICY = 'PASSIVE'" "passive wait policy"
-            Expect.stringContains r.Stderr "GOMP_SPINCOUNT = '0'" "idle workers do not spin"
+            let ours = NativeThreading.Defaults.["GOMP_SPINCOUNT"]
+            Expect.stringContains r.Stderr $"GOMP_SPINCOUNT = '{ours}'" "idle workers spin briefly"
+            Expect.isLessThan (int64 ours) 30000L "far below libgomp's spinning counts"
+            // A policy of the user's alone: our spin count would override it in libgomp, so neither of ours is set.
             let theirs = runShowingOpenMp [ "OMP_WAIT_POLICY", "ACTIVE" ] (tinyBench @ [ "--json" ])
             Expect.equal theirs.ExitCode 0 theirs.Stderr
-            Expect.stringContains theirs.Stderr "OMP_WAIT_POLICY = 'ACTIVE'" "the user's own setting wins"
+            Expect.stringContains theirs.Stderr "OMP_WAIT_POLICY = 'ACTIVE'" "the user's own policy wins"
+            Expect.stringContains theirs.Stderr "GOMP_SPINCOUNT = '30000000000'" "libgomp's active spin count, not ours"
+            let spin = runShowingOpenMp [ "GOMP_SPINCOUNT", "0" ] (tinyBench @ [ "--json" ])
+            Expect.equal spin.ExitCode 0 spin.Stderr
+            Expect.stringContains spin.Stderr "GOMP_SPINCOUNT = '0'" "the user's own spin count wins"
         }
 
         test "bench throughput compares variants interleaved, reporting each with its ratio to the first and the step's parts" {

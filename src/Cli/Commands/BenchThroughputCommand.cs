@@ -98,7 +98,7 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         table.AddRow("peak resident MB (whole process)", F(r.PeakResidentMegabytes, "F0"));
         if (r.Peer is { } p)
         {
-            table.AddRow("PyTorch peer images/s", $"{F(p.ImagesPerSecond)} (torch {p.TorchVersion}, fp32, {p.Threads} thread(s), OMP_WAIT_POLICY={p.OmpWaitPolicy})");
+            table.AddRow("PyTorch peer images/s", $"{F(p.ImagesPerSecond)} (torch {p.TorchVersion}, fp32, {p.Threads} thread(s), OpenMP {p.OpenMpWait})");
             table.AddRow(p.Guarded ? $"ours / PyTorch (target >= {F(PeerComparison.Target, "F1")})" : $"ours ({r.Precision}) / PyTorch (fp32)",
                 $"{F(p.Ratio, "F3")}{(p.MeetsTarget == false ? " BELOW TARGET" : "")} (median of {p.Rounds} round(s): {string.Join(", ", p.RoundRatios.Select(x => F(x, "F3")))})");
             table.AddRow("peer check: max |PyTorch - ours|", $"{p.Check.MaxAbsDiff:G3} <= {p.Check.Bound:G3} (max |y| {F(p.Check.MaxAbsOutput)})");

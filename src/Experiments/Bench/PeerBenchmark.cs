@@ -27,13 +27,13 @@ public sealed record PeerCheck(double MaxAbsDiff, double MaxAbsOutput, double To
 /// <param name="Rounds">Rounds timed.</param>
 /// <param name="Threads">torch.set_num_threads of the peer (our variant's thread count).</param>
 /// <param name="TorchVersion">torch.__version__ of the peer.</param>
-/// <param name="OmpWaitPolicy">OMP_WAIT_POLICY the peer ran with (ours).</param>
+/// <param name="OpenMpWait">The OpenMP wait settings the peer ran with (ours), "NAME=VALUE, ...".</param>
 /// <param name="Check">The forward check that ran first.</param>
 /// <param name="Guarded">Whether the regression guard covers this variant: fp32, the peer's own computation (bf16 is
 /// not the same step, so its ratio is reported but not held to the target).</param>
 public sealed record PeerComparison(
     [property: JsonPropertyName("img_per_s")] double ImagesPerSecond, double StepSeconds, double Ratio, IReadOnlyList<double> RoundRatios,
-    int Rounds, int Threads, string TorchVersion, string OmpWaitPolicy, PeerCheck Check, bool Guarded)
+    int Rounds, int Threads, string TorchVersion, [property: JsonPropertyName("openmp_wait")] string OpenMpWait, PeerCheck Check, bool Guarded)
 {
     /// <summary>Issue 13's regression guard: ours / PyTorch must stay at or above this (a benchmark figure, not a test).</summary>
     public const double Target = 1.0;
@@ -73,7 +73,7 @@ public static class PeerBenchmark
     {
         var version = PeerProcess.TorchVersion(python)
             ?? throw new BadInputException($"--peer: {python} cannot import torch and numpy; install Debian's python3-torch with bench/peer/install.sh");
-        log?.Invoke($"PyTorch peer: torch {version} under {python}, OMP_WAIT_POLICY={PeerProcess.WaitPolicy}");
+        log?.Invoke($"PyTorch peer: torch {version} under {python}, OpenMP {PeerProcess.WaitPolicy}");
         var folder = Directory.CreateTempSubdirectory("dfn-peer-").FullName;
         try
         {

@@ -12,7 +12,7 @@ public sealed class PeerFailedException(string message) : IOException(message);
 
 /// <summary>
 /// One Python process of the PyTorch peer (bench/peer/train_peer.py), talking one JSON object per line on stdout.
-/// It gets our OpenMP wait policy in its environment (what <see cref="NativeThreading"/> set for libtorch here, or
+/// It gets our OpenMP wait settings in its environment (what <see cref="NativeThreading"/> set for libtorch here, or
 /// the user's own value), so that both sides wait for work the same way.
 /// </summary>
 internal sealed class PeerProcess : IDisposable
@@ -38,8 +38,12 @@ internal sealed class PeerProcess : IDisposable
         process.BeginErrorReadLine();
     }
 
-    /// <summary>The OpenMP wait policy the peer runs with: ours (the native environment's value, else our default).</summary>
-    public static string WaitPolicy => NativeThreading.Get("OMP_WAIT_POLICY") is { Length: > 0 } set ? set : NativeThreading.Defaults["OMP_WAIT_POLICY"];
+    /// <summary>The OpenMP wait settings the peer runs with: ours (see <see cref="NativeThreading"/>), as one "NAME=VALUE, ..." line.</summary>
+    public static string WaitPolicy => string.Join(", ", PeerWaitSettings.Select(p => $"{p.Key}={p.Value}"));
+
+    /// <summary>What this process's libtorch waits with (set natively, or the user's), else our defaults.</summary>
+    static IReadOnlyDictionary<string, string> PeerWaitSettings =>
+        NativeThreading.WaitSettings() is { Count: > 0 } set ? set : NativeThreading.Defaults;
 
     /// <summary>torch's version under <paramref name="python"/>, or null when it cannot import torch and numpy.</summary>
     public static string? TorchVersion(string python)
@@ -62,7 +66,8 @@ internal sealed class PeerProcess : IDisposable
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in arguments) info.ArgumentList.Add(a);
-        info.Environment["OMP_WAIT_POLICY"] = WaitPolicy;
+        foreach (var name in NativeThreading.Defaults.Keys) info.Environment.Remove(name);
+        foreach (var (name, value) in PeerWaitSettings) info.Environment[name] = value;
         info.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
         return new PeerProcess(Process.Start(info) ?? throw new PeerFailedException($"could not start {python}"));
     }

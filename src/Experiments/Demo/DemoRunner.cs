@@ -111,6 +111,7 @@ public sealed partial class DemoRunner
         using (train)
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
+            NativeMemory.ReturnFreePages(); // what reading the data and loading the ResNet-18 left, before training's peak
             var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps);
             ScoreFirstSamplesOfOlderRecords(store, diffusion, train, real, evaluator, cancellation);
             // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
@@ -202,6 +203,7 @@ public sealed partial class DemoRunner
         var task = $"{method} seed {seed}";
         var samples = profile.SamplesAt(step);
         progress?.Report(new WorkProgress(task, "sample", 0, samples, $"step {step}"));
+        NativeMemory.ReturnFreePages(); // training's freed activations, so that sampling's do not add to them
         using var images = SampleInChunks(trainer, samples);
         if (step == profile.Steps)
         {
