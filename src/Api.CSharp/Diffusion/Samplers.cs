@@ -125,16 +125,19 @@ public static class Samplers
         return result;
     }
 
-    /// <summary>The network's output for the whole batch, computed <paramref name="perCall"/> images at a time (every
-    /// layer treats the images of a batch independently, so the slices give the whole batch's values).</summary>
+    /// <summary>The network's output for the whole batch, computed at most <paramref name="perCall"/> images at a time,
+    /// in slices of equal size (200 images at 128 per call: 100 and 100, not 128 and 72). Every layer treats the images
+    /// of a batch independently, so the slices give the whole batch's values.</summary>
     private static Tensor ForwardInSlices(nn.Module<Tensor, Tensor, Tensor> model, Tensor x, Tensor t, long perCall)
     {
         var count = x.shape[0];
         if (count <= perCall) return model.forward(x, t);
+        var sliceCount = (count + perCall - 1) / perCall;
+        var size = (count + sliceCount - 1) / sliceCount;
         var slices = new List<Tensor>();
-        for (long start = 0; start < count; start += perCall)
+        for (long start = 0; start < count; start += size)
         {
-            var length = Math.Min(perCall, count - start);
+            var length = Math.Min(size, count - start);
             slices.Add(model.forward(x.narrow(0, start, length), t.narrow(0, start, length)));
         }
         return cat(slices, 0);
