@@ -1,7 +1,7 @@
 using DiffusionFunctional.Backend;
 using DiffusionFunctional.Cli;
 
-// Before anything loads libtorch: its OpenMP workers must sleep rather than spin when idle (NativeThreading).
+// Before anything loads libtorch: its idle OpenMP workers must spin only briefly, then sleep (NativeThreading).
 NativeThreading.Configure();
 
 // The one cancellation source of the process: SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal) ask the command

@@ -44,8 +44,8 @@ public static class Samplers
 {
     /// <summary>
     /// Pixels per network call when sampling on the CPU: the small UNets here run fastest when a call's feature maps
-    /// stay near the cache (a 200-image forward at 16x16 in slices of 100: 0.84x the time of one call; at 28x28 in
-    /// slices of 40-50: 0.70-0.75x; outputs identical to the bit; docs/benchmarks.md).
+    /// stay near the cache (a 200-image forward at 16x16 in slices of 64-128: 0.85-0.9x the time of one call; at 28x28
+    /// in slices of 40-64: 0.72x; outputs identical to the bit; docs/benchmarks.md, "Sampling in slices").
     /// </summary>
     public const int CpuPixelsPerCall = 1 << 15;
 

@@ -131,7 +131,6 @@ public sealed class Evaluator : IDisposable
 
     EvaluationResult Score(ImageBatch real, ImageBatch fake, IProgress<WorkProgress>? progress)
     {
-
         var (realFeatures, fromCache) = Features(resnet, real, "real, ResNet-18", progress);
         var fakeFeatures = fake.ContentHash().AsSpan().SequenceEqual(real.ContentHash()) ? realFeatures
             : resnet.Extract(fake, Reporter("generated, ResNet-18", fake.Count, progress));

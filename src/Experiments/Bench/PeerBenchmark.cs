@@ -73,7 +73,7 @@ public static class PeerBenchmark
     {
         var version = PeerProcess.TorchVersion(python)
             ?? throw new BadInputException($"--peer: {python} cannot import torch and numpy; install Debian's python3-torch with bench/peer/install.sh");
-        log?.Invoke($"PyTorch peer: torch {version} under {python}, OpenMP {PeerProcess.WaitPolicy}");
+        log?.Invoke($"PyTorch peer: torch {version} under {python}, OpenMP {PeerProcess.WaitSettingsLine}");
         var folder = Directory.CreateTempSubdirectory("dfn-peer-").FullName;
         try
         {

@@ -39,7 +39,7 @@ internal sealed class PeerProcess : IDisposable
     }
 
     /// <summary>The OpenMP wait settings the peer runs with: ours (see <see cref="NativeThreading"/>), as one "NAME=VALUE, ..." line.</summary>
-    public static string WaitPolicy => string.Join(", ", PeerWaitSettings.Select(p => $"{p.Key}={p.Value}"));
+    public static string WaitSettingsLine => string.Join(", ", PeerWaitSettings.Select(p => $"{p.Key}={p.Value}"));
 
     /// <summary>What this process's libtorch waits with (set natively, or the user's), else our defaults.</summary>
     static IReadOnlyDictionary<string, string> PeerWaitSettings =>

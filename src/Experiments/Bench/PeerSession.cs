@@ -74,7 +74,7 @@ internal sealed class PeerSession(string python, string folder, ThroughputOption
         var ratios = theirs.Zip(ours, (t, o) => t / o).ToArray();
         var stepSeconds = theirs.Sum() / (rounds * options.TrainSteps);
         return new PeerComparison(options.BatchSize / stepSeconds, stepSeconds, Median(ratios), ratios, rounds, threads,
-                                  torchVersion, PeerProcess.WaitPolicy, check!, Guarded: variants[variant].Precision == TrainingPrecision.Fp32);
+                                  torchVersion, PeerProcess.WaitSettingsLine, check!, Guarded: variants[variant].Precision == TrainingPrecision.Fp32);
     }
 
     /// <summary>The trainer's hyper-parameters as train_peer.py options (the benchmark trains with the vanilla weighting).</summary>
