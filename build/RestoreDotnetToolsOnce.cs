@@ -1,4 +1,5 @@
 // Compiled by MSBuild's RoslynCodeTaskFactory (see DotnetTools.targets for the why).
+#nullable enable
 using System;
 using System.Diagnostics;
 using System.IO;
