@@ -11,6 +11,17 @@ open DiffusionFunctional.Api.Tests.TestSupport
 
 let private linear = GaussianDiffusion.Create("linear", 1000)
 
+/// A tiny UNet from `seed` with every weight perturbed (a fresh one outputs zero: its last convolution starts at 0).
+let private perturbedTinyNet (seed: int64) =
+    torch.manual_seed seed |> ignore
+    let net = new UNet(tinyConfig)
+    use _ = torch.no_grad()
+    for p in net.parameters() do p.add_(torch.randn_like(p) * 0.05f) |> ignore
+    net
+
+/// Every sampler and eta the sampler tests cover: deterministic DDIM, stochastic DDIM and DDPM.
+let private samplerKinds = [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0 ]
+
 [<Tests>]
 let tests =
     testList "Diffusion" [
@@ -104,12 +115,9 @@ let tests =
 
         test "samplers give [N,C,H,W] and are deterministic under a seed" {
             oneThread ()
-            torch.manual_seed 6L |> ignore
-            use net = new UNet(tinyConfig)
-            use _ = torch.no_grad()
-            for p in net.parameters() do p.add_(torch.randn_like(p) * 0.05f) |> ignore
+            use net = perturbedTinyNet 6L
             let d = GaussianDiffusion.Create("linear", 50)
-            for kind, eta in [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0 ] do
+            for kind, eta in samplerKinds do
                 let options = SamplerOptions(Kind = kind, Steps = 10, Eta = eta, Seed = 11L)
                 use a = Samplers.Sample(d, net, [| 3L; 1L; 8L; 8L |], options)
                 use b = Samplers.Sample(d, net, [| 3L; 1L; 8L; 8L |], options)
@@ -121,12 +129,9 @@ let tests =
 
         test "a batch denoised in slices gives the images of one call, stochastic samplers included" {
             oneThread ()
-            torch.manual_seed 7L |> ignore
-            use net = new UNet(tinyConfig)
-            use _ = torch.no_grad()
-            for p in net.parameters() do p.add_(torch.randn_like(p) * 0.05f) |> ignore
+            use net = perturbedTinyNet 7L
             let d = GaussianDiffusion.Create("linear", 50)
-            for kind, eta in [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0 ] do
+            for kind, eta in samplerKinds do
                 let options perCall = SamplerOptions(Kind = kind, Steps = 10, Eta = eta, Seed = 5L, ImagesPerCall = Nullable perCall)
                 use whole = Samplers.Sample(d, net, [| 7L; 1L; 8L; 8L |], options 7)
                 use sliced = Samplers.Sample(d, net, [| 7L; 1L; 8L; 8L |], options 3)
