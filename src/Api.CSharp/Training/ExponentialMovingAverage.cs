@@ -10,8 +10,11 @@ namespace DiffusionFunctional.Training;
 /// </summary>
 public sealed class ExponentialMovingAverage : IDisposable
 {
-    private readonly UNet source;
-    private readonly (Tensor Ema, Tensor Live)[] pairs;
+    private readonly FlatParameters live;
+    private readonly FlatParameters average;
+    private readonly bool ownsLive;
+    // State entries that are not parameters (buffers), averaged one by one; the parameters go buffer-wide.
+    private readonly (Tensor Ema, Tensor Live)[] buffers;
 
     /// <summary>The averaged network.</summary>
     public UNet Model { get; }
@@ -24,19 +27,33 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// </summary>
     public double InitialWeightShare { get; set; } = 1.0;
 
-    /// <summary>Starts an average equal to <paramref name="source"/>'s current weights.</summary>
+    /// <summary>Starts an average equal to <paramref name="source"/>'s current weights (which it lays out in one buffer,
+    /// see <c>FlatParameters</c>: same values, same module).</summary>
     public ExponentialMovingAverage(UNet source, double decay)
+        : this(source, new FlatParameters(source.parameters(), withGradients: false), decay, ownsLive: true)
+    {
+    }
+
+    /// <summary>Averages <paramref name="source"/>, whose parameters <paramref name="live"/> already lays out.</summary>
+    internal ExponentialMovingAverage(UNet source, FlatParameters live, double decay) : this(source, live, decay, ownsLive: false)
+    {
+    }
+
+    private ExponentialMovingAverage(UNet source, FlatParameters live, double decay, bool ownsLive)
     {
         if (decay < 0 || decay >= 1) throw new BadInputException($"EMA decay must lie in [0, 1), got {decay}");
-        this.source = source;
+        this.live = live;
+        this.ownsLive = ownsLive;
         Decay = decay;
         Model = new UNet(source.Config);
         Model.to(source.parameters().First().device);
         Model.eval();
         foreach (var p in Model.parameters()) p.requires_grad = false;
-        var live = source.state_dict();
-        var ema = Model.state_dict();
-        pairs = live.Keys.Select(k => (ema[k], live[k])).ToArray();
+        average = new FlatParameters(Model.parameters(), withGradients: false);
+        var parameterNames = source.named_parameters().Select(p => p.name).ToHashSet();
+        var liveState = source.state_dict();
+        var emaState = Model.state_dict();
+        buffers = [.. liveState.Keys.Where(k => !parameterNames.Contains(k)).Select(k => (emaState[k], liveState[k]))];
         CopyFromSource();
     }
 
@@ -44,7 +61,8 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void CopyFromSource()
     {
         using var noGrad = no_grad();
-        foreach (var (e, l) in pairs) e.copy_(l);
+        average.Values.copy_(live.Values);
+        foreach (var (e, l) in buffers) e.copy_(l);
     }
 
     /// <summary>One update: ema = decay * ema + (1 - decay) * live.</summary>
@@ -54,9 +72,13 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update(double decay)
     {
         using var noGrad = no_grad();
-        foreach (var (e, l) in pairs) e.mul_(decay).add_(l, alpha: 1 - decay);
+        average.Values.mul_(decay).add_(live.Values, alpha: 1 - decay);
+        foreach (var (e, l) in buffers) e.mul_(decay).add_(l, alpha: 1 - decay);
         InitialWeightShare *= decay;
     }
+
+    /// <summary>Throws when the averaged network's weights no longer live in the average's buffer (see FlatParameters).</summary>
+    internal void EnsureAttached() => average.EnsureAttached();
 
     /// <summary>
     /// The initial weights' share after <paramref name="steps"/> updates of a run with this decay, with or without
@@ -76,5 +98,10 @@ public sealed class ExponentialMovingAverage : IDisposable
     public static double WarmupDecay(double decay, long steps) => Math.Min(decay, (1.0 + steps) / (10.0 + steps));
 
     /// <summary>Disposes the averaged network.</summary>
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        average.Dispose();
+        if (ownsLive) live.Dispose();
+        Model.Dispose();
+    }
 }

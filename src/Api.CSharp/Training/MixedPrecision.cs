@@ -44,10 +44,12 @@ public static class TrainingPrecision
 internal sealed class Bf16WorkingCopy : IDisposable
 {
     private readonly UNet working;
-    private readonly (Parameter Master, Parameter Working)[] pairs;
+    private readonly FlatParameters master;
+    private readonly FlatParameters copy;
 
-    /// <summary>Builds the working copy of <paramref name="master"/> on its device (the global RNG is left as it was).</summary>
-    public Bf16WorkingCopy(UNet master)
+    /// <summary>Builds the working copy of <paramref name="master"/> (whose parameters <paramref name="masterLayout"/> lays
+    /// out) on its device; the global RNG is left as it was.</summary>
+    public Bf16WorkingCopy(UNet master, FlatParameters masterLayout)
     {
         using var rngState = random.get_rng_state();
         working = new UNet(master.Config) { ChannelsLast = master.ChannelsLast };
@@ -55,7 +57,9 @@ internal sealed class Bf16WorkingCopy : IDisposable
         working.to(master.parameters().First().device);
         working.bfloat16();
         working.train(master.training);
-        pairs = master.parameters().Zip(working.parameters()).ToArray();
+        this.master = masterLayout;
+        // The same layout in bf16: one cast copy each way per step instead of one per parameter tensor.
+        copy = new FlatParameters(working.parameters(), withGradients: true);
         ForwardModel = new CastingForward(working);
     }
 
@@ -63,33 +67,29 @@ internal sealed class Bf16WorkingCopy : IDisposable
     public nn.Module<Tensor, Tensor, Tensor> ForwardModel { get; }
 
     /// <summary>The working copy's parameters: the ones a weighting differentiates (their gradients are bf16).</summary>
-    public IReadOnlyList<Parameter> Parameters => [.. pairs.Select(p => p.Working)];
+    public IReadOnlyList<Parameter> Parameters => copy.Parameters;
 
     /// <summary>Rounds the master weights into the working copy and zeroes its gradients.</summary>
     public void LoadMasterWeights()
     {
         using var noGrad = no_grad();
-        foreach (var (master, copy) in pairs)
-        {
-            copy.copy_(master);
-            copy.grad?.zero_();
-        }
+        copy.Values.copy_(master.Values);
+        copy.Gradients!.zero_();
     }
 
     /// <summary>Widens the working copy's gradients into the master weights' (fp32) gradients.</summary>
     public void CopyGradientsToMaster()
     {
         using var noGrad = no_grad();
-        foreach (var (master, copy) in pairs)
-        {
-            if (copy.grad is not { } bf16) continue;
-            if (master.grad is { } fp32) fp32.copy_(bf16);
-            else master.grad = bf16.to_type(float32).DetachFromDisposeScope();
-        }
+        master.Gradients!.copy_(copy.Gradients!);
     }
 
     /// <summary>Frees the working copy.</summary>
-    public void Dispose() => working.Dispose();
+    public void Dispose()
+    {
+        copy.Dispose();
+        working.Dispose();
+    }
 
     /// <summary>bf16 in, fp32 out around the working copy.</summary>
     private sealed class CastingForward(UNet network) : nn.Module<Tensor, Tensor, Tensor>(nameof(CastingForward))

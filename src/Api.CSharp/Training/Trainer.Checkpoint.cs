@@ -41,7 +41,7 @@ public sealed partial class Trainer
         {
             Model.save(w);
             Ema.Model.save(w);
-            optimizer.save_state_dict(w);
+            optimizer.Optimizer.save_state_dict(w);
             Weighting.Save(w);
             TimestepSampler.Save(w);
             using var generatorState = generator.get_state();
@@ -73,7 +73,7 @@ public sealed partial class Trainer
             {
                 Model.load(r);
                 Ema.Model.load(r);
-                optimizer.load_state_dict(r);
+                optimizer.Optimizer.load_state_dict(r);
                 Weighting.Load(r);
                 TimestepSampler.Load(r);
                 using (var state = tensor(CheckpointFile.ReadBlob(r), dtype: uint8)) generator.set_state(state);
@@ -84,6 +84,8 @@ public sealed partial class Trainer
             {
                 throw new BadInputException($"checkpoint {path} cannot be read ({e.Message.ReplaceLineEndings(" ")}); the trainer's state may be partly loaded: build a new trainer");
             }
+            flatParameters.EnsureAttached();
+            Ema.EnsureAttached();
             Step = header["step"]!.GetValue<long>();
             Ema.InitialWeightShare = CheckpointHeaders.InitialWeightShare(header);
             stream = new DataStream(Data, Options.Seed) { Position = header["data_position"]!.GetValue<long>() };

@@ -79,7 +79,7 @@ public sealed partial class Trainer
         var x0 = stream.NextBatch(batchSize, Device);
         var draw = TimestepSampler.Sample(batchSize, Plan, generator, Device);
         var noise = randn(x0.shape, dtype: float32, generator: generator).to(Device);
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         bf16?.LoadMasterWeights();
         clock.Mark(StepPhase.Data);
 
@@ -105,8 +105,8 @@ public sealed partial class Trainer
         if (!double.IsFinite(gradientNorm)) Diverge(new Divergence(Step + 1, meanLoss, $"the gradient norm is {gradientNorm}"));
         var warmup = Options.WarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Options.WarmupSteps) : 1.0;
         var groupIndex = 0;
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
-        optimizer.step();
+        foreach (var group in optimizer.Optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;
+        optimizer.Step();
         clock.Mark(StepPhase.Optimiser);
         Ema.Update(Options.EmaWarmup ? ExponentialMovingAverage.WarmupDecay(Options.EmaDecay, Step) : Options.EmaDecay);
         clock.Mark(StepPhase.Ema);
@@ -153,7 +153,7 @@ public sealed partial class Trainer
         Deserialise(s.Weighting, Weighting.Load);
         Deserialise(s.Sampler, TimestepSampler.Load);
         Deserialise(s.Guard, guard.Load);
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
     }
 
     private static byte[] Serialise(Action<BinaryWriter> save)

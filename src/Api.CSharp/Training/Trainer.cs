@@ -30,7 +30,8 @@ public sealed partial class Trainer : IDisposable
 
     private DataStream stream;
     private readonly Generator generator;
-    private readonly AdamW optimizer;
+    private readonly FlatParameters flatParameters;
+    private readonly FlatAdamW optimizer;
     private readonly Parameter[] modelParameters;
     private readonly double[] baseLearningRates;
     private readonly Tensor snrTable;
@@ -73,7 +74,10 @@ public sealed partial class Trainer : IDisposable
     /// <see cref="TrainerOptions.Weighting"/> and <see cref="TrainerOptions.WeightingSettings"/> unless
     /// <paramref name="weighting"/> replaces it (a benchmark baseline); <paramref name="timestepSampler"/> defaults
     /// to the weighting's own sampler or cluster-stratified uniform sampling. With an output directory the trainer
-    /// holds that folder's <see cref="RunDirectoryLock"/> until disposed.
+    /// holds that folder's <see cref="RunDirectoryLock"/> until disposed. The model's parameters and their gradients
+    /// are moved into one buffer each (same values, same <c>Parameter</c> objects; <c>FlatParameters</c>), so that
+    /// AdamW and the EMA update the whole model in a few operations; code that trains the model alongside must copy
+    /// into a gradient, not replace it.
     /// </summary>
     public Trainer(UNet model, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
                    IWeighting? weighting = null, ITimestepSampler? timestepSampler = null)
@@ -102,9 +106,11 @@ public sealed partial class Trainer : IDisposable
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
         Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
         TimestepSampler = timestepSampler ?? DefaultSampler(Weighting, Options, diffusion);
-        Ema = new ExponentialMovingAverage(Model, Options.EmaDecay);
+        // Before anything takes hold of the weights: from here on they live in one buffer (FlatParameters).
+        flatParameters = new FlatParameters(Model.parameters(), withGradients: true);
+        Ema = new ExponentialMovingAverage(Model, flatParameters, Options.EmaDecay);
         Ema.Model.ChannelsLast = Options.ChannelsLast;
-        bf16 = TrainingPrecision.Parse(Options.Precision) == TrainingPrecision.Bf16 ? new Bf16WorkingCopy(Model) : null;
+        bf16 = TrainingPrecision.Parse(Options.Precision) == TrainingPrecision.Bf16 ? new Bf16WorkingCopy(Model, flatParameters) : null;
         stream = new DataStream(data, Options.Seed);
         generator = new Generator((ulong)Options.Seed);
         snrTable = tensor(diffusion.Schedule.Snr, dtype: float64, device: Device);
@@ -112,10 +118,9 @@ public sealed partial class Trainer : IDisposable
 
         if (Weighting is IDeviceResidentWeighting resident) resident.MoveTo(Device);
         modelParameters = Model.parameters().ToArray();
-        var groups = new List<AdamW.ParamGroup> { new(modelParameters, lr: Options.LearningRate, weight_decay: Options.WeightDecay) };
-        groups.AddRange(Weighting.ExtraParameterGroups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
         baseLearningRates = [Options.LearningRate, .. Weighting.ExtraParameterGroups.Select(g => g.LearningRate)];
-        optimizer = optim.AdamW(groups, lr: Options.LearningRate, weight_decay: Options.WeightDecay);
+        optimizer = new FlatAdamW(flatParameters, Options.LearningRate, Options.WeightDecay,
+            Weighting.ExtraParameterGroups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: g.LearningRate, weight_decay: g.WeightDecay)));
     }
 
     /// <summary>
@@ -181,6 +186,7 @@ public sealed partial class Trainer : IDisposable
     {
         metrics?.Dispose();
         optimizer.Dispose();
+        flatParameters.Dispose();
         generator.Dispose();
         snrTable.Dispose();
         Ema.Dispose();
