@@ -1,5 +1,5 @@
 // Times ResNet-18 feature extraction and the evaluation maths. Build first (dotnet build src/Cli -c Release), then:
-//   dotnet fsi docs/bench-evaluation.fsx FOLDER_OF_PNGS [--maths-only]
+//   dotnet fsi docs/bench-evaluation.fsx FOLDER_OF_PNGS [--maths-only]   (with --maths-only the folder is not read)
 // Prints wall and process CPU time; see docs/benchmarks.md.
 #I "../src/Cli/bin/Release/net10.0"
 #r "DiffusionFunctional.dll"
@@ -30,7 +30,7 @@ let timed (name: string) (count: int) (f: unit -> unit) =
 let args = fsi.CommandLineArgs |> Array.skip 1
 let modelDirectory = Path.Combine(binDirectory, "DnnImageModels")
 if not (Array.contains "--maths-only" args) then
-    let images = ImageFolderLoader.Load(args.[0], Nullable 64)
+    let images, _ = ImageFolderLoader.Load(args.[0], Nullable 64).ToTuple()
     for workers, threads in [ 1, 1; 2, 1; 1, 2 ] do
         use extractor = new ResNet18Extractor(ResNet18Options(modelDirectory, workers, threads))
         extractor.Extract(images.Take 2) |> ignore
@@ -42,3 +42,16 @@ for n in [ 500; 2000 ] do
     let b = Array2D.init n 512 (fun _ _ -> random.NextDouble())
     timed (sprintf "FD on two %d x 512 feature sets (fit both + trace term)" n) 1 (fun () -> FrechetDistance.ofFeatures a b |> ignore)
     timed (sprintf "precision/recall k = 3 on %d vs %d x 512" n n) 1 (fun () -> PrecisionRecall.compute 3 a b |> ignore)
+
+// The demo's shape: 1,000 real against 200 generated features, scored again at every evaluation point. The real side
+// prepared once (FrechetDistance.reference, PrecisionRecall.reference) against everything redone per point.
+let real = Array2D.init 1000 512 (fun _ _ -> random.NextDouble())
+let generated = Array2D.init 200 512 (fun _ _ -> random.NextDouble())
+for round in 1 .. 3 do
+    timed "FD 1000 vs 200, two fitted Gaussians (d x d roots and SVD)" 1 (fun () ->
+        FrechetDistance.distance (FeatureStatistics.fit real) (FeatureStatistics.fit generated) |> ignore)
+    let frechet = FrechetDistance.reference real
+    timed "FD 1000 vs 200 against the prepared real side" 1 (fun () -> FrechetDistance.ofFeaturesAgainst frechet generated |> ignore)
+    let manifold = PrecisionRecall.reference 3 real
+    timed "precision/recall 1000 vs 200, both radii" 1 (fun () -> PrecisionRecall.compute 3 real generated |> ignore)
+    timed "precision/recall 1000 vs 200 against the prepared real side" 1 (fun () -> PrecisionRecall.computeAgainst manifold generated |> ignore)

@@ -10,6 +10,13 @@ type PrecisionRecallResult =
       /// Fraction of real samples within the k-NN ball of some generated sample.
       Recall: float }
 
+/// A real feature set prepared by PrecisionRecall.reference: the features and their k-th neighbour radii.
+type PrecisionRecallReference =
+    internal
+        { K: int
+          Real: float[,]
+          RealSquaredRadii: float[] }
+
 /// k-NN manifold estimates on feature matrices whose rows are samples (n x d).
 /// Written by hand: no served .NET library computes these; the distances are exact pairwise
 /// Euclidean distances (no Gram-matrix shortcut, whose cancellation would blur samples on a ball's edge).
@@ -70,10 +77,19 @@ module PrecisionRecall =
         if isNull radii then nullArg "radii"
         coverageSquared manifold (radii |> Array.map (fun r -> r * r)) queries
 
+    /// Prepares real features (more than k rows) as the fixed side of many computations (computeAgainst): their
+    /// k-NN radii, the costly part (n^2 distances), computed once.
+    let reference (k: int) (real: float[,]) : PrecisionRecallReference =
+        { K = k; Real = real; RealSquaredRadii = kthNeighbourSquaredRadii k real }
+
+    /// Precision and recall of generated features (more than k rows, the real set's dimension) against a prepared
+    /// real set.
+    let computeAgainst (reference: PrecisionRecallReference) (generated: float[,]) : PrecisionRecallResult =
+        let generatedRadii = kthNeighbourSquaredRadii reference.K generated
+        { Precision = coverageSquared reference.Real reference.RealSquaredRadii generated
+          Recall = coverageSquared generated generatedRadii reference.Real }
+
     /// Precision and recall of generated features against real features with k-NN radii (k = 3 in the paper).
     /// Both sets need more than k rows and the same feature dimension.
     let compute (k: int) (real: float[,]) (generated: float[,]) : PrecisionRecallResult =
-        let realRadii = kthNeighbourSquaredRadii k real
-        let generatedRadii = kthNeighbourSquaredRadii k generated
-        { Precision = coverageSquared real realRadii generated
-          Recall = coverageSquared generated generatedRadii real }
+        computeAgainst (reference k real) generated

@@ -30,7 +30,8 @@ public sealed record EvaluationOptions(
 /// <param name="Recall">Share of real images on the generated k-NN manifold (ResNet-18 features).</param>
 /// <param name="Fid">Frechet distance on Inception features; null without an Inception file.</param>
 /// <param name="K">The k of the k-NN manifolds.</param>
-/// <param name="RealFeaturesFromCache">Whether the real set's ResNet-18 features came from the cache.</param>
+/// <param name="RealFeaturesFromCache">Whether the real set's ResNet-18 features came from the cache (on disk, or this
+/// evaluator's previous real set) rather than from the network.</param>
 /// <param name="Kid">KID on the ResNet-18 features: mean unbiased MMD^2 over subsets (docs/statistics.md; ~0 for one distribution, may be slightly negative).</param>
 /// <param name="KidStandardError">Standard deviation of KID over its subsets (as torch-fidelity reports it); 0 when the subsets are the whole sets.</param>
 /// <param name="KidSubsetSize">Images per side in each KID subset: the configured size capped at both set sizes.</param>
@@ -58,6 +59,10 @@ public sealed class Evaluator : IDisposable
     readonly FeatureCache? cache;
     readonly int k;
     readonly KidSettings kid;
+    // The last real set's ResNet-18 side, prepared once: along training every checkpoint is scored against it.
+    RealSide? lastReal;
+
+    sealed record RealSide(byte[] ContentHash, double[,] Features, bool FromCache, FrechetReference Frechet, PrecisionRecallReference Manifold);
     readonly bool ownsExtractors;
 
     /// <summary>Loads the ResNet-18 (and the Inception file when given).</summary>
@@ -131,11 +136,12 @@ public sealed class Evaluator : IDisposable
 
     EvaluationResult Score(ImageBatch real, ImageBatch fake, IProgress<WorkProgress>? progress)
     {
-        var (realFeatures, fromCache) = Features(resnet, real, "real, ResNet-18", progress);
-        var fakeFeatures = fake.ContentHash().AsSpan().SequenceEqual(real.ContentHash()) ? realFeatures
+        var realSide = PrepareReal(real, progress);
+        var realFeatures = realSide.Features;
+        var fakeFeatures = fake.ContentHash().AsSpan().SequenceEqual(realSide.ContentHash) ? realFeatures
             : resnet.Extract(fake, Reporter("generated, ResNet-18", fake.Count, progress));
-        var fd = FrechetDistance.ofFeatures(realFeatures, fakeFeatures);
-        var pr = PrecisionRecall.compute(k, realFeatures, fakeFeatures);
+        var fd = FrechetDistance.ofFeaturesAgainst(realSide.Frechet, fakeFeatures);
+        var pr = PrecisionRecall.computeAgainst(realSide.Manifold, fakeFeatures);
         var kernelDistance = KernelDistance.estimate(kid, realFeatures, fakeFeatures);
 
         double? fid = null;
@@ -145,8 +151,16 @@ public sealed class Evaluator : IDisposable
             var fakeInception = inception.Extract(fake, Reporter("generated, Inception", fake.Count, progress));
             fid = FrechetDistance.ofFeatures(realInception, fakeInception);
         }
-        return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, fromCache,
+        return new EvaluationResult(real.Count, fake.Count, fd, pr.Precision, pr.Recall, fid, k, realSide.FromCache,
             kernelDistance.Value, kernelDistance.StandardError, kernelDistance.SubsetSize);
+    }
+
+    RealSide PrepareReal(ImageBatch real, IProgress<WorkProgress>? progress)
+    {
+        var hash = real.ContentHash();
+        if (lastReal is { } known && known.ContentHash.AsSpan().SequenceEqual(hash)) return known with { FromCache = true };
+        var (features, fromCache) = Features(resnet, real, "real, ResNet-18", progress);
+        return lastReal = new RealSide(hash, features, fromCache, FrechetDistance.reference(features), PrecisionRecall.reference(k, features));
     }
 
     (double[,] Features, bool FromCache) Features(IFeatureExtractor extractor, ImageBatch images, string stage, IProgress<WorkProgress>? progress)
