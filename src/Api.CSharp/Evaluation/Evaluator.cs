@@ -59,11 +59,11 @@ public sealed class Evaluator : IDisposable
     readonly FeatureCache? cache;
     readonly int k;
     readonly KidSettings kid;
+    readonly bool ownsExtractors;
     // The last real set's ResNet-18 side, prepared once: along training every checkpoint is scored against it.
     RealSide? lastReal;
 
     sealed record RealSide(byte[] ContentHash, double[,] Features, bool FromCache, FrechetReference Frechet, PrecisionRecallReference Manifold);
-    readonly bool ownsExtractors;
 
     /// <summary>Loads the ResNet-18 (and the Inception file when given).</summary>
     /// <exception cref="BadInputException">A model file is missing or unloadable, or an option is out of range.</exception>

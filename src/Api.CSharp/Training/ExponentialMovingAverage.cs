@@ -50,6 +50,8 @@ public sealed class ExponentialMovingAverage : IDisposable
         Model.eval();
         foreach (var p in Model.parameters()) p.requires_grad = false;
         average = new FlatParameters(Model.parameters(), withGradients: false);
+        if (average.Values.numel() != live.Values.numel())
+            throw new ArgumentException("the averaged network's layout differs from the source's", nameof(live));
         var parameterNames = source.named_parameters().Select(p => p.name).ToHashSet();
         var liveState = source.state_dict();
         var emaState = Model.state_dict();
