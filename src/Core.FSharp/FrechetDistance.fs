@@ -14,6 +14,11 @@ type FrechetReference =
 /// (method.md section 9): ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}).
 module FrechetDistance =
 
+    let private traceOf (c: float[,]) = Seq.sum (seq { for i in 0 .. Array2D.length1 c - 1 -> c.[i, i] })
+
+    let private squaredDistance (mean1: float[]) (mean2: float[]) =
+        Array.fold2 (fun acc a b -> acc + (a - b) * (a - b)) 0.0 mean1 mean2
+
     /// Tr (S_1 S_2)^{1/2} for symmetric PSD S_1, S_2. S_1 S_2 is not symmetric, but it is similar to
     /// S_1^{1/2} S_2 S_1^{1/2} = (S_2^{1/2} S_1^{1/2})^T (S_2^{1/2} S_1^{1/2}), so the trace is the sum of
     /// the singular values of S_2^{1/2} S_1^{1/2}. Taking singular values of that product (rather than
@@ -42,14 +47,10 @@ module FrechetDistance =
             SymmetricMatrix.validateSquare name cov
             if Array2D.length1 cov <> d then
                 invalidArg name (sprintf "covariance is %d x %d but the mean has %d entries" (Array2D.length1 cov) (Array2D.length2 cov) d)
-        let meanTerm = Array.fold2 (fun acc a b -> acc + (a - b) * (a - b)) 0.0 mean1 mean2
-        let trace (c: float[,]) = Seq.sum (seq { for i in 0 .. d - 1 -> c.[i, i] })
-        meanTerm + trace cov1 + trace cov2 - 2.0 * traceSqrtProduct cov1 cov2
+        squaredDistance mean1 mean2 + traceOf cov1 + traceOf cov2 - 2.0 * traceSqrtProduct cov1 cov2
 
     /// The Frechet distance between two fitted Gaussians.
     let distance (g1: Gaussian) (g2: Gaussian) : float = fromMoments g1.Mean g1.Covariance g2.Mean g2.Covariance
-
-    let private traceOf (c: float[,]) = Seq.sum (seq { for i in 0 .. Array2D.length1 c - 1 -> c.[i, i] })
 
     /// Prepares a feature matrix (rows are samples, n >= 2) as the fixed side of many distances
     /// (ofFeaturesAgainst): an evaluation along training scores every checkpoint against the same real images.
@@ -74,8 +75,7 @@ module FrechetDistance =
         let y = Array2D.init n d (fun i j -> features.[i, j] - mean2.[j])
         let b = (SymmetricMatrix.denseOf y).Multiply(reference.CovarianceRoot).Divide(sqrt (float (n - 1)))
         let trace2 = (Seq.sumBy (fun v -> v * v) (Seq.cast<float> y)) / float (n - 1)
-        let meanTerm = Array.fold2 (fun acc a b -> acc + (a - b) * (a - b)) 0.0 mean1 mean2
-        meanTerm + reference.CovarianceTrace + trace2 - 2.0 * b.Svd(false).S.Sum()
+        squaredDistance mean1 mean2 + reference.CovarianceTrace + trace2 - 2.0 * b.Svd(false).S.Sum()
 
     /// Fits a Gaussian to each feature matrix (rows are samples, n >= 2) and returns their Frechet distance.
     let ofFeatures (features1: float[,]) (features2: float[,]) : float =
