@@ -3,17 +3,11 @@
 // call's output. What `Samplers.CpuPixelsPerCall` rests on; see docs/benchmarks.md, "Sampling in slices".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-sampling-slices.fsx SIZE THREADS ROUNDS
-#I "../src/Cli/bin/Release/net10.0"
-#r "Google.Protobuf.dll"
-#r "TorchSharp.dll"
-#r "DiffusionFunctional.Core.dll"
-#r "DiffusionFunctional.dll"
+#load "bench-torch.fsx"
 open System.Diagnostics
 open TorchSharp
 open DiffusionFunctional.Models
 
-// Before libtorch loads: OpenMP's wait settings as in dfn.
-DiffusionFunctional.Backend.NativeThreading.Configure() |> ignore
 let args = fsi.CommandLineArgs |> Array.skip 1
 let size, threads, rounds = int64 args.[0], int args.[1], int args.[2]
 torch.set_num_threads threads

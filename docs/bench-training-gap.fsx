@@ -4,17 +4,11 @@
 // Build first (dotnet build src/Cli -c Release), then, from the repository root (the library path is needed on Debian 12,
 // whose libstdc++ needs the build's patched libLibTorchSharp.so, see build/TorchSharpNativeFix.targets):
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-training-gap.fsx THREADS fp32|bf16 ROUNDS
-#I "../src/Cli/bin/Release/net10.0"
-#r "Google.Protobuf.dll"
-#r "TorchSharp.dll"
-#r "DiffusionFunctional.Core.dll"
-#r "DiffusionFunctional.dll"
+#load "bench-torch.fsx"
 open System.Diagnostics
 open TorchSharp
 open DiffusionFunctional.Models
 
-// Before libtorch loads: idle OpenMP workers sleep (as in dfn).
-DiffusionFunctional.Backend.NativeThreading.Configure() |> ignore
 let args = fsi.CommandLineArgs |> Array.skip 1
 let threads, dtype, rounds = int args.[0], (if args.[1] = "bf16" then torch.bfloat16 else torch.float32), int args.[2]
 torch.set_num_threads threads
