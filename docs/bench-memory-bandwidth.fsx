@@ -1,4 +1,4 @@
-// How copy bandwidth scales from one libtorch thread to two, by buffer size: inside the 2 x 2 MB of L2, inside the
+// How copy bandwidth scales from one libtorch thread to two, by buffer size: near the two 1 MB L2 caches, inside the
 // shared 32 MB L3, and out to memory. A training step's activations for batch 64 are far larger than the L3, so
 // its memory-bound work scales like the last rows. See docs/benchmarks.md, "Where the gap to GEMM goes".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
