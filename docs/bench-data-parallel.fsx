@@ -6,7 +6,6 @@
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-data-parallel.fsx ROUNDS
 #load "bench-torch.fsx"
-open System.Diagnostics
 open System.Threading
 open TorchSharp
 open DiffusionFunctional.Models
@@ -45,14 +44,13 @@ let twoHalves () =
 
 let a = torch.randn(1024L, 1024L)
 let gemm threads () = torch.set_num_threads threads; (for _ in 1 .. 3 do use y = a.matmul a in ())
-let timed (f: unit -> unit) = let clock = Stopwatch.StartNew() in f (); clock.Elapsed.TotalMilliseconds
 let measured =
     [ for _ in 0 .. rounds -> [| timed (gemm 1) / 3.0; timed (gemm 2) / 3.0; timed (wholeBatch 1); timed (wholeBatch 2); timed twoHalves |] ]
     |> List.tail // the first round warms up
-let median i = let s = List.sort [ for row in measured -> row.[i] ] in List.item (s.Length / 2) s
+let median i = BenchTorch.median [ for row in measured -> row.[i] ]
 let gemm1, gemm2, one, two, halves = median 0, median 1, median 2, median 3, median 4
-let gemmRate ms = 2.0 * 1024.0 ** 3.0 / ms / 1e6
-let modelRate ms = 3.0 * UNetFlops.ForwardPerImage config * float batch / ms / 1e6
+let gemmRate = gemmGflops 1024L
+let modelRate = trainingGflops config batch
 printfn "%d rounds (medians): GEMM %.1f GFLOP/s at 1 thread, %.1f at 2" rounds (gemmRate gemm1) (gemmRate gemm2)
 printfn "forward+backward, batch 64: 1 thread %.0f ms (%.2f of GEMM); 2 threads %.0f ms (%.2f of GEMM); two 1-thread halves %.0f ms (%.2f of GEMM)"
     one (modelRate one / gemmRate gemm1) two (modelRate two / gemmRate gemm2) halves (modelRate halves / gemmRate gemm2)

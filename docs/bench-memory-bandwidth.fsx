@@ -4,10 +4,8 @@
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-memory-bandwidth.fsx
 #load "bench-torch.fsx"
-open System.Diagnostics
 open TorchSharp
 
-let timed (f: unit -> unit) = let clock = Stopwatch.StartNew() in f (); clock.Elapsed.TotalMilliseconds
 for megabytes in [ 4L; 16L; 64L; 512L ] do
     use source = torch.randn(megabytes * 1024L * 1024L / 4L)
     use target = torch.empty_like source

@@ -4,7 +4,6 @@
 // See docs/benchmarks.md, "What was tried". Build first (dotnet build src/Cli -c Release), then, from the repository root:
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-micro-batches.fsx ROUNDS THREADS
 #load "bench-torch.fsx"
-open System.Diagnostics
 open TorchSharp
 open DiffusionFunctional.Models
 
@@ -24,13 +23,12 @@ let accumulatedStep (micro: int64) () =
         let loss = model.forward(x.narrow(0, first, micro), t.narrow(0, first, micro)).square().mean()
         (loss * (float micro / float batch)).backward()
 
-let timed (f: unit -> unit) = let clock = Stopwatch.StartNew() in f (); clock.Elapsed.TotalMilliseconds
 let a = torch.randn(1024L, 1024L)
 let gemm () = for _ in 1 .. 3 do use y = a.matmul a in ()
 let microBatches = [ 64L; 32L; 16L; 8L ]
 let measured = [ for _ in 0 .. rounds -> timed gemm / 3.0 :: [ for m in microBatches -> timed (accumulatedStep m) ] ] |> List.tail
-let median i = let s = List.sort [ for row in measured -> List.item i row ] in List.item (s.Length / 2) s
-let gemmRate = 2.0 * 1024.0 ** 3.0 / median 0 / 1e6
+let median i = BenchTorch.median [ for row in measured -> List.item i row ]
+let gemmRate = gemmGflops 1024L (median 0)
 for i, micro in List.indexed microBatches do
     let ms = median (i + 1)
-    printfn "%d thread(s), micro-batch %d: %.0f ms, %.2f of GEMM (%.1f GFLOP/s)" threads micro ms (3.0 * UNetFlops.ForwardPerImage config * float batch / ms / 1e6 / gemmRate) gemmRate
+    printfn "%d thread(s), micro-batch %d: %.0f ms, %.2f of GEMM (%.1f GFLOP/s)" threads micro ms (trainingGflops config batch ms / gemmRate) gemmRate

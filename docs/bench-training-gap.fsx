@@ -5,7 +5,6 @@
 // whose libstdc++ needs the build's patched libLibTorchSharp.so, see build/TorchSharpNativeFix.targets):
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-training-gap.fsx THREADS fp32|bf16 ROUNDS
 #load "bench-torch.fsx"
-open System.Diagnostics
 open TorchSharp
 open DiffusionFunctional.Models
 
@@ -69,23 +68,18 @@ let wholeModel () =
     backward (model.forward(x, t))
 let a = torch.randn(1024L, 1024L, dtype = dtype)
 let gemm () = use y = a.matmul a in ()
-let timed (f: unit -> unit) =
-    let clock = Stopwatch.StartNew()
-    f ()
-    clock.Elapsed.TotalMilliseconds
 let all fs () = for f in fs do f ()
 
 let measured =
     [ for _ in 0 .. rounds -> timed wholeModel, timed (all convolutions), timed (all norms), List.min [ for _ in 1 .. 3 -> timed gemm ] ]
     |> List.tail // the first round warms up
-let median xs = let s = List.sort xs in List.item (s.Length / 2) s
 let m = median [ for w, _, _, _ in measured -> w ]
 let c = median [ for _, c, _, _ in measured -> c ]
 let n = median [ for _, _, n, _ in measured -> n ]
 let g = median [ for _, _, _, g in measured -> g ]
-let flops = 3.0 * UNetFlops.ForwardPerImage config * float batch
-let gemmRate = 2.0 * 1024.0 ** 3.0 / g / 1e6
+let gemmRate = gemmGflops 1024L g
+let modelRate, convolutionRate = trainingGflops config batch m, trainingGflops config batch c
 printfn "threads %d %A, %d rounds (medians): whole model forward+backward %.0f ms; its %d convolutions alone %.0f ms (%.0f%%); its %d GroupNorm+SiLU alone %.0f ms (%.0f%%); the rest %.0f ms (%.0f%%)"
     threads dtype rounds m convolutions.Length c (100.0 * c / m) norms.Length n (100.0 * n / m) (m - c - n) (100.0 * (m - c - n) / m)
 printfn "GEMM %.1f GFLOP/s; the model %.1f GFLOP/s (%.2f of GEMM); its convolutions alone %.1f GFLOP/s (%.2f of GEMM)"
-    gemmRate (flops / m / 1e6) (flops / m / 1e6 / gemmRate) (flops / c / 1e6) (flops / c / 1e6 / gemmRate)
+    gemmRate modelRate (modelRate / gemmRate) convolutionRate (convolutionRate / gemmRate)
