@@ -41,6 +41,9 @@ internal static class CommandTable
             .WithDescription("The paper's three claims on real data: convergence (FD, KID, floors, steps to vanilla's FD), task affinity (O1) and negative transfer (O2); resumable, with report.md and report.json.")
             .WithExample("reproduce", "--profile", "quick")
             .WithExample("reproduce", "--profile", "full", "--seeds", "3", "--out", "runs/reproduce");
+        config.AddCommand<KernelsCommand>("kernels")
+            .WithDescription("Check that libtorch's convolution kernels compute correct numbers on this CPU and show the configuration in force (docs/platform.md).")
+            .WithExample("kernels", "--recheck");
         config.AddBranch("bench", bench =>
         {
             bench.SetDescription("Measure speed and stability (figures for docs/benchmarks.md).");

@@ -25,6 +25,7 @@ public static class DfnApp
     public static int Run(string[] args, CancellationToken stop = default)
     {
         if (args.Length > 0 && Branches.Contains(string.Join(' ', args))) args = [.. args, "--help"];
+        if (args is ["--version"] or ["-v"]) return PrintVersion();
         var app = new CommandApp();
         app.Configure(config =>
         {
@@ -32,6 +33,7 @@ public static class DfnApp
             config.SetApplicationVersion(Version);
             config.PropagateExceptions();
             config.Settings.StrictParsing = true;
+            config.SetInterceptor(new KernelGate());
             CommandTable.Add(config);
         });
         try
@@ -79,6 +81,22 @@ public static class DfnApp
             var other => $"a {other}",
         };
         return $"{option}: '{value}' is not {kind}";
+    }
+
+    /// <summary><c>dfn --version</c>: the version, then the convolution kernels in force on this machine (a bad
+    /// verdict still prints, and the exit code says it: 2).</summary>
+    static int PrintVersion()
+    {
+        Console.Out.WriteLine(Version);
+        try
+        {
+            Console.Out.WriteLine($"kernels: {Backend.ConvolutionKernels.Ensure().Summary}");
+            return Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e, ["--version"]);
+        }
     }
 
     /// <summary>The informational version of the dfn assembly (what <c>dfn --version</c> prints).</summary>

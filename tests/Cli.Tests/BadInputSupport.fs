@@ -108,9 +108,16 @@ let rebuildCheckpoint (source: string) (target: string) (editHeader: JsonObject 
     Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
     File.WriteAllBytes(target, Array.append payload (SHA256.HashData payload))
 
-/// Steps recorded in a metrics.jsonl, each line parsed as JSON (throws on a garbled line).
+/// Steps recorded in a metrics.jsonl, each line parsed as JSON (throws on a garbled line); the header lines each
+/// training process writes first are checked to be headers and skipped.
 let metricSteps (path: string) =
-    File.ReadAllLines path |> Array.map (fun line -> JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt64()) |> List.ofArray
+    File.ReadAllLines path
+    |> Array.choose (fun line ->
+        let root = JsonDocument.Parse(line).RootElement
+        match root.TryGetProperty "header" with
+        | true, header -> Expect.isTrue (header.GetProperty("kernels").GetString().Length > 0) "a header names the kernels"; None
+        | _ -> Some(root.GetProperty("step").GetInt64()))
+    |> List.ofArray
 
 /// Asserts that steps go 1, 2, 3, ... with no gap, repeat or interleaving.
 let expectConsecutiveSteps (steps: int64 list) (what: string) =
@@ -151,12 +158,12 @@ type Background(args: string list) =
             if not p.HasExited then p.Kill true
             p.Dispose()
 
-/// Lines of a metrics.jsonl (0 when absent), read while another process appends to it.
+/// Step lines of a metrics.jsonl (0 when absent; header lines not counted), read while another process appends to it.
 let metricLines (path: string) =
     try
         use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite)
         use reader = new StreamReader(stream)
-        reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length
+        reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "{\"header\"")) |> Array.length
     with :? FileNotFoundException | :? DirectoryNotFoundException -> 0
 
 /// A folder this process cannot write into: a 0555 temporary folder, or (as root, who ignores permissions) /sys,

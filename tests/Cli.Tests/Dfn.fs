@@ -17,9 +17,11 @@ let signallableStartInfo (args: string list) =
     for a in [ "--default-signal=INT,TERM,HUP"; "dotnet"; dfnDll ] @ args do info.ArgumentList.Add a
     info
 
-/// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal), killing it after `seconds`.
-let runWithin (seconds: int) (args: string list) : Outcome =
+/// Runs `dfn ARGS` with `environment` added to this process's (redirected output, so it behaves as in CI, not on a
+/// terminal), killing it after `seconds`.
+let runWithEnvironment (environment: (string * string) list) (seconds: int) (args: string list) : Outcome =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    for name, value in environment do info.Environment.[name] <- value
     info.ArgumentList.Add dfnDll
     for a in args do info.ArgumentList.Add a
     use p = Process.Start info
@@ -49,6 +51,9 @@ let runInterruptedAt (trigger: string) (args: string list) : Outcome =
         p.Kill true
         failwithf "dfn %s did not exit after SIGINT" (String.Join(" ", args))
     { ExitCode = p.ExitCode; Stdout = out.ToString(); Stderr = err.Result }
+
+/// Runs `dfn ARGS` with redirected output (so it behaves as in CI, not on a terminal), killing it after `seconds`.
+let runWithin (seconds: int) (args: string list) : Outcome = runWithEnvironment [] seconds args
 
 /// Runs `dfn ARGS` with redirected output, allowing 120 s.
 let run (args: string list) : Outcome = runWithin 120 args

@@ -3,4 +3,5 @@ module DiffusionFunctional.Experiments.Tests.Main
 open Expecto
 
 [<EntryPoint>]
-let main argv = Tests.runTestsInAssemblyWithCLIArgs [ CLIArguments.Sequenced ] argv
+let main argv =
+    DiffusionFunctional.Tests.NaNNamesKernels.runAssembly [ CLIArguments.Sequenced ] argv (System.Reflection.Assembly.GetExecutingAssembly())

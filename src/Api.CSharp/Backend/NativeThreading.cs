@@ -67,7 +67,7 @@ public static class NativeThreading
         return pointer == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(pointer);
     }
 
-    private static void Set(string name, string value)
+    internal static void Set(string name, string value)
     {
         if (OperatingSystem.IsWindows()) Environment.SetEnvironmentVariable(name, value);
         else if (Unix.setenv(name, value, 0) != 0) throw new InvalidOperationException($"setenv({name}) failed");

@@ -69,6 +69,7 @@ public static class Samplers
     /// <summary>Generates images of <paramref name="shape"/> [N,C,H,W] in [-1, 1].</summary>
     public static Tensor Sample(GaussianDiffusion diffusion, nn.Module<Tensor, Tensor, Tensor> model, long[] shape, SamplerOptions options, Device? device = null)
     {
+        Backend.ConvolutionKernels.Ensure();
         device ??= CPU;
         var wasTraining = model.training;
         model.eval();

@@ -69,6 +69,7 @@ public sealed class Evaluator : IDisposable
     /// <exception cref="BadInputException">A model file is missing or unloadable, or an option is out of range.</exception>
     public Evaluator(EvaluationOptions? options = null)
     {
+        Backend.ConvolutionKernels.Ensure();
         options ??= new EvaluationOptions();
         if (options.K < 1) throw new BadInputException($"k must be at least 1, got {options.K}");
         k = options.K;
@@ -95,6 +96,7 @@ public sealed class Evaluator : IDisposable
     /// <exception cref="BadInputException">k or a KID setting is out of range.</exception>
     public Evaluator(IFeatureExtractor resnet, IFeatureExtractor? inception, FeatureCache? cache, int k = 3, KidSettings? kid = null)
     {
+        Backend.ConvolutionKernels.Ensure();
         ArgumentNullException.ThrowIfNull(resnet);
         if (k < 1) throw new BadInputException($"k must be at least 1, got {k}");
         this.resnet = resnet;

@@ -77,6 +77,8 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     /// <summary>Builds the network; weights are drawn from the global TorchSharp generator (seed it first).</summary>
     public UNet(UNetConfig config) : base(nameof(UNet))
     {
+        // Before this network's first convolution, the kernels must be known to compute correct numbers (or replaced).
+        Backend.ConvolutionKernels.Ensure();
         config.Validate();
         Config = config;
         // TorchSharp's layer constructors leave temporaries behind (a Conv2d's bias initialisation, for one): build

@@ -6,6 +6,8 @@ namespace DiffusionFunctional.Training;
 /// <summary>
 /// <c>metrics.jsonl</c>: one JSON object per step, flushed as written. On resume, lines after the checkpoint's
 /// step (written by the run that died) and any torn last line are dropped, so the file always tells one history.
+/// Each process that trains first writes a header line, <c>{"header": {...}}</c>, saying what it ran on (library version,
+/// the convolution kernels in force, CPU, threads) and from which step; readers of steps skip it.
 /// </summary>
 public sealed class MetricsLog : IDisposable
 {
@@ -20,13 +22,19 @@ public sealed class MetricsLog : IDisposable
         this.writer = writer;
     }
 
-    /// <summary>Opens the log, keeping only the steps 1..<paramref name="keepThroughStep"/> already in it.</summary>
-    public static MetricsLog Open(string path, long keepThroughStep)
+    /// <summary>Opens the log, keeping only the steps 1..<paramref name="keepThroughStep"/> already in it (and the
+    /// headers of the processes that wrote them), then appends <paramref name="header"/> with its first step.</summary>
+    public static MetricsLog Open(string path, long keepThroughStep, JsonObject? header = null)
     {
         var kept = new List<string>();
         if (File.Exists(path) && keepThroughStep > 0)
             foreach (var line in File.ReadAllLines(path))
-                if (StepOf(line) is { } step && step <= keepThroughStep) kept.Add(line);
+                if ((StepOf(line) ?? HeaderStepOf(line)) is { } step && step <= keepThroughStep) kept.Add(line);
+        if (header is not null)
+        {
+            header["from_step"] = keepThroughStep + 1;
+            kept.Add(new JsonObject { ["header"] = header }.ToJsonString());
+        }
         File.WriteAllLines(path, kept);
         var writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         return new MetricsLog(path, writer);
@@ -36,6 +44,13 @@ public sealed class MetricsLog : IDisposable
     public static long? StepOf(string line)
     {
         try { return JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
+        catch (JsonException) { return null; }
+    }
+
+    /// <summary>The first step a header line describes, or null for any other line.</summary>
+    public static long? HeaderStepOf(string line)
+    {
+        try { return JsonNode.Parse(line)?["header"]?["from_step"]?.GetValue<long>(); }
         catch (JsonException) { return null; }
     }
 

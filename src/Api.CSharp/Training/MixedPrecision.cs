@@ -138,7 +138,9 @@ public static class Bf16Support
     public static void Require(string precision, Device device, CpuFeatures? features = null)
     {
         if (TrainingPrecision.Parse(precision) != TrainingPrecision.Bf16 || device.type != DeviceType.CPU) return;
-        if ((features ?? Detect()).HasNativeBf16) return;
-        throw new BadInputException("bf16 training needs a CPU with native bfloat16 (the avx512_bf16 or amx_bf16 feature) and this CPU has neither: use --precision fp32");
+        if (!(features ?? Detect()).HasNativeBf16)
+            throw new BadInputException("bf16 training needs a CPU with native bfloat16 (the avx512_bf16 or amx_bf16 feature) and this CPU has neither: use --precision fp32");
+        if (Backend.ConvolutionKernels.Ensure() is { Bf16Correct: false } verdict)
+            throw new BadInputException($"bf16 convolutions compute wrong results on this machine (kernel check, {verdict.Summary}): use --precision fp32");
     }
 }

@@ -11,6 +11,23 @@ public sealed partial class Trainer
     public TrainingOutcome Train(CancellationToken cancellation = default, IProgress<StepMetrics>? progress = null) =>
         TrainUntil(Options.Steps, cancellation, progress);
 
+    /// <summary>A NaN is either the method's or the machine's: say which kernels computed it.</summary>
+    private static string KernelsNote() =>
+        Backend.ConvolutionKernels.Current is { } verdict ? $"; convolution kernels {verdict.Configuration}, checked {(verdict.Fp32Correct ? "correct" : "WRONG")}" : "";
+
+    /// <summary>What this process trains on, for the metrics file's header: the library version, the convolution
+    /// kernels in force, the CPU, libtorch's threads, the device and the precision.</summary>
+    private System.Text.Json.Nodes.JsonObject RunHeader() => new()
+    {
+        ["library"] = typeof(Trainer).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion,
+        ["kernels"] = Backend.ConvolutionKernels.Ensure().Summary,
+        ["cpu"] = Backend.KernelVerdictCache.CpuModelName(),
+        ["threads"] = get_num_threads(),
+        ["device"] = Device.ToString(),
+        ["precision"] = Options.Precision,
+    };
+
     /// <summary>
     /// Runs steps until <see cref="Step"/> reaches <paramref name="targetStep"/> (at most <see cref="TrainerOptions.Steps"/>),
     /// reporting each step's metrics to <paramref name="progress"/> (on this thread) and writing checkpoints every
@@ -25,7 +42,7 @@ public sealed partial class Trainer
         if (targetStep < 0) throw new ArgumentOutOfRangeException(nameof(targetStep), targetStep, "the target step must not be negative");
         var target = Math.Min(targetStep, Options.Steps);
         if (Step >= target) return TrainingOutcome.Completed;
-        metrics ??= Options.OutputDirectory is { } dir ? MetricsLog.Open(Path.Combine(dir, "metrics.jsonl"), Step) : null;
+        metrics ??= Options.OutputDirectory is { } dir ? MetricsLog.Open(Path.Combine(dir, "metrics.jsonl"), Step, RunHeader()) : null;
         while (Step < target)
         {
             if (cancellation.IsCancellationRequested)
@@ -98,11 +115,11 @@ public sealed partial class Trainer
         var loss = Weighting.Backward(batch, bf16?.Parameters ?? modelParameters);
         bf16?.CopyGradientsToMaster();
         clock.Mark(StepPhase.Backward);
-        if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}"));
+        if (!double.IsFinite(loss)) Diverge(new Divergence(Step + 1, loss, $"the {Weighting.Name} loss is {loss}{KernelsNote()}"));
 
         var gradientNorm = nn.utils.clip_grad_norm_(modelParameters, Options.GradientClipNorm ?? double.PositiveInfinity);
         // A finite loss can still overflow the gradient; stepping on it would poison every weight.
-        if (!double.IsFinite(gradientNorm)) Diverge(new Divergence(Step + 1, meanLoss, $"the gradient norm is {gradientNorm}"));
+        if (!double.IsFinite(gradientNorm)) Diverge(new Divergence(Step + 1, meanLoss, $"the gradient norm is {gradientNorm}{KernelsNote()}"));
         var warmup = Options.WarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Options.WarmupSteps) : 1.0;
         var groupIndex = 0;
         foreach (var group in optimizer.Optimizer.ParamGroups) group.LearningRate = baseLearningRates[groupIndex++] * warmup;

@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Cli.Commands;
 
 public sealed class AffinityCommand : Command<AffinityCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         [CommandOption("--checkpoints <PATH>")]
         [Description("Checkpoint files or folders of *.dfn files (repeat the option or separate with commas); the matrix is averaged over them.")]

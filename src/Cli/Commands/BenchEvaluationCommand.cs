@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn bench evaluation</c>: ResNet-18 features, batched against one image per run, CPU-ms per image.</summary>
 public sealed class BenchEvaluationCommand : Command<BenchEvaluationCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         [CommandOption("--data <SOURCE>"), Description("synthetic (blob images, no download), mnist, idx:PATH, folder:PATH or a folder."), DefaultValue("synthetic")]
         public string Data { get; init; } = "synthetic";

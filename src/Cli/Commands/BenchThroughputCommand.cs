@@ -12,7 +12,7 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn bench throughput</c>: training and sampling speed, FLOPs, GEMM ratio and peak memory.</summary>
 public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         [CommandOption("--model <NAME>"), Description("UNet configuration (dfn train's default: small)."), DefaultValue("small")]
         public string Model { get; init; } = "small";

@@ -11,7 +11,7 @@ using Spectre.Console.Cli;
 namespace DiffusionFunctional.Cli.Commands;
 
 /// <summary>Options shared by the weighting benchmarks: which methods, and the setting every one trains in.</summary>
-public class WeightingBenchSettings : CommandSettings
+public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
 {
     [CommandOption("--methods <LIST>")]
     [Description("Comma-separated weighting[[:objective[[:k]]]] as in dfn demo (default: every registered method, clustered as the demo clusters it).")]

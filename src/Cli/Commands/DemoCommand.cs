@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn demo</c>: ANT against the baselines on MNIST, trained and scored by <see cref="DemoRunner"/>.</summary>
 public sealed class DemoCommand : Command<DemoCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         [CommandOption("--profile <NAME>"), Description("smoke (CI check, seconds), quick (about 20 min on 2 cores) or full."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";

@@ -14,7 +14,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
     /// <summary>Options of <c>dfn evaluate</c>.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         /// <summary>Real images.</summary>
         [CommandOption("--real <DATA>")]

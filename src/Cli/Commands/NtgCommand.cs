@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Cli.Commands;
 
 public sealed class NtgCommand : Command<NtgCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         [CommandOption("--data <SPEC>")]
         [Description("Training and held-out real images: mnist, idx:PATH or folder:PATH.")]

@@ -9,7 +9,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
     /// <summary>Options of <c>dfn reproduce</c>.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         /// <summary>Data.</summary>
         [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]

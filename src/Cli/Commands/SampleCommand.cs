@@ -13,7 +13,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class SampleCommand : Command<SampleCommand.Settings>
 {
     /// <summary>Options of <c>dfn sample</c>.</summary>
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommandSettings, IComputesWithTensors
     {
         /// <summary>Checkpoint file or run folder.</summary>
         [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.dfn written by dfn train, or its run folder.")]

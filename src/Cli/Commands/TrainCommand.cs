@@ -55,7 +55,7 @@ public sealed class TrainCommand : Command<TrainSettings>
 }
 
 /// <summary>The options of <c>dfn train</c>, validated before anything is built.</summary>
-public sealed class TrainSettings : CommandSettings
+public sealed class TrainSettings : CommandSettings, IComputesWithTensors
 {
     /// <summary>Training images.</summary>
     [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH (IDX images, .gz or not) or folder:PATH (PNG/JPEG)."), DefaultValue("mnist")]
