@@ -54,12 +54,12 @@ internal static class Checks
     /// so that the default passes <see cref="Threads"/> on a one-core machine.</summary>
     public static int ThreadsOrDefault(int? threads) => threads ?? Math.Min(2, Environment.ProcessorCount);
 
-    /// <summary>A thread count within the machine's logical processors (when given).</summary>
     /// <summary>A precision name <see cref="Training.TrainingPrecision.Parse"/> accepts.</summary>
     public static ValidationResult? Precision(string? precision, string option = "--precision") =>
         Training.TrainingPrecision.Names.Contains((precision ?? "").Trim().ToLowerInvariant()) ? null
             : Error($"{option}: unknown precision '{precision}' (expected {string.Join(" or ", Training.TrainingPrecision.Names)})");
 
+    /// <summary>A thread count within the machine's logical processors (when given).</summary>
     public static ValidationResult? Threads(int? threads, string option = "--threads")
     {
         if (threads is not { } n) return null;

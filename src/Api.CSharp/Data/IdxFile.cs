@@ -7,6 +7,23 @@ namespace DiffusionFunctional.Data;
 /// <summary>LeCun's IDX image files (<c>train-images-idx3-ubyte</c>, optionally gzipped): unsigned bytes, [N, rows, cols].</summary>
 public static class IdxFile
 {
+    /// <summary>The number of images an IDX3 file's header declares (reads only the header).</summary>
+    /// <exception cref="BadInputException">A missing file, or one without an IDX3 header.</exception>
+    public static int CountImages(string path)
+    {
+        if (!File.Exists(path)) throw new BadInputException($"IDX file not found: {path}");
+        using var file = File.OpenRead(path);
+        var gz = file.ReadByte() == 0x1f && file.ReadByte() == 0x8b;
+        file.Position = 0;
+        using Stream stream = gz ? new GZipStream(file, CompressionMode.Decompress) : file;
+        var header = new byte[8];
+        try { stream.ReadExactly(header); }
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException) { throw new BadInputException($"{path} is not an IDX file (no complete header)"); }
+        if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != 3)
+            throw new BadInputException($"{path} is not an IDX image file of unsigned bytes with 3 dimensions");
+        return (header[4] << 24) | (header[5] << 16) | (header[6] << 8) | header[7];
+    }
+
     /// <summary>Reads an IDX3 ubyte file (plain or .gz, detected by content) as [N,1,rows,cols] in [0, 1].</summary>
     public static Tensor ReadImages(string path)
     {

@@ -15,6 +15,10 @@ public sealed class ImageDataset : IDisposable
     public string Description { get; }
     /// <summary>Files that could not be decoded and were left out.</summary>
     public int Skipped { get; }
+    /// <summary>What the images are, independent of where they were read: the count and a hash of the source's content
+    /// (a resume on changed data is refused; the same data at another path is accepted). The description when the
+    /// source gave none.</summary>
+    public string ContentIdentity { get; }
 
     /// <summary>Number of images N.</summary>
     public int Count => (int)Images.shape[0];
@@ -24,7 +28,7 @@ public sealed class ImageDataset : IDisposable
     public int Size => (int)Images.shape[2];
 
     /// <summary>Wraps images [N,C,H,W] in [-1, 1] (taking ownership of the tensor); <paramref name="skipped"/> counts source files left out as unreadable.</summary>
-    public ImageDataset(Tensor images, string description, int skipped = 0)
+    public ImageDataset(Tensor images, string description, int skipped = 0, string? contentIdentity = null)
     {
         if (images.dim() != 4) throw new ArgumentException($"images must be [N,C,H,W], got {images.dim()} dimensions");
         if (images.shape[0] == 0) throw new BadInputException($"no usable images in {description}");
@@ -32,13 +36,14 @@ public sealed class ImageDataset : IDisposable
         Images = images.DetachFromDisposeScope();
         Description = description;
         Skipped = skipped;
+        ContentIdentity = contentIdentity ?? description;
     }
 
     /// <summary>
     /// Images from values in [0, 1] shaped [N,C,H,W], converted to <paramref name="channels"/> channels (grey to RGB by
     /// repetition, RGB to grey by luminance) and resized to <paramref name="size"/> x <paramref name="size"/> (antialiased bilinear).
     /// </summary>
-    public static ImageDataset FromUnitRange(Tensor unit, int channels, int size, string description, int skipped = 0)
+    public static ImageDataset FromUnitRange(Tensor unit, int channels, int size, string description, int skipped = 0, string? contentIdentity = null)
     {
         using var scope = NewDisposeScope();
         var x = unit.to_type(float32);
@@ -52,7 +57,7 @@ public sealed class ImageDataset : IDisposable
         if (x.shape[2] != size || x.shape[3] != size)
             x = nn.functional.interpolate(x, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true).clamp(0, 1);
         var images = (x * 2 - 1).contiguous();
-        return new ImageDataset(images.MoveToOuterDisposeScope(), description, skipped);
+        return new ImageDataset(images.MoveToOuterDisposeScope(), description, skipped, contentIdentity);
     }
 
     /// <inheritdoc/>

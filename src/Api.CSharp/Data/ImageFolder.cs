@@ -16,11 +16,7 @@ public static class ImageFolder
     /// <summary>Loads every image as [N,channels,size,size] in [0, 1], sorted by path; returns the skipped count.</summary>
     public static (Tensor Images, int Skipped) LoadUnitRange(string folder, int channels, int size, Action<string>? warn = null)
     {
-        if (!Directory.Exists(folder)) throw new BadInputException($"image folder not found: {folder}");
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => Extensions.Contains(Path.GetExtension(f)))
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        var files = ImageFiles(folder);
         var pixels = new List<float>();
         var skipped = 0;
         var loaded = 0;
@@ -39,6 +35,17 @@ public static class ImageFolder
         if (loaded == 0)
             throw new BadInputException($"no usable images in {folder} ({files.Count} image files, {skipped} unreadable)");
         return (tensor(pixels.ToArray(), dtype: float32).reshape(loaded, channels, size, size), skipped);
+    }
+
+    /// <summary>The image files under <paramref name="folder"/> (recursively), in ordinal order.</summary>
+    /// <exception cref="BadInputException">The folder does not exist.</exception>
+    public static IReadOnlyList<string> ImageFiles(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new BadInputException($"image folder not found: {folder}");
+        return Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => Extensions.Contains(Path.GetExtension(f)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
     }
 
     /// <summary>Decodes (completely: see <see cref="ImageDecoding"/>), resizes and crops one image to channel-major floats in

@@ -21,6 +21,16 @@ public static class Mnist
     /// <summary>Where the unpacked package lives (its <c>package/</c> folder).</summary>
     public static string PackageDirectory => Path.Combine(CacheFolder, "package");
 
+    /// <summary>The number of digits the package holds (all 10 files are read for it; they are cached by the OS after).</summary>
+    public static int Count
+    {
+        get
+        {
+            var (images, _) = LoadUnitRange();
+            using (images) return (int)images.shape[0];
+        }
+    }
+
     /// <summary>True once the ten digit files are in the cache.</summary>
     public static bool IsCached => Enumerable.Range(0, 10).All(d => File.Exists(DigitFile(d)));
 

@@ -72,8 +72,28 @@ public static class EvaluationInputs
         throw new BadInputException($"--real '{spec}' is neither a folder nor one of mnist, idx:PATH, folder:PATH");
     }
 
+    /// <summary>
+    /// Refuses a <paramref name="count"/> larger than the real source holds, before anything is sampled: the image files
+    /// of a folder, the images an IDX header declares, MNIST's digits.
+    /// </summary>
+    /// <exception cref="BadInputException">Fewer real images than <paramref name="count"/>, naming both numbers.</exception>
+    public static void RequireRealCount(string spec, int count)
+    {
+        var text = (spec ?? "").Trim();
+        var folder = text.StartsWith("folder:", StringComparison.OrdinalIgnoreCase) ? text[7..] : Directory.Exists(text) ? text : null;
+        int available;
+        if (folder is not null)
+            available = Directory.Exists(folder) ? Directory.EnumerateFiles(folder).Count(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg") : int.MaxValue;
+        else if (text.StartsWith("idx:", StringComparison.OrdinalIgnoreCase)) available = IdxFile.CountImages(text[4..]);
+        else if (text.Equals("mnist", StringComparison.OrdinalIgnoreCase)) available = Mnist.Count;
+        else return; // an unknown source is refused by LoadReal, with its own message
+        if (count > available)
+            throw new BadInputException($"--count {count} is more than the {available:N0} real images in {spec}");
+    }
+
     static EvaluationSet Subset(ImageDataset data, int? count, long seed)
     {
+        if (count > data.Count) throw new BadInputException($"--count {count} is more than the {data.Count:N0} real images in {data.Description}");
         var n = Math.Min(count ?? data.Count, data.Count);
         var order = DataStream.Permutation(data.Count, (ulong)seed, 0);
         using var index = tensor(order.Take(n).Select(i => (long)i).ToArray(), dtype: int64);

@@ -74,6 +74,13 @@ public sealed class ImageBatch
         return FromTensor(((images + 1) / 2).clamp(0, 1));
     }
 
+    /// <summary>The images as a new CPU tensor [N, C, H, W] in [-1, 1] (the inverse of <see cref="FromSigned"/>).</summary>
+    public Tensor ToSigned()
+    {
+        using var scope = NewDisposeScope();
+        return (tensor(Pixels, dtype: ScalarType.Float32).reshape(Count, Channels, Height, Width) * 2 - 1).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Copies a CPU or GPU tensor [N, C, H, W] (any floating type, values in [0, 1]) into a batch.</summary>
     public static ImageBatch FromTensor(Tensor images)
     {

@@ -21,7 +21,14 @@ public static class OutputLocation
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            throw new BadInputException($"{option} '{directory}' is not writable: {e.Message}");
+            // The system's message names our probe file; say what it means for the folder instead.
+            var why = e switch
+            {
+                UnauthorizedAccessException => "permission denied",
+                DirectoryNotFoundException => "a part of the path does not exist",
+                _ => e.Message.Contains(".dfn-write-test-", StringComparison.Ordinal) ? "the file system refuses new files there" : e.Message,
+            };
+            throw new BadInputException($"{option} '{directory}' is not writable: {why}");
         }
     }
 

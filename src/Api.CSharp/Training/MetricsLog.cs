@@ -23,13 +23,24 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>Opens the log, keeping only the steps 1..<paramref name="keepThroughStep"/> already in it (and the
-    /// headers of the processes that wrote them), then appends <paramref name="header"/> with its first step.</summary>
-    public static MetricsLog Open(string path, long keepThroughStep, JsonObject? header = null)
+    /// headers of the processes that wrote them), then appends <paramref name="header"/> with its first step. Steps of
+    /// that range that are missing (a line cut short when a run was killed) are reported to <paramref name="warn"/>.</summary>
+    public static MetricsLog Open(string path, long keepThroughStep, JsonObject? header = null, Action<string>? warn = null)
     {
         var kept = new List<string>();
+        var steps = new HashSet<long>();
         if (File.Exists(path) && keepThroughStep > 0)
             foreach (var line in File.ReadAllLines(path))
-                if ((StepOf(line) ?? HeaderStepOf(line)) is { } step && step <= keepThroughStep) kept.Add(line);
+            {
+                if (StepOf(line) is { } step && step <= keepThroughStep && steps.Add(step)) kept.Add(line);
+                else if (HeaderStepOf(line) is { } from && from <= keepThroughStep) kept.Add(line);
+            }
+        if (keepThroughStep > 0 && steps.Count < keepThroughStep && File.Exists(path))
+        {
+            var first = Enumerable.Range(1, (int)Math.Min(keepThroughStep, int.MaxValue)).First(s => !steps.Contains(s));
+            warn?.Invoke($"{path} lacks {keepThroughStep - steps.Count} of the {keepThroughStep} steps before this resume, from step {first} " +
+                "(a line cut short when the previous run was stopped); training goes on from the checkpoint");
+        }
         if (header is not null)
         {
             header["from_step"] = keepThroughStep + 1;
@@ -45,6 +56,13 @@ public sealed class MetricsLog : IDisposable
     {
         try { return JsonNode.Parse(line)?["step"]?.GetValue<long>(); }
         catch (JsonException) { return null; }
+    }
+
+    /// <summary>Writes what is buffered and asks the operating system to put the file on disk.</summary>
+    public void FlushToDisk()
+    {
+        writer.Flush();
+        if (writer.BaseStream is FileStream file) file.Flush(flushToDisk: true);
     }
 
     /// <summary>The first step a header line describes, or null for any other line.</summary>
@@ -67,6 +85,7 @@ public sealed class MetricsLog : IDisposable
             ["cluster_losses"] = new JsonArray(m.ClusterLosses.Select(Number).ToArray()),
             ["seconds"] = m.Seconds,
         };
+        if (m.ClusterWeights is { } weights) json["cluster_weights"] = new JsonArray(weights.Select(Number).ToArray());
         writer.WriteLine(json.ToJsonString());
     }
 

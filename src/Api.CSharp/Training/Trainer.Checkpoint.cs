@@ -68,7 +68,12 @@ public sealed partial class Trainer
                 throw new BadInputException($"checkpoint {path} holds imported weights only (no optimiser, weighting or data state): it can be sampled, exported and evaluated, not resumed");
             var stored = header["identity"] as JsonObject ?? TrainingIdentity.FromLegacyHeader(header);
             if (TrainingIdentity.FirstDifference(stored, TrainingIdentity.Of(this)) is { } difference)
-                throw new BadInputException($"checkpoint {path} was trained with {difference}: resume only with the settings it was trained with, or choose another --out");
+            {
+                // Data are compared by content; where they were read from helps the user see which is which.
+                var where = difference.StartsWith("data ", StringComparison.Ordinal) && header["data"]?.GetValue<string>() is { } then
+                    ? $" (the checkpoint's data were read from {then}, these from {Data.Description})" : "";
+                throw new BadInputException($"checkpoint {path} was trained with {difference}{where}: resume only with the settings it was trained with, or choose another --out");
+            }
             try
             {
                 Model.load(r);
@@ -82,7 +87,8 @@ public sealed partial class Trainer
             }
             catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidOperationException)
             {
-                throw new BadInputException($"checkpoint {path} cannot be read ({e.Message.ReplaceLineEndings(" ")}); the trainer's state may be partly loaded: build a new trainer");
+                // A library caller must not train on with a half-loaded state; the file is unusable either way.
+                throw new BadInputException($"checkpoint {path} cannot be read ({e.Message.ReplaceLineEndings(" ")}): it is damaged; start a new run in another folder, or restore the file from a copy");
             }
             flatParameters.EnsureAttached();
             Ema.EnsureAttached();

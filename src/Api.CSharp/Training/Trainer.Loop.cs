@@ -42,7 +42,7 @@ public sealed partial class Trainer
         if (targetStep < 0) throw new ArgumentOutOfRangeException(nameof(targetStep), targetStep, "the target step must not be negative");
         var target = Math.Min(targetStep, Options.Steps);
         if (Step >= target) return TrainingOutcome.Completed;
-        metrics ??= Options.OutputDirectory is { } dir ? MetricsLog.Open(Path.Combine(dir, "metrics.jsonl"), Step, RunHeader()) : null;
+        metrics ??= Options.OutputDirectory is { } dir ? MetricsLog.Open(Path.Combine(dir, "metrics.jsonl"), Step, RunHeader(), line => Warning?.Invoke(line)) : null;
         while (Step < target)
         {
             if (cancellation.IsCancellationRequested)
@@ -131,7 +131,8 @@ public sealed partial class Trainer
         Step++;
         clock.Mark(StepPhase.Other);
         clock.Finish();
-        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, started.Elapsed.TotalSeconds);
+        return new StepMetrics(Step, loss, meanLoss, Options.LearningRate * warmup, gradientNorm, clusterLosses, started.Elapsed.TotalSeconds,
+            (Weighting as IReportsClusterWeights)?.LastClusterWeights);
     }
 
     /// <summary>The batch's plain mean loss and its per-cluster mean losses, fetched from the device in one read.</summary>

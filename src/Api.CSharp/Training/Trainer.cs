@@ -105,6 +105,7 @@ public sealed partial class Trainer : IDisposable
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
         Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
+        if (Options.AnnealToUniformSteps is { } annealSteps) Weighting = new AnnealedWeighting(Weighting, annealSteps);
         TimestepSampler = timestepSampler ?? DefaultSampler(Weighting, Options, diffusion);
         // Before anything takes hold of the weights: from here on they live in one buffer (FlatParameters).
         flatParameters = new FlatParameters(Model.parameters(), withGradients: true);
@@ -178,8 +179,15 @@ public sealed partial class Trainer : IDisposable
 
     private void SaveCheckpointIfConfigured()
     {
-        if (CheckpointPath is { } path) SaveCheckpoint(path);
+        if (CheckpointPath is not { } path) return;
+        // The metrics reach the disk first: a power loss must not leave a durable checkpoint ahead of its metrics.
+        metrics?.FlushToDisk();
+        SaveCheckpoint(path);
     }
+
+    /// <summary>Raised with one line when the trainer notices something a user should know but that does not stop the
+    /// run (for example, a metrics line lost when the previous run was cut short).</summary>
+    public event Action<string>? Warning;
 
     /// <summary>Releases the optimiser, EMA, weighting, metrics file and run-folder lock, and the model when built by <see cref="Create"/>.</summary>
     public void Dispose()

@@ -32,6 +32,10 @@ public sealed record TrainerOptions
     /// <summary>The chosen method's hyper-parameters (Min-SNR gamma, Nash interval, CAGrad c, ...); the prediction type
     /// and the seed are taken from the diffusion and <see cref="Seed"/>.</summary>
     public DiffusionFunctional.Weighting.WeightingOptions WeightingSettings { get; init; } = new();
+    /// <summary>Move the method's cluster weights linearly to uniform over this many steps
+    /// (<see cref="DiffusionFunctional.Weighting.AnnealedWeighting"/>); null: the method as it is. Part of the run's
+    /// identity (the weighting's name carries it).</summary>
+    public long? AnnealToUniformSteps { get; init; }
     /// <summary>
     /// The density timesteps are drawn from within each cluster (<c>uniform</c>, <c>logit-normal[:m,s]</c>,
     /// <c>beta[:a,b]</c>, <c>speed[:k,threshold]</c>; docs/routing-and-densities.md); null: uniform.
@@ -136,7 +140,10 @@ public enum TrainingOutcome
 /// <param name="GradientNorm">Global L2 norm of the model gradient before clipping.</param>
 /// <param name="ClusterLosses">Mean loss per cluster (k values).</param>
 /// <param name="Seconds">Wall time of the step.</param>
-public sealed record StepMetrics(long Step, double Loss, double MeanLoss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds);
+/// <param name="ClusterWeights">The weight of each cluster's loss in the update, for methods that report it
+/// (<see cref="Weighting.IReportsClusterWeights"/>); null otherwise.</param>
+public sealed record StepMetrics(long Step, double Loss, double MeanLoss, double LearningRate, double GradientNorm, double[] ClusterLosses, double Seconds,
+    IReadOnlyList<double>? ClusterWeights = null);
 
 /// <summary>
 /// Raised by <see cref="Trainer.TrainStep"/> when a step diverges: the loss or the gradient norm is NaN or infinite,

@@ -28,7 +28,8 @@ public static class TrainingIdentity
             ["timesteps"] = Text(d.Timesteps),
             ["prediction"] = d.Prediction == PredictionType.V ? "v" : "eps",
             ["betas"] = d.ScheduleName == "custom" ? string.Join(",", d.Schedule.Betas.Select(b => b.ToString("R", CultureInfo.InvariantCulture))) : "",
-            ["data"] = trainer.Data.Description,
+            // What the data hold, not where they lie (older checkpoints recorded the path under "data": not compared).
+            ["data_content"] = trainer.Data.ContentIdentity,
             ["clusters"] = string.Join(",", trainer.Plan.Boundaries),
             ["weighting"] = trainer.Weighting.Name,
             ["weighting_settings"] = JsonSerializer.Serialize(weightingSettings),
@@ -98,6 +99,7 @@ public static class TrainingIdentity
     static string Label(string key) => key switch
     {
         "clusters" => "cluster boundaries",
+        "data_content" => "data",
         _ => key.Replace('_', ' '),
     };
 

@@ -36,4 +36,13 @@ public sealed class BoundedUncertaintyWeighting : LearnedLogVarianceWeighting
         var varianceLoss = (0.5 * ((-s).exp() * clusterLosses.detach() / Clusters + s)).sum();
         return modelLoss + varianceLoss;
     }
+
+    /// <inheritdoc/>
+    protected override double[] WeightsOf(double[] s)
+    {
+        // The model loss weighs cluster i by k softmax(-s)_i / k = softmax(-s)_i (stable: shifted by min s).
+        var smallest = s.Min();
+        var e = s.Select(x => Math.Exp(smallest - x)).ToArray();
+        return e.Select(x => x / e.Sum()).ToArray();
+    }
 }

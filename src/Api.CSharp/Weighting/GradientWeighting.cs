@@ -9,7 +9,7 @@ namespace DiffusionFunctional.Weighting;
 /// weights w from a pure Core solver, and the update sum_j w_j g_j written into the parameters' <c>.grad</c>.
 /// Subclasses supply only <see cref="Solve"/> (and any state the solver needs).
 /// </summary>
-public abstract class GradientWeighting : IWeighting
+public abstract class GradientWeighting : IWeighting, IReportsClusterWeights
 {
     private readonly ClusterGradients gradients = new();
 
@@ -25,6 +25,9 @@ public abstract class GradientWeighting : IWeighting
 
     /// <summary>The weights w of the last update (sum_j w_j g_j); null before the first step. For logs and tests.</summary>
     public double[]? LastWeights { get; protected set; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<double>? LastClusterWeights => LastWeights;
 
     /// <summary>The Gram matrix of the last step's per-cluster gradients; null before the first step.</summary>
     public double[,]? LastGram { get; private set; }

@@ -7,7 +7,7 @@ namespace DiffusionFunctional.Weighting;
 /// What <c>uw</c> and <c>uw-bounded</c> share: k learnable log-variances s (init 0) in their own AdamW group, saved in
 /// checkpoints, and one backward of an objective over the per-cluster losses. Subclasses give the objective.
 /// </summary>
-public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentWeighting
+public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentWeighting, IReportsClusterWeights
 {
     /// <summary>The reference's learning rate for s.</summary>
     public const double DefaultLearningRate = 0.025;
@@ -50,6 +50,12 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
     /// <summary>The scalar to differentiate, from the per-cluster losses L [k] and s [k] (same dtype and device).</summary>
     protected abstract Tensor Objective(Tensor clusterLosses, Tensor s);
 
+    /// <summary>The weight each cluster loss gets in <see cref="Objective"/> for log-variances <paramref name="s"/>.</summary>
+    protected abstract double[] WeightsOf(double[] s);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<double>? LastClusterWeights { get; private set; }
+
     /// <summary>The value returned for logging is the plain mean diffusion loss (comparable across methods).</summary>
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
@@ -57,7 +63,9 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
             throw new BadInputException($"weighting '{Name}' was built for k = {Clusters} clusters but the batch has k = {batch.ClusterCount}");
         using var scope = NewDisposeScope();
         var losses = batch.ClusterLosses();
-        Objective(losses, logVariances.to(losses.dtype).to(losses.device)).backward();
+        var s = logVariances.to(losses.dtype).to(losses.device);
+        LastClusterWeights = WeightsOf(s.detach().cpu().to_type(ScalarType.Float64).data<double>().ToArray());
+        Objective(losses, s).backward();
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 

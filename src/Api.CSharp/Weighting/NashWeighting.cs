@@ -9,8 +9,9 @@ namespace DiffusionFunctional.Weighting;
 /// default) it runs k backward passes, forms the Gram matrix and solves alpha_i (G alpha / |G|_F)_i = 1 with
 /// Core (<see cref="NashMtl.solve"/>), updating with sum_i alpha_i g_i / k. In between it reuses the last alpha
 /// with a single backward of sum_i alpha_i L_i / k, so its amortised cost is about one backward pass.
-/// The paper's gradient-norm clip of 1.0 is the trainer's (<c>TrainerOptions.GradientClipNorm</c>, 1.0 by
-/// default): by the <see cref="IWeighting"/> contract a method never clips.
+/// Clipping is the trainer's (<c>TrainerOptions.GradientClipNorm</c>, 1.0 by default, for every method): by the
+/// <see cref="IWeighting"/> contract a method never clips. The authors' released code clips only its Nash branch, at
+/// 1.0; <c>dfn reproduce --recipe official</c> does the same.
 /// </summary>
 public sealed class NashWeighting : GradientWeighting
 {

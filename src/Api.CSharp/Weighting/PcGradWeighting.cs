@@ -7,6 +7,9 @@ namespace DiffusionFunctional.Weighting;
 /// conflicts with, over a random order of j, and the update is sum_i g_i'. The random orders come from a seeded
 /// generator the method owns and saves; the projections are computed on the Gram matrix by Core
 /// (<see cref="PcGrad.solve"/>). The EMA update the reference forgot is the trainer's, after every method alike.
+/// <para>Scale, a documented choice: the g_i are gradients of the cluster losses L_i, so the update is k times the
+/// released code's, which back-propagates L_i / k. AdamW's step does not depend on that scale; gradient clipping does
+/// (it sees a norm k times larger), which is why runs that compare PCGrad with the released code's recipe say so.</para>
 /// </summary>
 public sealed class PcGradWeighting(int clusters, long seed = 0) : GradientWeighting(clusters)
 {

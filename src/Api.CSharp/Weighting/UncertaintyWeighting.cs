@@ -22,4 +22,7 @@ public sealed class UncertaintyWeighting : LearnedLogVarianceWeighting
     /// <inheritdoc/>
     protected override Tensor Objective(Tensor clusterLosses, Tensor s) =>
         (0.5 * ((-s).exp() * clusterLosses / Clusters + s)).sum();
+
+    /// <inheritdoc/>
+    protected override double[] WeightsOf(double[] s) => s.Select(x => 0.5 * Math.Exp(-x) / Clusters).ToArray();
 }

@@ -32,6 +32,19 @@ public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Sett
         [CommandOption("--peer"), Description("Also time the same step in PyTorch (bench/peer, /usr/bin/python3 with torch), interleaved: ours / PyTorch per thread count. Exit 2 when torch is missing.")]
         public bool Peer { get; init; }
         [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Checks.Library(() => Models.UNetConfig.Named(Model), "--model"), Checks.Positive(Batch, "--batch"), Checks.Positive(Steps, "--steps"),
+            Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(SampleBatch, "--sample-batch"), Checks.Positive(SampleSteps, "--sample-steps"),
+            Checks.Between(Rounds, 1, 1000, "--rounds"), ThreadList());
+
+        /// <summary>Each listed thread count is a whole number within the machine's cores.</summary>
+        ValidationResult? ThreadList() => Threads is null ? null
+            : Threads.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+                    ? Checks.Threads(n) : Checks.Error($"--threads takes whole numbers, got '{t}'"))
+                .FirstOrDefault(r => r is not null);
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)

@@ -66,6 +66,19 @@ public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
     [Description("Print JSON instead of a table.")]
     public bool Json { get; init; }
 
+    /// <summary>The fewest steps a run of this benchmark can use.</summary>
+    protected virtual int MinimumSteps => 1;
+
+    /// <inheritdoc/>
+    public override ValidationResult Validate() => Checks.First(
+        Checks.Threads(Threads), Batch is { } b ? Checks.Positive(b, "--batch") : null, Checks.Between(Timesteps, 2, 1_000_000, "--timesteps"),
+        Steps is { } n && n < MinimumSteps ? Checks.Error($"--steps must be at least {MinimumSteps}{StepsReason}, got {n}") : null,
+        LearningRate is { } lr ? Checks.PositiveFinite(lr, "--lr") : null, Warmup is { } w ? Checks.NotNegative(w, "--warmup") : null,
+        Clip is { } c ? Checks.NotNegativeFinite(c, "--clip") : null);
+
+    /// <summary>Why <see cref="MinimumSteps"/> is what it is (for the message), or empty.</summary>
+    protected virtual string StepsReason => "";
+
     public IReadOnlyList<DemoMethod> MethodList() => DemoMethod.ParseList(string.IsNullOrWhiteSpace(Methods) ? string.Join(',', Weightings.Names) : Methods);
 
     /// <summary>
@@ -74,7 +87,6 @@ public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
     /// </summary>
     public WeightingBenchSetup Setup(int defaultSteps, bool profileLength)
     {
-        if (Threads < 1) throw new BadInputException($"--threads must be positive, got {Threads}");
         TorchSharp.torch.set_num_threads(Threads);
         if (Profile.Trim().Equals("synthetic", StringComparison.OrdinalIgnoreCase))
         {
@@ -114,11 +126,14 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
         [Description("Steps between plain progress lines (0: one line per run).")]
         [DefaultValue(0)]
         public int LogEvery { get; init; }
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            base.Validate(), Checks.Between(Seeds, 1, 1000, "--seeds"), Checks.NotNegative(LogEvery, "--log-every"));
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (s.Seeds < 1) throw new BadInputException($"--seeds must be at least 1, got {s.Seeds}");
         var methods = s.MethodList();
         using var setup = s.Setup(defaultSteps: 400, profileLength: true);
         var stored = s.Results is { } path ? WeightingStability.Load(path) : [];
@@ -165,7 +180,15 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
 {
     public sealed class Settings : WeightingBenchSettings
     {
+        /// <summary>Three untimed steps, then at least one timed.</summary>
+        protected override int MinimumSteps => UntimedSteps + 1;
+
+        /// <inheritdoc/>
+        protected override string StepsReason => $" (the first {UntimedSteps} are not timed)";
     }
+
+    /// <summary>Steps of each method run before timing starts.</summary>
+    const int UntimedSteps = 3;
 
     static readonly string[] PerStepGradientMethods = ["pcgrad", "imtl", "cagrad", "mgda"];
 
@@ -178,7 +201,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
         using var setup = s.Setup(defaultSteps: 53, profileLength: false);
         var steps = setup.Options.Steps;
         var baseline = methods.FirstOrDefault(m => PerStepGradientMethods.Contains(m.Weighting)) ?? DemoMethod.Parse("pcgrad");
-        var rows = WeightingOverhead.Run(setup, methods, baseline, steps, cancellation: cancellationToken);
+        var rows = WeightingOverhead.Run(setup, methods, baseline, steps, UntimedSteps, cancellationToken);
         var vanilla = rows[0].CpuSeconds;
         var inherent = rows[^1].CpuSeconds;
         var report = rows.Select((r, i) => new
@@ -198,7 +221,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
                     r.vsVanilla.ToString("F3", CultureInfo.InvariantCulture),
                     r.vsForwardPlusKBackward?.ToString("F3", CultureInfo.InvariantCulture) ?? "");
             AnsiConsole.Write(table);
-            Console.WriteLine($"{setup.Description}; {steps} steps per method, {s.Threads} thread(s); methods interleaved step by step; steps 4..{steps} timed (CPU: mean, wall: median); k-backward has the k of {baseline}");
+            Console.WriteLine($"{setup.Description}; {steps} steps per method, {s.Threads} thread(s); methods interleaved step by step; steps {UntimedSteps + 1}..{steps} timed (CPU: mean, wall: median); k-backward has the k of {baseline}");
         }
         return 0;
     }

@@ -89,6 +89,7 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         MnistFetch.EnsureAvailable(s.Real!, Messages.Info);
+        if (s.Count is { } count) EvaluationInputs.RequireRealCount(s.Real!, count); // before any sampling
         var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = s.SamplerSteps, Seed = s.Seed };
         var fake = EvaluationInputs.LoadFake(s.Fake!, s.Count, sampler, Messages.Info);
         var real = EvaluationInputs.LoadReal(s.Real!, s.Count, s.Seed, fake.Images, Messages.Info);

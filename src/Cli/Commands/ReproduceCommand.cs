@@ -32,6 +32,24 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         /// <summary>Workers.</summary>
         [CommandOption("--workers <N>"), Description("Threads of the ResNet-18 (one OnnxRuntime session)."), DefaultValue(2)]
         public int Workers { get; init; } = 2;
+        /// <summary>Recipe.</summary>
+        [CommandOption("--recipe <RECIPE>"), Description("Training recipe: ours (default) or official (the authors' released code's choices), optionally with changes NAME:key=value,... e.g. official:schedule=linear (keys: schedule, prediction, objective, clusters, clip, clip-norm, lr, warmup, ema, ema-warmup, sampler; docs/fidelity.md)."), DefaultValue("ours")]
+        public string Recipe { get; init; } = "ours";
+        /// <summary>Budget.</summary>
+        [CommandOption("--steps <N>"), Description("Train for N steps instead of the profile's (evaluation points continue at the profile's last spacing); a larger N resumes a finished folder.")]
+        public int? Steps { get; init; }
+        /// <summary>Evaluation spacing.</summary>
+        [CommandOption("--evaluate-every <N>"), Description("With --steps beyond the profile's: steps between the added evaluation points (default: the profile's last spacing).")]
+        public int? EvaluateEvery { get; init; }
+        /// <summary>Precision.</summary>
+        [CommandOption("--precision <P>"), Description("fp32 (default) or bf16 mixed precision (CPUs with native bfloat16 whose kernels pass the check; about 1.7x fp32 at one thread)."), DefaultValue("fp32")]
+        public string Precision { get; init; } = "fp32";
+        /// <summary>Network.</summary>
+        [CommandOption("--model <NAME>"), Description("Another UNet preset at its own image size (tiny, mini, small, mnist, base32), e.g. small for 28x28.")]
+        public string? Model { get; init; }
+        /// <summary>Convergence only.</summary>
+        [CommandOption("--no-observations"), Description("Measure convergence only; skip O1 (task affinity) and O2 (negative transfer).")]
+        public bool NoObservations { get; init; }
         /// <summary>Line interval.</summary>
         [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(250)]
         public int LogEvery { get; init; } = 250;
@@ -39,16 +57,25 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
             Checks.Threads(Threads), Checks.Between(Workers, 1, 64, "--workers"), Seeds is { } n ? Checks.Between(n, 1, 100, "--seeds") : null,
-            Checks.Positive(LogEvery, "--log-every"));
+            Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => Experiments.Reproduce.Recipe.Parse(Recipe), "--recipe"),
+            Steps is { } steps ? Checks.Between(steps, 2, 10_000_000, "--steps") : null,
+            EvaluateEvery is { } every ? Checks.Between(every, 1, 10_000_000, "--evaluate-every") : null,
+            Checks.Library(() => Training.TrainingPrecision.Parse(Precision), "--precision"),
+            Model is { } model ? Checks.Library(() => Models.UNetConfig.Named(model), "--model") : null);
     }
 
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var profile = ReproduceProfile.Named(s.Profile);
+        if (s.Model is { } model) profile = profile.WithModel(model);
+        if (s.Steps is { } steps) profile = profile.WithSteps(steps, s.EvaluateEvery);
+        profile = profile with { Convergence = profile.Convergence with { Precision = Training.TrainingPrecision.Parse(s.Precision) } };
+        Training.Bf16Support.Require(profile.Convergence.Precision, TorchSharp.torch.CPU);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
         var extra = string.IsNullOrWhiteSpace(s.Methods) ? null : Experiments.Demo.DemoMethod.ParseList(s.Methods);
-        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers, extra);
+        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers, extra,
+            Experiments.Reproduce.Recipe.Parse(s.Recipe), !s.NoObservations);
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
         var table = new Table().AddColumns("claim", "ours", "verdict");

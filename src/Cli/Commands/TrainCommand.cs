@@ -34,6 +34,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         using var data = DataSources.Load(s.Data, config.ImageChannels, config.ImageSize, Messages.Warn);
         if (data.Skipped > 0) Messages.Warn($"skipped {data.Skipped} unreadable image(s), using {data.Count}");
         using var trainer = Trainer.Create(config, diffusion, data, s.ToTrainerOptions(plan));
+        trainer.Warning += Messages.Warn;
         if (s.Resume && trainer.TryResume()) Messages.Info($"resuming {checkpoint} at step {trainer.Step}");
         Messages.Info(string.Create(CultureInfo.InvariantCulture,
             $"{data.Count} images from {data.Description}, model {s.Model} ({trainer.Model.ParameterCount:N0} parameters), {plan}, weighting {trainer.Weighting.Name}, device {trainer.Device.type}, {TorchSharp.torch.get_num_threads()} threads"));

@@ -13,7 +13,8 @@ type NashOptions =
 
 /// Nash-MTL's bargaining solution for one Gram matrix.
 type NashResult =
-    { /// alpha > 0 with alpha_i ((G / |G|_F + ridge I) alpha)_i = 1: the reference's weights.
+    { /// alpha > 0 with alpha_i ((G / |G|_F + ridge I) alpha)_i = 1, solved exactly on the normalised G. The authors'
+      /// released code solves alpha_i (G alpha)_i = 1 on the raw G approximately: the same direction, another scale.
       Alpha: float[]
       /// alpha / k: the weights on the raw per-cluster gradients (and losses), so the trainer
       /// backpropagates sum_i alpha_i L_i / k (method.md section 6), i.e. updates with sum_j Weights[j] g_j.
@@ -128,8 +129,9 @@ module NashMtl =
                         r <- rNext
         alpha, iterations, r, r <= max tolerance (roundingFloor g alpha)
 
-    /// Nash-MTL weights with explicit options. G is divided by its Frobenius norm first (as the reference
-    /// does). Throws ArgumentException for a bad matrix or bad options.
+    /// Nash-MTL weights with explicit options. G is divided by its Frobenius norm first (our choice: it fixes the
+    /// scale of alpha, which the raw G would tie to the gradients' size). Throws ArgumentException for a bad matrix or
+    /// bad options.
     /// Example: for G = diag(4, 1), `(NashMtl.solveWith NashMtl.defaultOptions g).Alpha` solves
     /// alpha_i^2 G_ii / |G|_F = 1, i.e. alpha = [| sqrt(sqrt 17 / 4); sqrt(sqrt 17) |].
     let solveWith (options: NashOptions) (gram: float[,]) : NashResult =

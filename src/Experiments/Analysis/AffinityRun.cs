@@ -41,8 +41,13 @@ public static class AffinityRun
             else throw new BadInputException($"checkpoint '{path}' does not exist");
         }
         if (files.Count == 0) throw new BadInputException("no checkpoint given (--checkpoints FILE|DIR ...)");
+        // Reading each header names what is wrong (an unknown format, a truncated payload, not a checkpoint at all), as
+        // every other command does.
         foreach (var f in files)
-            if (!CheckpointFile.IsValid(f)) throw new BadInputException($"'{f}' is not a complete DiffusionFunctional checkpoint");
+        {
+            var (_, sections) = CheckpointFile.Read(f);
+            sections.Dispose();
+        }
         return files;
     }
 

@@ -117,7 +117,7 @@ public static class NegativeTransferGap
         var order = DataStream.Permutation(all.Count, (ulong)seed, ulong.MaxValue); // a permutation the training stream never uses
         using var realIdx = tensor(order.Take(realCount).Select(i => (long)i).ToArray(), dtype: int64);
         using var trainIdx = tensor(order.Skip(realCount).Select(i => (long)i).ToArray(), dtype: int64);
-        return (new ImageDataset(all.Images.index_select(0, trainIdx), all.Description + " (train split)"),
+        return (new ImageDataset(all.Images.index_select(0, trainIdx), all.Description + " (train split)", 0, all.ContentIdentity + " (train split)"),
                 new ImageDataset(all.Images.index_select(0, realIdx), all.Description + " (held out)"));
     }
 

@@ -22,6 +22,10 @@ public sealed record DemoProfile
     public int WarmupSteps { get; init; } = 100;
     /// <summary>Global gradient-norm clip.</summary>
     public double GradientClipNorm { get; init; } = 1.0;
+    /// <summary>The weightings that clip at <see cref="GradientClipNorm"/> (null: every one; empty: none).</summary>
+    public IReadOnlyList<string>? ClippedWeightings { get; init; }
+    /// <summary>Whether the EMA warms up (<see cref="DiffusionFunctional.Training.TrainerOptions.EmaWarmup"/>).</summary>
+    public bool EmaWarmup { get; init; } = true;
     /// <summary>EMA decay; short runs need a short memory or early checkpoints are mostly the initial weights.</summary>
     public double EmaDecay { get; init; } = 0.995;
     /// <summary>Training steps after which the EMA model is sampled and scored (the last one equals <see cref="Steps"/>).</summary>
@@ -41,6 +45,10 @@ public sealed record DemoProfile
     public required int RealSamples { get; init; }
     /// <summary>DDIM steps of the evaluation sampler.</summary>
     public int SamplerSteps { get; init; } = 25;
+    /// <summary>The evaluation sampler (DDIM, or DDPM over every timestep).</summary>
+    public DiffusionFunctional.Diffusion.SamplerKind SamplerKind { get; init; } = DiffusionFunctional.Diffusion.SamplerKind.Ddim;
+    /// <summary>DDIM's eta for evaluation (0 deterministic; 1 is DDPM over the chosen timesteps).</summary>
+    public double SamplerEta { get; init; }
     /// <summary>Images in each method's sample grid.</summary>
     public int GridSamples { get; init; } = 64;
     /// <summary>Training images used (null: all that the split leaves for training).</summary>
@@ -54,12 +62,18 @@ public sealed record DemoProfile
     /// so that a demo can compare bf16's final FD against fp32's seed spread.</summary>
     public string Precision { get; init; } = DiffusionFunctional.Training.TrainingPrecision.Fp32;
 
-    /// <summary>The optimisation settings every method of this profile trains with (no plan, method or output yet).</summary>
-    public DiffusionFunctional.Training.TrainerOptions Training(long seed) => new()
+    /// <summary>The optimisation settings every method of this profile trains with (no plan, method or output yet);
+    /// <paramref name="weighting"/> decides whether the gradient is clipped (<see cref="ClippedWeightings"/>).</summary>
+    public DiffusionFunctional.Training.TrainerOptions Training(long seed, string? weighting = null) => new()
     {
         Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
-        GradientClipNorm = GradientClipNorm, EmaDecay = EmaDecay, EmaWarmup = true, Seed = seed, Precision = Precision,
+        GradientClipNorm = ClippedWeightings is null || (weighting is not null && ClippedWeightings.Contains(weighting)) ? GradientClipNorm : null,
+        EmaDecay = EmaDecay, EmaWarmup = EmaWarmup, Seed = seed, Precision = Precision,
     };
+
+    /// <summary>The evaluation sampler of this profile with the given noise seed.</summary>
+    public DiffusionFunctional.Diffusion.SamplerOptions Sampler(long seed) =>
+        new() { Kind = SamplerKind, Steps = SamplerSteps, Eta = SamplerEta, Seed = seed };
 
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
     public static IReadOnlyList<string> Names { get; } = ["smoke", "quick", "full"];

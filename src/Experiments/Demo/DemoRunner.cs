@@ -36,6 +36,10 @@ public sealed record DemoOptions
     public string Device { get; init; } = "cpu";
     /// <summary>Noise schedule name.</summary>
     public string Schedule { get; init; } = "linear";
+    /// <summary>What the network predicts.</summary>
+    public PredictionType Prediction { get; init; } = PredictionType.Epsilon;
+    /// <summary>The recipe's name, recorded in demo.json so one folder holds one recipe (null: none named).</summary>
+    public string? Recipe { get; init; }
     /// <summary>Diffusion timesteps T.</summary>
     public int Timesteps { get; init; } = 1000;
     /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
@@ -102,17 +106,19 @@ public sealed partial class DemoRunner
     {
         var profile = options.Profile;
         Directory.CreateDirectory(options.OutputDirectory);
-        CheckOrWriteManifest();
+        CheckOrWriteManifest(write: false);
         TorchBackend.SetThreads(options.Threads);
         TorchBackend.Resolve(options.Device);
+        var (train, real) = LoadData();
+        // Written once the data loaded: a demo refused for its data leaves nothing behind.
+        CheckOrWriteManifest(write: true);
         var store = new DemoResultStore(ResultsPath);
 
-        var (train, real) = LoadData();
         using (train)
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
             NativeMemory.ReturnFreePages(); // what reading the data and loading the ResNet-18 left, before training's peak
-            var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps);
+            var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps, options.Prediction);
             ScoreFirstSamplesOfOlderRecords(store, diffusion, train, real, evaluator, cancellation);
             // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
             // stopped early still compares all methods at the same budget.
@@ -147,6 +153,7 @@ public sealed partial class DemoRunner
     {
         var profile = options.Profile;
         using var trainer = OpenTrainer(method, seed, diffusion, train);
+        trainer.Warning += line => log($"warning: {line}");
         if (!trainer.TryResume()) log($"{method} seed {seed}: {trainer.Plan}, {trainer.Model.ParameterCount:N0} parameters");
         if (trainer.Step > evaluationStep) return DemoOutcome.Completed; // cannot go back; only if results.jsonl was edited
 
@@ -180,11 +187,12 @@ public sealed partial class DemoRunner
     Trainer OpenTrainer(DemoMethod method, long seed, GaussianDiffusion diffusion, ImageDataset train)
     {
         var profile = options.Profile;
-        var trainerOptions = profile.Training(seed) with
+        var trainerOptions = profile.Training(seed, method.Weighting) with
         {
             Plan = method.Plan(options.Schedule, options.Timesteps), Weighting = method.Weighting, TimestepDensity = method.Density,
+            AnnealToUniformSteps = method.Anneal,
             OutputDirectory = RunDirectory(method, seed), CheckpointEvery = profile.CheckpointEvery, SampleCount = 0, Device = options.Device,
-            Sampler = new SamplerOptions { Steps = profile.SamplerSteps, Seed = EvaluationNoiseSeed },
+            Sampler = profile.Sampler(EvaluationNoiseSeed),
         };
         return Trainer.Create(method.Model(profile.Model, options.Timesteps), diffusion, train, trainerOptions);
     }
@@ -279,13 +287,15 @@ public sealed partial class DemoRunner
         ImageBatch? spare = null;
         if (spareIndex.shape[0] > 0)
             using (var chosen = all.Images.index_select(0, spareIndex)) spare = ImageBatch.FromSigned(chosen);
-        var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images");
+        var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images", 0,
+            $"{all.ContentIdentity}; {trainCount} training images, split seed {options.SplitSeed}");
         log($"output: {options.OutputDirectory}; data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
         return new DemoData(train, real, spare);
     }
 
-    /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.</summary>
-    void CheckOrWriteManifest()
+    /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.
+    /// Compares with the folder's <c>demo.json</c>, and writes it when missing and <paramref name="write"/> is set.</summary>
+    void CheckOrWriteManifest(bool write)
     {
         var path = Path.Combine(options.OutputDirectory, "demo.json");
         var manifest = new JsonObject
@@ -293,14 +303,17 @@ public sealed partial class DemoRunner
             ["format"] = 2, ["profile"] = options.Profile.Name, ["data"] = options.Data, ["schedule"] = options.Schedule,
             ["timesteps"] = options.Timesteps, ["split_seed"] = options.SplitSeed,
         };
+        // Recorded only when they differ from what older folders implied, so those folders keep resuming.
+        if (options.Prediction != PredictionType.Epsilon) manifest["prediction"] = "v";
+        if (options.Recipe is { } recipe && recipe != "ours") manifest["recipe"] = recipe;
         if (File.Exists(path))
         {
             var existing = JsonNode.Parse(File.ReadAllText(path))?.AsObject();
-            foreach (var (key, value) in manifest)
-                if (existing?[key]?.ToJsonString() != value?.ToJsonString())
+            foreach (var key in manifest.Select(p => p.Key).Union(existing?.Select(p => p.Key) ?? []))
+                if (existing?[key]?.ToJsonString() != manifest[key]?.ToJsonString() && manifest[key] is var value)
                     throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString() ?? "unset"}, not {value?.ToJsonString()}: choose another --out");
             return;
         }
-        File.WriteAllText(path, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (write) File.WriteAllText(path, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 }

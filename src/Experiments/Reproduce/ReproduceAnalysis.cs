@@ -47,9 +47,9 @@ public static class ReproduceAnalysis
         var plateau = ReproductionStatistics.Plateau(vanillaCurve, profile.PlateauPoints, profile.PlateauPercent);
         var affinity = profile.Convergence.KeptCheckpoints.Select(step => AffinityAt(store, step)).Where(a => a.Rho.Length > 0).ToList();
         var ntg = new[] { methods[0].Id, methods[2].Id }.Select(id => NtgOf(store, id)).Where(n => n.Seeds > 0).ToList();
-        var complete = demo.Complete && store.Floors.Count > 0 && Expected(options, own, store);
+        var complete = demo.Complete && store.Floors.Count > 0 && (!options.Observations || Expected(options, own, store));
         var partial = new ReproduceSummary(profile.Name, options.Seeds, complete, compared, results, store.Floors.OrderBy(f => f.Samples).ToList(),
-            plateau, affinity, ntg, []);
+            plateau, affinity, ntg, [], store.Mechanism.OrderBy(m => m.Seed).ToList());
         return partial with { Claims = ReproduceClaims.Judge(partial) };
     }
 

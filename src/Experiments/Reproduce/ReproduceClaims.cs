@@ -7,11 +7,22 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// The paper's claims and a verdict on each, derived from the numbers by fixed rules (docs/reproduce.md states them):
 /// a claim is "reproduced" when our figure shows the effect clearly (with an interval over seeds that excludes no
 /// effect, when there are several seeds), "partly" when it points the same way but weaker or not clearly, and "not
-/// reproduced" otherwise. The paper's figures are quoted for comparison, never used as targets.
+/// reproduced" otherwise. A difference below <see cref="NoDifferencePercent"/> or with an interval over seeds that
+/// includes zero is "no difference". The paper's figures are quoted for comparison, never used as targets.
 /// </summary>
 public static class ReproduceClaims
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Relative FD changes smaller than this (in percent) are no difference, whatever the seeds say.</summary>
+    public const double NoDifferencePercent = 1.0;
+
+    /// <summary>"no difference ..." when the change is below <see cref="NoDifferencePercent"/> or its interval includes
+    /// zero; null when there is a difference to judge.</summary>
+    public static string? NoDifference(PairedComparisonSummary c) =>
+        Math.Abs(c.MeanRelativeChangePercent) < NoDifferencePercent ? string.Create(Inv, $"no difference (|change| below {NoDifferencePercent:F0}%)")
+        : c.HasInterval && c.RelativeChangeLower <= 0 && c.RelativeChangeUpper >= 0 ? "no difference beyond the seed spread"
+        : null;
 
     /// <summary>The claims, in the order of the report's summary table.</summary>
     public static IReadOnlyList<ClaimVerdict> Judge(ReproduceSummary s)
@@ -33,9 +44,10 @@ public static class ReproduceClaims
         var c = m.FdVersusVanilla;
         var ours = c.Count == 0 ? "not measured yet" : $"FD {Percent(c)} vs vanilla at step {step} ({Seeds(c.Count)})";
         var verdict = c.Count == 0 ? "not measured yet"
-            : c.MeanRelativeChangePercent <= -10 && (!c.HasInterval || c.RelativeChangeUpper < 0) ? $"reproduced{OneSeed(c)}"
-            : c.MeanRelativeChangePercent < 0 ? $"partly: lower, but {(c.MeanRelativeChangePercent > -10 ? "by less than 10%" : "the interval includes no change")}{OneSeed(c)}"
-            : "not reproduced: not lower than vanilla";
+            : NoDifference(c) is { } none ? $"not reproduced: {none}{OneSeed(c)}"
+            : c.MeanRelativeChangePercent <= -10 ? $"reproduced{OneSeed(c)}"
+            : c.MeanRelativeChangePercent < 0 ? $"partly: lower, but by less than 10%{OneSeed(c)}"
+            : $"not reproduced: higher than vanilla{OneSeed(c)}";
         return new ClaimVerdict($"{m.Spec} trains a better model than vanilla at equal steps", "FID 13-20% lower at equal iterations", ours, verdict);
     }
 
@@ -59,10 +71,8 @@ public static class ReproduceClaims
         var c = ant.FdVersusMinSnr;
         var ours = c.Count == 0 ? "not measured yet" : $"FD {Percent(c)} vs Min-SNR ({Seeds(c.Count)})";
         var verdict = c.Count == 0 ? "not measured yet"
-            : c.HasInterval && c.RelativeChangeUpper < 0 ? "ANT-UW ends better than Min-SNR"
-            : c.HasInterval && c.RelativeChangeLower > 0 ? "Min-SNR ends better than ANT-UW"
-            : c.HasInterval ? "no difference beyond the seed spread"
-            : c.MeanRelativeChangePercent < 0 ? "ANT-UW ends lower (one seed: no interval)" : "Min-SNR ends lower or equal (one seed: no interval)";
+            : NoDifference(c) is { } none ? none + OneSeed(c)
+            : c.MeanRelativeChangePercent < 0 ? $"{ant.Spec} ends lower{OneSeed(c)}" : $"Min-SNR ends lower{OneSeed(c)}";
         return new ClaimVerdict($"{ant.Spec} against Min-SNR (the strongest single-task baseline here)", "not reported", ours, verdict);
     }
 

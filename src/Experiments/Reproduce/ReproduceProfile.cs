@@ -91,7 +91,32 @@ public sealed record ReproduceProfile
         Seeds = 3, SpecialistSteps = 4000, NtgSamples = 1000,
     };
 
-    /// <summary>Diffusion timesteps T (linear schedule).</summary>
+    /// <summary>
+    /// This profile trained for <paramref name="steps"/> instead: its evaluation points below that, continued every
+    /// <paramref name="spacing"/> steps (default: the spacing of its last two points), and <paramref name="steps"/>
+    /// itself; the final checkpoint is kept. A longer budget resumes a finished run of the same folder (the trainer
+    /// continues to the new total).
+    /// </summary>
+    public ReproduceProfile WithSteps(int steps, int? spacing = null)
+    {
+        var c = Convergence;
+        if (steps < 2) throw new BadInputException($"--steps must be at least 2, got {steps}");
+        var every = spacing ?? c.EvaluationSteps[^1] - c.EvaluationSteps[^2];
+        if (every < 1) throw new BadInputException($"the evaluation spacing must be at least 1 step, got {every}");
+        var points = c.EvaluationSteps.Where(s => s < steps).ToList();
+        if (steps > c.Steps)
+            for (var s = c.Steps; s < steps; s += every)
+                if (!points.Contains(s)) points.Add(s);
+        points.Add(steps);
+        if (points.Count < 2) points.Insert(0, steps / 2);
+        int[] kept = [.. c.KeptCheckpoints.Where(s => s < steps && points.Contains(s)), steps];
+        return this with { Convergence = c with { Steps = steps, EvaluationSteps = [.. points], KeptCheckpoints = kept } };
+    }
+
+    /// <summary>This profile with another network (a preset of <see cref="UNetConfig.Named"/>, at its own image size).</summary>
+    public ReproduceProfile WithModel(string name) => this with { Convergence = Convergence with { Model = UNetConfig.Named(name) } };
+
+    /// <summary>Diffusion timesteps T.</summary>
     public int Timesteps { get; init; } = 1000;
 
     /// <summary>Throws <see cref="BadInputException"/> for a profile no run can use.</summary>

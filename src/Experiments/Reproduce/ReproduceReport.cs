@@ -40,6 +40,9 @@ public static class ReproduceReport
             AtomicFile.Write(Path.Combine(dir, "affinity-decay.png"), p => ReproducePlots.Decay(s).SavePng(p, 800, 500));
         }
         if (s.Ntg.Count > 0) AtomicFile.Write(Path.Combine(dir, "ntg.png"), p => ReproducePlots.Ntg(s).SavePng(p, 800, 500));
+        if (s.Mechanism is { Count: > 0 }) AtomicFile.Write(Path.Combine(dir, "mechanism-loss.png"), p => MechanismPlots.HeldOutLoss(s).SavePng(p, 800, 500));
+        if (MechanismPlots.ClusterWeights(options.Methods, m => Path.Combine(convergence.RunDirectory(m, 0), "metrics.jsonl")) is { } weights)
+            AtomicFile.Write(Path.Combine(dir, "cluster-weights.png"), p => weights.SavePng(p, 900, 560));
         AtomicFile.WriteAllText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(s, Json));
         AtomicFile.WriteAllText(Path.Combine(dir, "report.md"), Markdown(s, options));
     }
@@ -49,18 +52,30 @@ public static class ReproduceReport
         var p = o.Profile.Convergence;
         var b = new StringBuilder();
         b.Append(Inv, $"# dfn reproduce: ANT's claims on {o.Data} ({s.Profile} profile)\n\n");
-        b.Append(Inv, $"UNet `{Describe(p)}` at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Steps} steps of batch {p.BatchSize}, AdamW lr {p.LearningRate:G3} ");
-        b.Append(Inv, $"(warm-up {p.WarmupSteps}, clip {p.GradientClipNorm:G3}), EMA {p.EmaDecay} with warm-up; linear schedule, T = {o.Profile.Timesteps}; ");
+        b.Append(Inv, $"UNet `{Describe(p)}` at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Steps} steps of batch {p.BatchSize}, AdamW; T = {o.Profile.Timesteps}; ");
         b.Append(Inv, $"every method from the same initial weights, data order and sampler noise per seed; {s.Seeds} seed(s). ");
-        b.Append(Inv, $"Metrics on EMA samples (DDIM {p.SamplerSteps}): FD-ResNet18 and KID against {p.RealSamples} held-out digits, {p.EvaluationSamples} samples per point and {p.SamplesAt(p.Steps)} at the final one.\n\n");
+        b.Append(Inv, $"Metrics on EMA samples: FD-ResNet18 and KID against {p.RealSamples} held-out digits, {p.EvaluationSamples} samples per point and {p.SamplesAt(p.Steps)} at the final one.\n\n");
+        Recipe(b, o);
         if (!s.Complete) b.Append("**Incomplete**: the run was stopped before every part finished; the figures below are what is measured so far. Run the same command again to continue.\n\n");
         b.Append("## Summary\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n");
         foreach (var c in s.Claims) b.Append(Inv, $"| {c.Claim} | {c.Paper} | {c.Ours} | {c.Verdict} |\n");
         b.Append('\n');
         ReproduceSections.Convergence(b, s, o);
+        ReproduceSections.Mechanism(b, s);
         ReproduceSections.Affinity(b, s);
         ReproduceSections.Ntg(b, s, o.Profile);
         return b.ToString();
+    }
+
+    /// <summary>The recipe every method trained under, as a table, and what of the original it could not follow.</summary>
+    static void Recipe(StringBuilder b, ReproduceOptions o)
+    {
+        var recipe = o.RecipeInForce;
+        b.Append(Inv, $"## Recipe: `{recipe.Name}`\n\nThe same for every method; nothing is tuned per method.\n\n| setting | value |\n|---|---|\n");
+        foreach (var (setting, value) in recipe.Describe(o.Profile.Convergence, o.Profile.Timesteps)) b.Append(Inv, $"| {setting} | {value} |\n");
+        if (recipe.NotFollowed.Count > 0)
+            b.Append("\nNot followed, because our models cannot:\n").Append(string.Concat(recipe.NotFollowed.Select(n => $"- {n}\n")));
+        b.Append('\n');
     }
 
     static string Describe(DemoProfile p) =>

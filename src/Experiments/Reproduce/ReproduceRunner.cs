@@ -17,15 +17,24 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// <param name="Data"><c>mnist</c>, <c>idx:PATH</c> or <c>folder:PATH</c>.</param>
 /// <param name="Threads">libtorch CPU threads.</param>
 /// <param name="Workers">Threads of the ResNet-18 (one OnnxRuntime session).</param>
-/// <param name="ExtraMethods">Methods compared beside the four of <see cref="ReproduceProfile.Methods"/> (e.g.
+/// <param name="ExtraMethods">Methods compared beside the recipe's four (<see cref="Recipe.Methods"/>, e.g.
 /// <c>uw:snr:5+dtr</c>, <c>vanilla+logit-normal</c>): they train and are scored like the others and get the same
 /// convergence verdicts; O1 and O2 stay on vanilla and ANT-UW.</param>
+/// <param name="Recipe">Schedule, prediction, clusters, clipping, warm-up, learning rate, EMA and sampler (null: <see cref="Recipe.Ours"/>).</param>
+/// <param name="Observations">Whether O1 and O2 are measured after the convergence runs (off: convergence only).</param>
 public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2,
-    IReadOnlyList<DemoMethod>? ExtraMethods = null)
+    IReadOnlyList<DemoMethod>? ExtraMethods = null, Recipe? Recipe = null, bool Observations = true)
 {
-    /// <summary>The methods compared: vanilla, Min-SNR, ANT-UW, ANT-Nash, then the extra ones (duplicates dropped).</summary>
+    /// <summary>The recipe in force.</summary>
+    public Recipe RecipeInForce => Recipe ?? Reproduce.Recipe.Ours;
+
+    /// <summary>The methods compared: vanilla, Min-SNR, ANT-UW, ANT-Nash on the recipe's clusters, then the extra ones
+    /// (duplicates dropped).</summary>
     public IReadOnlyList<DemoMethod> Methods =>
-        [.. DemoMethod.ParseList(ReproduceProfile.Methods).Concat(ExtraMethods ?? []).DistinctBy(m => m.Id)];
+        [.. DemoMethod.ParseList(RecipeInForce.Methods).Concat(ExtraMethods ?? []).DistinctBy(m => m.Id)];
+
+    /// <summary>The diffusion every run and analysis uses: the recipe's schedule and prediction over the profile's T.</summary>
+    public GaussianDiffusion Diffusion() => GaussianDiffusion.Create(RecipeInForce.Schedule, Profile.Timesteps, RecipeInForce.Prediction);
 }
 
 /// <summary>How a reproduce run ended.</summary>
@@ -54,8 +63,10 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
 
     DemoRunner Convergence() => new(new DemoOptions
     {
-        Profile = options.Profile.Convergence, Methods = options.Methods, Seeds = options.Seeds, OutputDirectory = ConvergenceDirectory,
-        Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers, Timesteps = options.Profile.Timesteps,
+        Profile = options.RecipeInForce.Apply(options.Profile.Convergence, options.Profile.Timesteps), Methods = options.Methods, Seeds = options.Seeds,
+        OutputDirectory = ConvergenceDirectory, Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers,
+        Timesteps = options.Profile.Timesteps, Schedule = options.RecipeInForce.Schedule, Prediction = options.RecipeInForce.Prediction,
+        Recipe = options.RecipeInForce.Name,
     }, log);
 
     /// <summary>Runs (or resumes) every part, then writes report.md, report.json and the figures.</summary>
@@ -82,9 +93,11 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         var profile = options.Profile;
         var data = convergence.LoadSplit();
         using var train = data.Train;
-        var diffusion = GaussianDiffusion.Create("linear", profile.Timesteps);
+        var diffusion = options.Diffusion();
         using var evaluator = new Evaluator(new EvaluationOptions(Workers: options.Workers));
         MeasureFloors(data, evaluator, store);
+        MeasureMechanism(convergence, data, evaluator, store, cancellation);
+        if (!options.Observations) return;
         for (long seed = 0; seed < options.Seeds; seed++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -104,6 +117,23 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
             log(FormattableString.Invariant($"real-vs-real floor at {n} images: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3}"));
             store.Add(new FloorRecord(n, scored.FdResNet18, scored.Kid, scored.KidStandardError));
         }
+    }
+
+    /// <summary>The mechanism behind the verdicts: every final model's held-out loss per interval (k of the recipe) and
+    /// its FD under DDIM and DDPM (<see cref="ReproduceMechanism"/>), on the held-out images outside the reference set.</summary>
+    void MeasureMechanism(DemoRunner convergence, DemoData data, Evaluator evaluator, ReproduceStore store, CancellationToken cancellation)
+    {
+        if (data.Spare is null) return;
+        var samples = options.Profile.Convergence.EvaluationSamples;
+        for (long seed = 0; seed < options.Seeds; seed++)
+            foreach (var method in options.Methods)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var checkpoint = FinalCheckpoint(convergence, method, seed);
+                if (store.Mechanism.Any(m => m.Seed == seed && m.Method == method.Id) || !File.Exists(checkpoint)) continue;
+                store.Add(ReproduceMechanism.Measure(checkpoint, seed, method.Id, data.Spare, data.Real, evaluator,
+                    options.RecipeInForce.Clusters, samples, log));
+            }
     }
 
     /// <summary>O1: affinity of the vanilla run's kept checkpoints (early, middle, final) on a fixed batch of training images.</summary>
@@ -141,10 +171,11 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
             .ToList();
         if (shared.Count == 0) return;
         var folder = Path.Combine(options.OutputDirectory, "ntg", $"seed-{seed}");
-        var trainerOptions = profile.Convergence.Training(seed) with { Steps = profile.SpecialistSteps, CheckpointEvery = profile.Convergence.CheckpointEvery, SampleCount = 0 };
+        var convergenceProfile = options.RecipeInForce.Apply(profile.Convergence, profile.Timesteps);
+        var trainerOptions = convergenceProfile.Training(seed, "vanilla") with { Steps = profile.SpecialistSteps, CheckpointEvery = profile.Convergence.CheckpointEvery, SampleCount = 0 };
         var specialists = NegativeTransferGap.TrainSpecialists(profile.Convergence.Model, diffusion, train, trainerOptions, profile.NtgIntervals, folder,
             cancellation, log, (name, m) => progress?.Report(new WorkProgress($"{name} seed {seed}", "train", m.Step, profile.SpecialistSteps, FormattableString.Invariant($"loss {m.MeanLoss:F4}"))));
-        var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = profile.Convergence.SamplerSteps, Seed = DemoRunner.EvaluationNoiseSeed };
+        var sampler = convergenceProfile.Sampler(DemoRunner.EvaluationNoiseSeed);
         foreach (var method in shared)
         {
             cancellation.ThrowIfCancellationRequested();

@@ -43,9 +43,9 @@ public sealed class ReproduceStore
         WriteIndented = true,
     };
 
-    sealed record Contents(List<FloorRecord> Floors, List<AffinityRecord> Affinity, List<NtgRecord> Ntg);
+    sealed record Contents(List<FloorRecord> Floors, List<AffinityRecord> Affinity, List<NtgRecord> Ntg, List<MechanismRecord>? Mechanism = null);
 
-    readonly Contents contents;
+    Contents contents;
 
     /// <summary>Opens the store at <paramref name="path"/> (empty when the file does not exist).</summary>
     /// <exception cref="BadInputException">The file exists but cannot be read (it is never written half).</exception>
@@ -70,6 +70,8 @@ public sealed class ReproduceStore
     public IReadOnlyList<AffinityRecord> Affinity => contents.Affinity;
     /// <summary>NTG results so far.</summary>
     public IReadOnlyList<NtgRecord> Ntg => contents.Ntg;
+    /// <summary>Mechanism measurements so far (files written before they existed have none).</summary>
+    public IReadOnlyList<MechanismRecord> Mechanism => contents.Mechanism ?? [];
 
     /// <summary>Adds a floor (replacing one at the same sample count).</summary>
     public void Add(FloorRecord floor) => Replace(contents.Floors, f => f.Samples == floor.Samples, floor);
@@ -79,6 +81,14 @@ public sealed class ReproduceStore
 
     /// <summary>Adds an NTG result (replacing one of the same seed and method).</summary>
     public void Add(NtgRecord ntg) => Replace(contents.Ntg, n => n.Seed == ntg.Seed && n.Method == ntg.Method, ntg);
+
+    /// <summary>Adds a mechanism measurement (replacing one of the same seed and method).</summary>
+    public void Add(MechanismRecord record)
+    {
+        var list = contents.Mechanism ?? [];
+        if (contents.Mechanism is null) contents = contents with { Mechanism = list };
+        Replace(list, m => m.Seed == record.Seed && m.Method == record.Method, record);
+    }
 
     void Replace<T>(List<T> list, Predicate<T> same, T item)
     {

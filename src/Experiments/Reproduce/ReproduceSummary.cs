@@ -83,6 +83,8 @@ public sealed record ClaimVerdict(string Claim, string Paper, string Ours, strin
 /// <param name="Affinity">O1 per checkpoint step.</param>
 /// <param name="Ntg">O2 per shared model.</param>
 /// <param name="Claims">The claims with their verdicts.</param>
+/// <param name="Mechanism">Each final model's held-out loss per interval and its FD under DDIM and DDPM.</param>
 public sealed record ReproduceSummary(
     string Profile, int Seeds, bool Complete, long ComparedStep, IReadOnlyList<MethodResult> Methods, IReadOnlyList<FloorRecord> Floors,
-    PlateauCheck Plateau, IReadOnlyList<AffinityStage> Affinity, IReadOnlyList<NtgSummary> Ntg, IReadOnlyList<ClaimVerdict> Claims);
+    PlateauCheck Plateau, IReadOnlyList<AffinityStage> Affinity, IReadOnlyList<NtgSummary> Ntg, IReadOnlyList<ClaimVerdict> Claims,
+    IReadOnlyList<MechanismRecord>? Mechanism = null);

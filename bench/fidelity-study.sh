@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The runs of the fidelity study (docs/fidelity.md), in the order they were run: each is one resumable `dfn reproduce`
+# folder under ROOT; run the script again after any stop and every finished part is skipped. One process at a time,
+# one libtorch thread and one ResNet-18 thread, so the other core stays free.
+# Usage: bash bench/fidelity-study.sh [ROOT=/work/runs/fidelity] [DFN=a dfn binary; default: a copy of this build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=${1:-/work/runs/fidelity}
+mkdir -p "$root"
+if [ -n "${2:-}" ]; then
+  dfn=$2
+else
+  # A long run must not load assemblies a later build overwrites: it runs from a copy of this build, kept by commit.
+  commit=$(git rev-parse --short HEAD)
+  copy="$root/bin-$commit"
+  if [ ! -x "$copy/dfn" ]; then
+    dotnet build src/Cli -c Release -nologo -v quiet
+    rm -rf "$copy.tmp" && cp -r src/Cli/bin/Release/net10.0 "$copy.tmp" && mv "$copy.tmp" "$copy"
+  fi
+  dfn=$copy/dfn
+fi
+run() { # run NAME ARGS...: one reproduce folder, its log beside it
+  local name=$1; shift
+  echo "== $name $(date -u +%FT%TZ)"
+  "$dfn" reproduce --profile quick --threads 1 --workers 1 --precision bf16 --no-observations --log-every 2000 \
+    --out "$root/$name" "$@" >> "$root/$name.log" 2>&1 || { code=$?; echo "$name: exit $code"; [ "$code" -ne 130 ] || exit 130; }
+}
+# 1. The released code's recipe, seed 0 first, to a plateau of vanilla (EMA 0.9999 from step 0 needs a long budget).
+run official --recipe official --seeds 1 --steps 48000 --evaluate-every 4000
+# 2. The single factors that separate ours from official, one seed each, on official's budget.
+run official-linear --recipe official:schedule=linear --seeds 1 --steps 48000 --evaluate-every 4000
+run official-snr --recipe official:objective=snr --seeds 1 --steps 48000 --evaluate-every 4000
+run official-clip-all --recipe official:clip=all --seeds 1 --steps 48000 --evaluate-every 4000
+# 3. Our recipe to its plateau, and the anneal from ANT's weights to uniform, 3 seeds.
+run ours --recipe ours --seeds 3 --steps 16000 --evaluate-every 2000 --methods uw:snr:5+anneal:4000,nash:snr:5+anneal:4000
+# 4. Official's other two seeds.
+run official --recipe official --seeds 3 --steps 48000 --evaluate-every 4000
+# 5. The regime: a 4x larger model at 28x28, and v-prediction, 2 seeds, our recipe.
+run ours-small --recipe ours --model small --seeds 2 --steps 16000 --evaluate-every 2000
+run ours-v --recipe ours:prediction=v --seeds 2 --steps 16000 --evaluate-every 2000
+echo "== all done $(date -u +%FT%TZ)"
