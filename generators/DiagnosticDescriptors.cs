@@ -36,7 +36,7 @@ public static class DiagnosticDescriptors
         "Unknown schedule '{0}' (expected one of: linear, scaled_linear, squaredcos_cap_v2, sigmoid)");
 
     public static readonly DiagnosticDescriptor UnknownObjective = Error("DFN005", "Unknown clustering objective",
-        "Unknown objective '{0}' (expected one of: timestep, snr, affinity)");
+        "Unknown objective '{0}' (expected one of: timestep, snr, snr-raw, affinity)");
 
     public static readonly DiagnosticDescriptor UnknownSnrScale = Error("DFN006", "Unknown SNR scale",
         "Unknown SNR scale '{0}' (expected log or raw)");

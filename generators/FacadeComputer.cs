@@ -31,7 +31,7 @@ internal static class FacadeComputer
         return new FacadeOutcome(facade, diagnostics.ToEquatableArray());
     }
 
-    private sealed record ValidConfig(ScheduleKind Schedule, string Objective, SnrScale SnrScale, RoutingModel? Routing);
+    private sealed record ValidConfig(ScheduleKind Schedule, ObjectiveChoice Objective, RoutingModel? Routing);
 
     private static ValidConfig? Validate(ClusterRequest request, List<DiagnosticInfo> diagnostics)
     {
@@ -50,27 +50,28 @@ internal static class FacadeComputer
         if (!NoiseSchedules.TryParseKind(config.Schedule ?? "", out var kind))
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownSchedule, "Schedule", config.Schedule ?? "null"));
 
-        var objectiveKnown = TimestepClusterings.TryParseObjective(config.Objective ?? "", out var objectiveName);
+        // Core parses the objective (the library and the command line use the same parse); SnrScale only refines "snr".
+        var objectiveKnown = TimestepClusterings.TryChooseObjective(config.Objective ?? "", "", out var choice, out _);
         if (!objectiveKnown) diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownObjective, "Objective", config.Objective ?? "null"));
-        objectiveName ??= "";
-
-        var scaleKnown = TimestepClusterings.TryParseSnrScale(config.SnrScale ?? "", out var scale);
-        if (!scaleKnown && objectiveName == "snr")
+        var scaleKnown = TimestepClusterings.TryParseSnrScale(config.SnrScale ?? "", out _);
+        if (!scaleKnown && choice is { Name: "snr" })
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.UnknownSnrScale, "SnrScale", config.SnrScale ?? "null"));
+        if (objectiveKnown && scaleKnown) TimestepClusterings.TryChooseObjective(config.Objective!, config.SnrScale ?? "", out choice, out _);
+        var needsAffinity = choice is { NeedsAffinity: true };
 
         if (config.Clusters < 1)
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.InvalidClusterCount, "Clusters", Number(config.Clusters), "it must be at least 1"));
         else if (config.Clusters > DiagnosticDescriptors.MaxClusters)
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.InvalidClusterCount, "Clusters", Number(config.Clusters),
                 $"a typed facade supports at most {Number(DiagnosticDescriptors.MaxClusters)} clusters"));
-        else if (timestepsValid && objectiveName != "affinity" && config.Clusters > config.Timesteps)
+        else if (timestepsValid && !needsAffinity && config.Clusters > config.Timesteps)
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.InvalidClusterCount, "Clusters", Number(config.Clusters),
                 $"it cannot exceed the number of timesteps ({Number(config.Timesteps)})"));
         else if (timestepsValid && (long)config.Clusters * config.Timesteps > DiagnosticDescriptors.MaxWork)
             diagnostics.Add(Diagnostic(DiagnosticDescriptors.TooMuchWork, "Clusters", Number(config.Clusters), Number(config.Timesteps) + " timesteps",
                 "clusters x timesteps must be at most " + Number(DiagnosticDescriptors.MaxWork)));
 
-        if (objectiveName == "affinity")
+        if (needsAffinity)
         {
             if (string.IsNullOrWhiteSpace(config.AffinityFile))
                 diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileNotNamed, "Objective"));
@@ -83,13 +84,13 @@ internal static class FacadeComputer
         }
         else if (objectiveKnown && !string.IsNullOrEmpty(config.AffinityFile))
         {
-            diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileIgnored, "AffinityFile", config.AffinityFile!, objectiveName));
+            diagnostics.Add(Diagnostic(DiagnosticDescriptors.AffinityFileIgnored, "AffinityFile", config.AffinityFile!, choice!.Name));
         }
 
         var routing = RoutingValidator.Validate(config, diagnostics);
 
         if (HasErrors(diagnostics, before)) return null;
-        return new ValidConfig(kind, objectiveName, scaleKnown ? scale : SnrScale.LogScale, routing);
+        return new ValidConfig(kind, choice!, routing);
     }
 
     private static FacadeModel? Cluster(ClusterRequest request, ValidConfig valid, List<DiagnosticInfo> diagnostics)
@@ -98,8 +99,8 @@ internal static class FacadeComputer
         var config = spec.Config;
         var schedule = Schedule.create(valid.Schedule, config.Timesteps);
         Objective objective;
-        if (valid.Objective == "timestep") objective = Objective.TimestepObjective;
-        else if (valid.Objective == "snr") objective = Objective.NewSnrObjective(valid.SnrScale);
+        if (!valid.Objective.NeedsAffinity)
+            objective = valid.Objective.UsesSnr ? Objective.NewSnrObjective(valid.Objective.Scale) : Objective.TimestepObjective;
         else if (ReadAffinity(request, diagnostics) is { } matrix)
         {
             var groups = (long)matrix.GetLength(0);
@@ -131,8 +132,8 @@ internal static class FacadeComputer
                 valid.Routing is null ? "Plan member" : "Plan, RoutingWindow or RoutingOverlap member"));
         return new FacadeModel(
             spec.Target, clusters.ScheduleName, clusters.ObjectiveName,
-            valid.Objective == "snr" ? (valid.SnrScale.IsLogScale ? "log" : "raw") : null,
-            valid.Objective == "affinity" ? config.AffinityFile : null,
+            valid.Objective.UsesSnr ? (valid.Objective.Scale.IsLogScale ? "log" : "raw") : null,
+            valid.Objective.NeedsAffinity ? config.AffinityFile : null,
             clusters.Timesteps, bounds.ToEquatableArray(), clusters.Cost, starts.ToEquatableArray(), ends.ToEquatableArray(),
             request.CoreReferenced, ClusterPlan.OfClusters(clusters).Origin, valid.Routing);
     }

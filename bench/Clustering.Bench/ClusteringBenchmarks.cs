@@ -3,7 +3,7 @@ using DiffusionFunctional.Core;
 
 namespace DiffusionFunctional.Bench;
 
-/// <summary>In-process timings of the exact clustering paths (targets in issue 2 / docs/benchmarks.md).</summary>
+/// <summary>In-process timings of the exact clustering paths (targets: docs/benchmarks.md, "Interval clustering").</summary>
 [MemoryDiagnoser]
 public class ClusteringBenchmarks
 {

@@ -15,6 +15,13 @@ internal static class Checks
     /// <summary>An error with this message.</summary>
     public static ValidationResult Error(string message) => ValidationResult.Error(message);
 
+    /// <summary>A library check whose message already names the option, as an option check.</summary>
+    public static ValidationResult? Plain(Action check)
+    {
+        try { check(); return null; }
+        catch (BadInputException e) { return Error(e.Message); }
+    }
+
     /// <summary>The option must be given.</summary>
     public static ValidationResult? Required(string? value, string option) =>
         string.IsNullOrWhiteSpace(value) ? Error($"{option} is required") : null;
@@ -58,6 +65,22 @@ internal static class Checks
     public static ValidationResult? Precision(string? precision, string option = "--precision") =>
         Training.TrainingPrecision.Names.Contains((precision ?? "").Trim().ToLowerInvariant()) ? null
             : Error($"{option}: unknown precision '{precision}' (expected {string.Join(" or ", Training.TrainingPrecision.Names)})");
+
+    /// <summary>A device name of the form cpu, cuda or cuda:N (whether it is available is found when it is used).</summary>
+    public static ValidationResult? Device(string? device, string option = "--device") =>
+        System.Text.RegularExpressions.Regex.IsMatch((device ?? "").Trim().ToLowerInvariant(), "^(cpu|cuda|cuda:[0-9]+)$") ? null
+            : Error($"{option}: unknown device '{device}' (expected cpu, cuda or cuda:N)");
+
+    /// <summary>A data source of the form mnist, idx:PATH or folder:PATH (the files are read when the data load).</summary>
+    public static ValidationResult? DataSource(string? data, string option = "--data")
+    {
+        var text = (data ?? "").Trim();
+        if (text.Equals("mnist", StringComparison.OrdinalIgnoreCase)) return null;
+        foreach (var prefix in new[] { "idx:", "folder:" })
+            if (text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+                return text.Length > prefix.Length ? null : Error($"{option} {prefix}PATH needs a path after '{prefix}'");
+        return Error($"{option}: unknown data source '{data}' (expected mnist, idx:PATH or folder:PATH)");
+    }
 
     /// <summary>A thread count within the machine's logical processors (when given).</summary>
     public static ValidationResult? Threads(int? threads, string option = "--threads")

@@ -10,9 +10,9 @@ internal static class CommandTable
     {
         config.AddCommand<ClusterCommand>("cluster")
             .WithDescription("Cluster diffusion timesteps into k contiguous intervals, exactly (dynamic programming).")
-            .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--objective", "snr");
+            .WithExample("cluster", "--schedule", "linear", "--timesteps", "1000", "--clusters", "5", "--cluster-objective", "snr");
         config.AddCommand<TrainCommand>("train")
-            .WithDescription("Train a diffusion UNet; checkpoints, metrics.jsonl and sample grids go to --out.")
+            .WithDescription("Train a diffusion model (a UNet or a DiT); checkpoints, metrics.jsonl and sample grids go to --out.")
             .WithExample("train", "--data", "mnist", "--out", "runs/mnist", "--steps", "2000", "--batch", "64", "--lr", "2e-4", "--seed", "0");
         config.AddCommand<SampleCommand>("sample")
             .WithDescription("Sample images from a checkpoint (EMA weights) into a PNG grid and single PNGs.")
@@ -28,11 +28,11 @@ internal static class CommandTable
             .WithDescription("Read diffusers or PyTorch weights (folder, safetensors, torch.save .pt/.bin) into a checkpoint that sample, export and evaluate accept.")
             .WithExample("import", "--from", "unet-diffusers", "--out", "runs/imported/checkpoint.dfn");
         config.AddCommand<AffinityCommand>("affinity")
-            .WithDescription("Task affinity (O1): gradient cosine between timestep groups, averaged over checkpoints; CSV for --objective affinity, plus plots.")
+            .WithDescription("Task affinity (O1): gradient cosine between timestep groups, averaged over checkpoints; CSV for --cluster-objective affinity, plus plots.")
             .WithExample("affinity", "--checkpoints", "runs/a/checkpoint.dfn", "--data", "mnist", "--groups", "20", "--out", "affinity");
         config.AddCommand<NtgCommand>("ntg")
             .WithDescription("Negative transfer gap (O2): shared model vs one specialist per timestep interval, scored by FD of hybrid samplers.")
-            .WithExample("ntg", "--data", "mnist", "--intervals", "5", "--steps", "2000", "--out", "runs/ntg");
+            .WithExample("ntg", "--data", "mnist", "--specialists", "5", "--steps", "2000", "--out", "runs/ntg");
         config.AddCommand<DemoCommand>("demo")
             .WithDescription("The main job: train vanilla, Min-SNR and ANT-UW on MNIST at the same budget, score FD-ResNet18 during training, report.")
             .WithExample("demo")

@@ -33,7 +33,7 @@ public static class DfnApp
             config.SetApplicationVersion(Version);
             config.PropagateExceptions();
             config.Settings.StrictParsing = true;
-            config.SetInterceptor(new KernelGate());
+            config.SetInterceptor(new CommandGate());
             CommandTable.Add(config);
         });
         try

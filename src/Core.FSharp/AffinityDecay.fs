@@ -13,7 +13,7 @@ type DecayBin =
       /// Mean affinity of those pairs; NaN for an empty bin.
       MeanAffinity: float }
 
-/// Task affinity against the noise-level gap (observation O1, method.md section 4; docs/statistics.md).
+/// Task affinity against the noise-level gap (observation O1, ANT section 3.2, observation O1; docs/analysis.md; docs/statistics.md).
 type AffinityDecayCurve =
     { /// The bins in increasing gap order.
       Bins: DecayBin[]

@@ -38,7 +38,7 @@ type NoiseSchedules =
         | Ok k -> kind <- k; true
         | Error _ -> kind <- Unchecked.defaultof<_>; false
 
-/// Exact timestep clustering for C# callers (method.md section 3).
+/// Exact timestep clustering for C# callers (ANT (Go et al. 2023) section 4.1; docs/clustering.md).
 [<AbstractClass; Sealed>]
 type TimestepClusterings =
     /// Clusters T timesteps of the named schedule into k intervals, exactly. <paramref name="affinity"/> is the G x G
@@ -58,11 +58,24 @@ type TimestepClusterings =
         | Ok c -> result <- c; error <- Unchecked.defaultof<_>; true
         | Error e -> result <- Unchecked.defaultof<_>; error <- e; false
 
-    /// The canonical objective name (timestep, snr, affinity) of a user's spelling; false for an unknown one.
-    static member TryParseObjective(name: string, [<Out>] canonical: byref<string>) : bool =
-        match Objectives.tryParseName name with
-        | Ok n -> canonical <- n; true
-        | Error _ -> canonical <- null; false
+    /// The objective a user names (timestep, snr, snr-raw, affinity; `snrScale` "raw" turns snr into snr-raw); false
+    /// with the error for an unknown name or scale. The one objective parser of the library, generator and CLI.
+    static member TryChooseObjective(name: string, snrScale: string, [<Out>] choice: byref<ObjectiveChoice>, [<Out>] error: byref<ClusteringError>) : bool =
+        match Objectives.tryChoose name snrScale with
+        | Ok c -> choice <- c; error <- Unchecked.defaultof<_>; true
+        | Error e -> choice <- Unchecked.defaultof<_>; error <- e; false
+
+    /// The exact k contiguous intervals of least total |v - median| over per-timestep values: what the timestep and
+    /// snr objectives minimise, for values of the caller's own (a new objective: docs/extending.md).
+    /// Example: `TimestepClusterings.ClusterValues([| 0.; 1.; 10.; 11. |], 2).Boundaries` is `[| 0; 2; 4 |]`.
+    static member ClusterValues(values: float[], clusters: int) : Clustering =
+        if isNull values || values.Length = 0 then invalidArg "values" "no values to cluster"
+        if clusters < 1 || clusters > values.Length then
+            invalidArg "clusters" (sprintf "clusters must lie in 1..%d, got %d" values.Length clusters)
+        Clustering.solve (IntervalCost.l1ToMedian values) clusters
+
+    /// The objective names users can write (timestep, snr, snr-raw, affinity).
+    static member ObjectiveNames : string[] = Array.copy Objectives.names
 
     /// The SNR scale (log or raw) of a user's spelling; false for an unknown one.
     static member TryParseSnrScale(name: string, [<Out>] scale: byref<SnrScale>) : bool =

@@ -36,7 +36,7 @@ type ClusterPlan private (timesteps: int, boundaries: int[], origin: string) =
         lookup.[t]
 
     /// How many of `batchSize` samples cluster c draws: equal chunks, the remainder spread one by one
-    /// over the first clusters (method.md section 6).
+    /// over the first clusters (ANT section 4.2; docs/weightings.md).
     member this.ChunkSize(c: int, batchSize: int) =
         batchSize / this.Count + (if c < batchSize % this.Count then 1 else 0)
 

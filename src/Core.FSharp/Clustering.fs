@@ -8,7 +8,7 @@ type Clustering =
     { Boundaries: int[]
       Cost: float }
 
-/// Exact interval clustering by dynamic programming (method.md section 3):
+/// Exact interval clustering by dynamic programming (ANT (Go et al. 2023) section 4.1; docs/clustering.md):
 /// D(j, i) = min_{m < i} D(j-1, m) + cost(m, i), D(0, 0) = 0, answer D(k, n).
 /// Among partitions whose costs agree to 1e-10 (relative), the one with the smallest sum of squared
 /// widths wins, so ties resolve to the most balanced partition (equal widths for `timestep` when k | n).

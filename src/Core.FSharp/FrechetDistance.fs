@@ -11,7 +11,7 @@ type FrechetReference =
           CovarianceTrace: float }
 
 /// The Frechet (2-Wasserstein) distance between Gaussians, the statistic behind FID and FD-ResNet18
-/// (method.md section 9): ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}).
+/// (docs/evaluation.md): ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}).
 module FrechetDistance =
 
     let private traceOf (c: float[,]) = Seq.sum (seq { for i in 0 .. Array2D.length1 c - 1 -> c.[i, i] })

@@ -83,7 +83,7 @@ module IntervalCost =
                 invalidArg "values" (sprintf "non-monotone values need a precomputed table; %d values is too many (at most 1000)" values.Length)
             { Length = values.Length; Cost = tableL1 values; IsMonge = false }
 
-    /// The affinity cost of method.md section 3: cost([l, r)) = - sum_{g in [l, r)} A[c, g] with centre
+    /// The affinity cost of ANT (Go et al. 2023) section 4.1; docs/clustering.md: cost([l, r)) = - sum_{g in [l, r)} A[c, g] with centre
     /// c = l + (r - l) / 2 (integer division). O(1) per interval through row prefix sums.
     let affinity (matrix: float[,]) : IntervalCost =
         let g = Array2D.length1 matrix

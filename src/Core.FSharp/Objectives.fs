@@ -7,7 +7,7 @@ type SnrScale =
     | LogScale
     | RawScale
 
-/// The clustering objectives of method.md section 3.
+/// The clustering objectives of ANT (Go et al. 2023) section 4.1; docs/clustering.md.
 type Objective =
     /// Sum of |t - median| per interval: equal-width intervals.
     | TimestepObjective
@@ -30,6 +30,18 @@ type ClusteringError =
     | AffinityMissing
     | InvalidBetas of reason: string
 
+/// A clustering objective as a user names it, before any affinity matrix is attached: the one parse of objective names
+/// that the library, the source generator and the command line share (Objectives.tryChoose).
+type ObjectiveChoice =
+    { /// The canonical name: "timestep", "snr" (log-SNR), "snr-raw" (SNR itself) or "affinity".
+      Name: string
+      /// The values the `snr` objectives cluster (LogScale for every other objective).
+      Scale: SnrScale
+      /// Whether the objective needs a task-affinity matrix.
+      NeedsAffinity: bool
+      /// Whether it clusters SNR values.
+      UsesSnr: bool }
+
 /// The result of clustering a schedule's timesteps: boundaries in timesteps, 0-based and half-open.
 type TimestepClusters =
     { ScheduleName: string
@@ -47,7 +59,7 @@ module ClusteringError =
         | InvalidClusterCount(k, limit, unitName) when k < 1 -> sprintf "clusters must be at least 1, got %d" k
         | InvalidClusterCount(k, limit, unitName) -> sprintf "clusters (%d) cannot exceed the number of %s (%d)" k unitName limit
         | UnknownSchedule name -> sprintf "unknown schedule '%s' (expected one of: %s)" name (String.Join(", ", Schedule.knownNames))
-        | UnknownObjective name -> sprintf "unknown objective '%s' (expected one of: timestep, snr, affinity)" name
+        | UnknownObjective name -> sprintf "unknown objective '%s' (expected one of: timestep, snr, snr-raw, affinity)" name
         | UnknownSnrScale name -> sprintf "unknown SNR scale '%s' (expected log or raw)" name
         | AffinityNotSquare(rows, cols) -> sprintf "the affinity matrix must be square, got %d rows and %d columns" rows cols
         | AffinityNonFinite(r, c) -> sprintf "affinity cell (row %d, column %d) is not a finite number" (r + 1) (c + 1)
@@ -65,13 +77,8 @@ type ClusteringError with
 /// The objectives as interval costs, and the end-to-end clustering of a schedule's timesteps.
 module Objectives =
 
-    /// Parses an objective name; the affinity matrix is attached separately.
-    let tryParseName (name: string) =
-        match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
-        | "timestep" | "timesteps" -> Ok "timestep"
-        | "snr" -> Ok "snr"
-        | "affinity" -> Ok "affinity"
-        | _ -> Error(UnknownObjective name)
+    /// Every objective name users can write, canonical spellings, in the order help texts list them.
+    let names = [| "timestep"; "snr"; "snr-raw"; "affinity" |]
 
     /// Parses an SNR scale name: "log" (default) or "raw".
     let tryParseSnrScale (name: string) =
@@ -79,6 +86,29 @@ module Objectives =
         | "" | "log" -> Ok LogScale
         | "raw" -> Ok RawScale
         | _ -> Error(UnknownSnrScale name)
+
+    /// Parses an objective name (any case; "timesteps" is read as "timestep"), with an SNR scale ("log", "raw" or
+    /// empty) that only `snr` reads: `snr` with scale raw is `snr-raw`. The affinity matrix is attached separately.
+    /// Example: `tryChoose "snr" "raw"` is `Ok { Name = "snr-raw"; Scale = RawScale; ... }`.
+    let tryChoose (name: string) (snrScale: string) : Result<ObjectiveChoice, ClusteringError> =
+        let choice n scale affinity snr = Ok { Name = n; Scale = scale; NeedsAffinity = affinity; UsesSnr = snr }
+        match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
+        | "timestep" | "timesteps" -> choice "timestep" LogScale false false
+        | "snr-raw" -> choice "snr-raw" RawScale false true
+        | "snr" ->
+            tryParseSnrScale snrScale
+            |> Result.bind (fun s -> choice (if s = RawScale then "snr-raw" else "snr") s false true)
+        | "affinity" -> choice "affinity" LogScale true false
+        | _ -> Error(UnknownObjective name)
+
+    /// The objective a choice names, with the affinity matrix when it needs one.
+    let ofChoice (choice: ObjectiveChoice) (affinity: float[,] option) : Result<Objective, ClusteringError> =
+        if choice.NeedsAffinity then
+            match affinity with
+            | Some m -> Ok(AffinityObjective m)
+            | None -> Error AffinityMissing
+        elif choice.UsesSnr then Ok(SnrObjective choice.Scale)
+        else Ok TimestepObjective
 
     /// The name users see for an objective ("timestep", "snr", "affinity").
     let name objective =
@@ -152,13 +182,6 @@ module Objectives =
             match Schedule.tryParseKind scheduleName with
             | Error _ -> Error(UnknownSchedule scheduleName)
             | Ok kind ->
-                let objective =
-                    match tryParseName objectiveName with
-                    | Error e -> Error e
-                    | Ok "timestep" -> Ok TimestepObjective
-                    | Ok "snr" -> tryParseSnrScale snrScale |> Result.map SnrObjective
-                    | Ok _ ->
-                        match affinity with
-                        | Some m -> Ok(AffinityObjective m)
-                        | None -> Error AffinityMissing
-                objective |> Result.bind (fun o -> cluster (Schedule.create kind timesteps) o k)
+                tryChoose objectiveName snrScale
+                |> Result.bind (fun choice -> ofChoice choice affinity)
+                |> Result.bind (fun o -> cluster (Schedule.create kind timesteps) o k)

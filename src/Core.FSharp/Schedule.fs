@@ -22,7 +22,7 @@ type NoiseSchedule =
       Snr: float[]
       LogSnr: float[] }
 
-/// Noise schedules exactly as method.md section 2 (diffusers names and defaults).
+/// Noise schedules exactly as the schedules as diffusers names and defines them (docs/clustering.md) (diffusers names and defaults).
 module Schedule =
 
     /// The diffusers name of a schedule kind ("custom" for user-given betas).

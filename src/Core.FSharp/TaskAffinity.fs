@@ -2,7 +2,7 @@ namespace DiffusionFunctional.Core
 
 open System
 
-/// Pure statistics behind the task-affinity analysis (method.md section 4): cosines from a Gram
+/// Pure statistics behind the task-affinity analysis (ANT section 3.2, observation O1; docs/analysis.md): cosines from a Gram
 /// matrix, averaging over checkpoints, and how affinity relates to the log-SNR gap.
 module TaskAffinity =
 

@@ -3,6 +3,7 @@ module DiffusionFunctional.Api.Tests.DensitySamplerTests
 open System.IO
 open Expecto
 open TorchSharp
+open DiffusionFunctional.Timesteps
 open DiffusionFunctional
 open DiffusionFunctional.Core
 open DiffusionFunctional.Training
@@ -32,7 +33,7 @@ let chiSquare (probabilities: float[]) (counts: int[]) =
     (bins |> Seq.sumBy (fun (e, o) -> (o - e) * (o - e) / e)), bins.Count - 1
 
 /// Per-cluster histograms of `batches` draws of batch `b`; also checks the chunk layout of every draw.
-let clusterHistograms (sampler: DensityTimestepSampler) (plan: ClusterPlan) (b: int) (batches: int) (seed: int64) =
+let clusterHistograms (sampler: DensityTimesteps) (plan: ClusterPlan) (b: int) (batches: int) (seed: int64) =
     use generator = new torch.Generator(uint64 seed)
     let counts = Array.init plan.Count (fun c -> Array.zeroCreate (plan.Size c))
     let expectedClusters = [| for c in 0 .. plan.Count - 1 do for _ in 1 .. plan.ChunkSize(c, b) -> int64 c |]
@@ -52,7 +53,7 @@ let tests =
         test "each cluster's histogram passes a chi-square test against the restricted pmf (significance 0.001)" {
             torch.set_num_threads 1
             for spec in [ "uniform"; "logit-normal"; "logit-normal:0.8,0.7"; "beta:0.8,2.5"; "speed" ] do
-                let sampler = DensityTimestepSampler.Parse(spec, linear100)
+                let sampler = DensityTimesteps.Parse(spec, linear100)
                 let p = sampler.Probabilities
                 let counts = clusterHistograms sampler threeClusters 96 1000 7L
                 for c in 0 .. 2 do
@@ -62,14 +63,14 @@ let tests =
         }
 
         test "the chi-square check detects draws from another density" {
-            let drawn = DensityTimestepSampler.Parse("uniform", linear100)
+            let drawn = DensityTimesteps.Parse("uniform", linear100)
             let counts = clusterHistograms drawn (ClusterPlan.Single 100) 100 500 3L
             let statistic, dof = chiSquare (TimestepDensity.pmf TimestepDensity.defaultLogitNormal linear100) counts.[0]
             Expect.isGreaterThan statistic (ChiSquared.InvCDF(float dof, 0.999)) "uniform draws are not logit-normal"
         }
 
         test "draws are a function of the generator's state: same seed same draws, restored state same continuation" {
-            let sampler = DensityTimestepSampler.Parse("speed", linear100)
+            let sampler = DensityTimesteps.Parse("speed", linear100)
             let run (generator: torch.Generator) n = [ for _ in 1 .. n -> use d = sampler.Sample(32, threeClusters, generator, torch.CPU) in longs d.Timesteps ]
             use a = new torch.Generator(42UL)
             use b = new torch.Generator(42UL)
@@ -84,7 +85,7 @@ let tests =
         }
 
         test "importance weights are 1 / (T_c p(t|c)): each cluster's weighted mean of f is its uniform mean" {
-            let sampler = DensityTimestepSampler.Parse("logit-normal:0.5,1.5", linear100, importanceWeighted = true)
+            let sampler = DensityTimesteps.Parse("logit-normal:0.5,1.5", linear100, importanceWeighted = true)
             let p = sampler.Probabilities
             let w = sampler.ImportanceWeightTable threeClusters
             let f t = 1.0 + sin (float t / 7.0)
@@ -99,26 +100,26 @@ let tests =
             use ts = torch.tensor([| 0L; 50L; 99L |])
             use tensorWeights = sampler.ImportanceWeights(ts, threeClusters)
             Expect.equal (tensorWeights.data<float>().ToArray()) [| w.[0]; w.[50]; w.[99] |] "per drawn timestep, float64"
-            let uniform = DensityTimestepSampler.Parse("uniform", linear100)
+            let uniform = DensityTimesteps.Parse("uniform", linear100)
             Expect.isTrue (uniform.ImportanceWeightTable threeClusters |> Array.forall (fun x -> abs (x - 1.0) < 1e-12)) "uniform needs none"
         }
 
         test "names, checkpoints and bad input" {
-            let sampler = DensityTimestepSampler.Parse("beta:1.5,1", linear100, importanceWeighted = true)
+            let sampler = DensityTimesteps.Parse("beta:1.5,1", linear100, importanceWeighted = true)
             Expect.equal sampler.Name "density:beta:1.5,1+unbiased" "name carries the spec"
             use stream = new MemoryStream()
             using (new BinaryWriter(stream, System.Text.Encoding.UTF8, true)) (fun w -> sampler.Save w)
             stream.Position <- 0L
             using (new BinaryReader(stream, System.Text.Encoding.UTF8, true)) (fun r -> sampler.Load r)
             stream.Position <- 0L
-            let other = DensityTimestepSampler.Parse("beta:1.5,1", linear100)
+            let other = DensityTimesteps.Parse("beta:1.5,1", linear100)
             Expect.throwsT<BadInputException> (fun () -> using (new BinaryReader(stream)) (fun r -> other.Load r)) "another sampler's checkpoint"
             let bad f what = Expect.throwsT<BadInputException> (fun () -> f () |> ignore) what
-            bad (fun () -> DensityTimestepSampler.Parse("gamma", linear100)) "unknown density"
-            bad (fun () -> DensityTimestepSampler.Parse("beta:0,1", linear100)) "a = 0"
+            bad (fun () -> DensityTimesteps.Parse("gamma", linear100)) "unknown density"
+            bad (fun () -> DensityTimesteps.Parse("beta:0,1", linear100)) "a = 0"
             let narrow = Schedule.create Linear 1000
-            bad (fun () -> DensityTimestepSampler.Parse("logit-normal:0,0.05", narrow, importanceWeighted = true)) "zero-mass timesteps cannot be reweighted"
-            let unweighted = DensityTimestepSampler.Parse("logit-normal:0,0.05", narrow)
+            bad (fun () -> DensityTimesteps.Parse("logit-normal:0,0.05", narrow, importanceWeighted = true)) "zero-mass timesteps cannot be reweighted"
+            let unweighted = DensityTimesteps.Parse("logit-normal:0,0.05", narrow)
             use g = new torch.Generator(1UL)
             bad (fun () -> unweighted.Sample(8, ClusterPlan.Create(1000, [| 0; 10; 1000 |], "t"), g, torch.CPU)) "a cluster without mass"
             bad (fun () -> sampler.Sample(8, ClusterPlan.Single 50, g, torch.CPU)) "plan of another T"

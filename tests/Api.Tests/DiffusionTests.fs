@@ -20,7 +20,7 @@ let private perturbedTinyNet (seed: int64) =
     net
 
 /// Every sampler and eta the sampler tests cover: deterministic DDIM, stochastic DDIM and DDPM.
-let private samplerKinds = [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0 ]
+let private samplerKinds = [ SamplerKind.Ddim, 0.0; SamplerKind.Ddim, 1.0; SamplerKind.Ddpm, 0.0; SamplerKind.DpmSolver2M, 0.0 ]
 
 [<Tests>]
 let tests =
@@ -99,7 +99,8 @@ let tests =
         }
 
         testList "samplers" [
-            for kind, prediction in [ SamplerKind.Ddim, PredictionType.Epsilon; SamplerKind.Ddim, PredictionType.V; SamplerKind.Ddpm, PredictionType.Epsilon ] ->
+            for kind, prediction in [ SamplerKind.Ddim, PredictionType.Epsilon; SamplerKind.Ddim, PredictionType.V; SamplerKind.Ddpm, PredictionType.Epsilon
+                                      SamplerKind.DpmSolver2M, PredictionType.Epsilon; SamplerKind.DpmSolver2M, PredictionType.V ] ->
                 test (sprintf "%A/%A: with the exact denoiser of a one-image data set, sampling returns that image" kind prediction) {
                     oneThread ()
                     let d = GaussianDiffusion.Create("linear", 100, prediction)
@@ -112,6 +113,33 @@ let tests =
                     Expect.isLessThan (maxAbsDiff images expected) 1e-3 "reaches the data point"
                 }
         ]
+
+        test "DPM-Solver++(2M) is second order on the probability-flow ODE of Gaussian data, and beats DDIM at equal steps" {
+            oneThread ()
+            let d = GaussianDiffusion.Create("linear", 1000)
+            let mean, std = 0.2, 0.3
+            use oracle = new GaussianOracle(d, mean, std)
+            let shape = [| 64L; 1L; 2L; 2L |]
+            // The exact solution: the flow keeps z = (x_t - sqrt(abar) mean) / sqrt(abar std^2 + 1 - abar); the samplers
+            // end on the denoiser's x0 at t = 0.
+            let exact =
+                use g = new torch.Generator(5UL)
+                use noise = torch.randn(shape, generator = g).to_type(torch.float64)
+                let aT, a0 = d.AlphaBar(999), d.AlphaBar(0)
+                use z = (noise - sqrt aT * mean) / sqrt (aT * std * std + 1.0 - aT)
+                z * (sqrt a0 * std * std / sqrt (a0 * std * std + 1.0 - a0)) + mean
+            use _ = exact
+            let error kind steps =
+                use x = Samplers.Sample(d, oracle, shape, SamplerOptions(Kind = kind, Steps = steps, Seed = 5L, ClipDenoised = false))
+                use e = (x.to_type(torch.float64) - exact).square().mean().sqrt()
+                e.item<float>()
+            let dpm = [ for n in [ 10; 20; 40 ] -> n, error SamplerKind.DpmSolver2M n ] |> Map.ofList
+            for n in [ 10; 20; 40 ] do
+                let ddim = error SamplerKind.Ddim n
+                eprintfn "Gaussian ODE, %d steps: RMS error to the exact solution DDIM %.3g, DPM-Solver++(2M) %.3g" n ddim dpm.[n]
+                Expect.isLessThan dpm.[n] (ddim / 4.0) (sprintf "%d steps: DPM-Solver++(2M) %g vs DDIM %g" n dpm.[n] ddim)
+            Expect.isLessThan dpm.[40] (dpm.[10] / 4.0) "4x the steps, at least 4x less error (second order: 16x in the limit)"
+        }
 
         test "samplers give [N,C,H,W] and are deterministic under a seed" {
             oneThread ()

@@ -3,6 +3,7 @@ module DiffusionFunctional.Api.Tests.ImportanceSamplingTests
 
 open Expecto
 open TorchSharp
+open DiffusionFunctional.Timesteps
 open DiffusionFunctional.Core
 open DiffusionFunctional.Training
 open DiffusionFunctional.Weighting
@@ -14,12 +15,12 @@ let private plan = ClusterPlan.Create(12, [| 0; 4; 12 |], "test k=2")
 /// A fixed loss per timestep: L_t = 0.1 + t / 4.
 let private lossOf (t: int64) = 0.1 + float t / 4.0
 
-let private feed (s: ImportanceTimestepSampler) (draw: TimestepDraw) =
+let private feed (s: ImportanceTimesteps) (draw: TimestepDraw) =
     let losses = draw.Timesteps.data<int64>().ToArray() |> Array.map (lossOf >> float32)
     s.Observe(draw, torch.tensor losses)
 
 /// Draws and observes until every timestep has 10 losses.
-let private warmUp (s: ImportanceTimestepSampler) (gen: torch.Generator) =
+let private warmUp (s: ImportanceTimesteps) (gen: torch.Generator) =
     let mutable steps = 0
     while not s.WarmedUp do
         use draw = s.Sample(8, plan, gen, torch.CPU)
@@ -32,10 +33,10 @@ let tests =
     testList "Importance sampling" [
         test "during warm-up it draws exactly what the stratified sampler draws, and the weights are 1" {
             oneThread ()
-            let s = ImportanceTimestepSampler()
+            let s = ImportanceTimesteps()
             use g1 = new torch.Generator(5UL)
             use g2 = new torch.Generator(5UL)
-            let reference = StratifiedTimestepSampler()
+            let reference = StratifiedTimesteps()
             for _ in 1 .. 5 do
                 use a = s.Sample(8, plan, g1, torch.CPU)
                 use b = reference.Sample(8, plan, g2, torch.CPU)
@@ -47,7 +48,7 @@ let tests =
 
         test "after warm-up p_t = 0.999 sqrt(E[L_t^2]) / sum + 0.001 / T_c within each cluster, draws follow p, chunks stay in their cluster" {
             oneThread ()
-            let s = ImportanceTimestepSampler()
+            let s = ImportanceTimesteps()
             use gen = new torch.Generator(9UL)
             warmUp s gen |> ignore
             let p = s.Probabilities plan
@@ -73,7 +74,7 @@ let tests =
 
         test "the 1 / (T_c p_t) reweighting makes the expected weighted loss the uniform mean within each cluster" {
             oneThread ()
-            let s = ImportanceTimestepSampler()
+            let s = ImportanceTimesteps()
             use gen = new torch.Generator(11UL)
             warmUp s gen |> ignore
             use draw = s.Sample(8, plan, gen, torch.CPU)
@@ -91,8 +92,8 @@ let tests =
             let model = tinyMlp 3L
             let data = tinyData 103L 4
             use w = new ImportanceWeighting()
-            Expect.isTrue (obj.ReferenceEquals(w.Sampler, w.ImportanceSampler)) "the trainer draws with this sampler"
-            let s = w.ImportanceSampler
+            Expect.isTrue (obj.ReferenceEquals(w.Timesteps, w.Importance)) "the trainer draws with this sampler"
+            let s = w.Importance
             use gen = new torch.Generator(3UL)
             let mutable filled = false
             while not s.WarmedUp do
@@ -112,7 +113,7 @@ let tests =
 
         test "the loss history survives a save and load: the restored sampler draws what the original does" {
             oneThread ()
-            let s = ImportanceTimestepSampler()
+            let s = ImportanceTimesteps()
             use gen = new torch.Generator(13UL)
             warmUp s gen |> ignore
             let bytes =
@@ -120,7 +121,7 @@ let tests =
                 use bw = new System.IO.BinaryWriter(ms)
                 s.Save bw
                 ms.ToArray()
-            let r = ImportanceTimestepSampler()
+            let r = ImportanceTimesteps()
             use br = new System.IO.BinaryReader(new System.IO.MemoryStream(bytes))
             r.Load br
             Expect.isTrue r.WarmedUp "restored warm"

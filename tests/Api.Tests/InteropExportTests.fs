@@ -26,7 +26,7 @@ let perturbed (config: UNetConfig) (seed: int64) =
     net
 
 /// The network's output on a fixed input: two images, an early and a late timestep.
-let fixedOutput (net: UNet) =
+let fixedOutput (net: Denoiser) =
     let c = net.Config
     use generator = new torch.Generator(7UL)
     use x = torch.randn([| 2L; int64 c.ImageChannels; int64 c.ImageSize; int64 c.ImageSize |], generator = generator)

@@ -26,7 +26,7 @@ let private source (seed: int64) =
     net, theirs, [ for kv in theirs -> kv.Key, kv.Value ]
 
 /// Loads `path` into a fresh tiny network and returns the largest output difference to `net`.
-let private importDiff (net: UNet) (path: string) =
+let private importDiff (net: Denoiser) (path: string) =
     torch.manual_seed 99L |> ignore
     use fresh = new UNet(tinyConfig)
     PyTorchWeights.Import(fresh, path)
@@ -36,7 +36,7 @@ let private importDiff (net: UNet) (path: string) =
     maxAbsDiff expected actual
 
 /// Rounds every weight of `net` to `dtype` and back, so a file in that dtype holds exactly the network's weights.
-let private roundTo (dtype: torch.ScalarType) (net: UNet) =
+let private roundTo (dtype: torch.ScalarType) (net: Denoiser) =
     use _ = torch.no_grad()
     for p in net.parameters() do
         use rounded = p.to_type(dtype).to_type(torch.ScalarType.Float32)

@@ -23,7 +23,7 @@ let perturb (net: torch.nn.Module) (seed: int64) =
     for p in net.parameters() do p.add_(torch.randn_like(p) * 0.1f) |> ignore
 
 /// The Core mask of timestep t over `channels` for a config, as booleans.
-let coreMask (config: UNetConfig) (t: int) (channels: int) =
+let coreMask (config: DenoiserConfig) (t: int) (channels: int) =
     TaskRouting.mask t config.RoutingTimesteps channels config.RoutingShare config.RoutingSharpness
 
 let conv1Widths (net: UNet) =
@@ -42,7 +42,7 @@ let masks =
             let batch = router.ForBatch(torch.tensor(ts |> Array.map int64))
             for width in router.Widths do
                 let rows = batch.For(width)
-                Expect.sequenceEqual rows.shape [| int64 ts.Length; int64 width; 1L; 1L |] "[B, C, 1, 1]"
+                Expect.sequenceEqual rows.shape [| int64 ts.Length; int64 width |] "[B, C]"
                 let values = floats rows
                 ts |> Array.iteri (fun b t ->
                     let expected = coreMask net.Config t width |> Array.map (fun on -> if on then 1.0f else 0.0f)

@@ -63,3 +63,18 @@ type OracleModel(diffusion: GaussianDiffusion, target: torch.Tensor) =
         else
             // v = sqrt(abar) eps - sqrt(1 - abar) x0
             abar.sqrt() * eps - (1.0f - abar).sqrt() * target.expand_as(x)
+
+/// The exact eps-predictor for Gaussian data x0 ~ N(mean, std^2 I): the posterior mean is
+/// x0 = mean + sqrt(abar) std^2 / (abar std^2 + 1 - abar) (x_t - sqrt(abar) mean), a smooth function of x_t, so the
+/// probability-flow ODE carries every start noise to its own image (no snapping to data points).
+type GaussianOracle(diffusion: GaussianDiffusion, mean: float, std: float) =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>("gaussian-oracle")
+    override _.forward(x, t) =
+        use scope = torch.NewDisposeScope()
+        let ts = t.cpu().data<int64>().ToArray()
+        let a = ts |> Array.map (fun i -> diffusion.AlphaBar(int i))
+        let abar = torch.tensor(a, dtype = torch.float64).reshape(-1L, 1L, 1L, 1L)
+        let xd = x.to_type(torch.float64)
+        let gain = abar.sqrt() * (std * std) / (abar * (std * std) + (1.0 - abar))
+        let x0 = gain * (xd - abar.sqrt() * mean) + mean
+        ((xd - abar.sqrt() * x0) / (1.0 - abar).sqrt()).to_type(torch.float32).MoveToOuterDisposeScope()

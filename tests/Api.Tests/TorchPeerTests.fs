@@ -48,7 +48,7 @@ let private writeNpy (path: string) (descr: string) (shape: int64[]) (data: byte
     file.Write(header, 0, header.Length)
     file.Write(data, 0, data.Length)
 
-let private fixedInput (c: UNetConfig) =
+let private fixedInput (c: DenoiserConfig) =
     use generator = new torch.Generator(7UL)
     torch.randn([| 2L; int64 c.ImageChannels; int64 c.ImageSize; int64 c.ImageSize |], generator = generator), torch.tensor([| 3L; 900L |])
 
@@ -84,6 +84,39 @@ let tests =
                 let scale = float (magnitude.item<float32>())
                 Expect.isGreaterThan scale 0.1 (sprintf "%s: the outputs are not trivially zero" name)
                 Expect.isLessThanOrEqual diff (1e-5 * max 1.0 scale) (sprintf "%s: max |dfn - reference| = %g, max |y| = %g" name diff scale)
+                eprintfn "%s: max |dfn - reference| = %.3g with max |y| = %.3g" name diff scale
+        }
+
+        test "our DiT export loads strictly into a plain-PyTorch DiT written from the paper and gives the same outputs (1e-5 x max(1, max|y|))" {
+            requireTorch ()
+            oneThread ()
+            let script = Path.Combine(repoRoot.Value, "bench", "peer", "dit_reference.py")
+            for name in Denoisers.Names |> Seq.filter (fun n -> Denoisers.Named n :? DiTConfig) do
+                let dir, clean = tempDir "dit-peer"
+                use _ = clean
+                use net = DiTTests.perturbedDiT (Denoisers.Named name :?> DiTConfig) 17L
+                let weights = WeightsExport.WritePyTorch(net, Path.Combine(dir, "dit.pt"))
+                let x, t = fixedInput net.Config
+                use _ = x
+                use _ = t
+                let y =
+                    use _ = torch.no_grad()
+                    net.forward(x, t)
+                use _ = y
+                writeNpy (Path.Combine(dir, "x.npy")) "<f4" x.shape (x.bytes.ToArray())
+                writeNpy (Path.Combine(dir, "t.npy")) "<i8" t.shape (t.bytes.ToArray())
+                writeNpy (Path.Combine(dir, "y.npy")) "<f4" y.shape (y.contiguous().bytes.ToArray())
+                let config = (Denoisers.ToJson net.Config).ToJsonString()
+                let code, out, err =
+                    runPython [ script; "compare"; "--weights"; weights; "--config"; config; "--input"; Path.Combine(dir, "x.npy")
+                                "--timesteps"; Path.Combine(dir, "t.npy"); "--expected"; Path.Combine(dir, "y.npy"); "--tol"; "1e-5" ]
+                Expect.equal code 0 (sprintf "%s: the reference agrees (stdout %s, stderr %s)" name out err)
+                let report = JsonDocument.Parse(out.Trim()).RootElement
+                let diff = report.GetProperty("max_abs_diff").GetDouble()
+                use magnitude = y.abs().max()
+                let scale = float (magnitude.item<float32>())
+                Expect.isGreaterThan scale 0.1 (sprintf "%s: the outputs are not trivially zero" name)
+                Expect.isLessThanOrEqual (report.GetProperty("positions_diff").GetDouble()) 1e-6 (sprintf "%s: the positions the paper defines" name)
                 eprintfn "%s: max |dfn - reference| = %.3g with max |y| = %.3g" name diff scale
         }
 

@@ -25,11 +25,11 @@ let tests =
             let options = TrainerOptions(Steps = 6, BatchSize = 8, LearningRate = 1e-3, Seed = 3L, Threads = Nullable 1, SampleCount = 0,
                                          Plan = plan, Weighting = "uw", TimestepDensity = "beta:5,1")
             use trainer = Trainer.Create(routedTiny 100, GaussianDiffusion.Create("linear", 100), data, options)
-            Expect.equal trainer.TimestepSampler.Name "density:beta:5,1" "the density samples"
+            Expect.equal trainer.TimestepDistribution.Name "density:beta:5,1" "the density samples"
             let losses = ResizeArray<float>()
             Expect.equal (trainer.Train(progress = InlineProgress<StepMetrics>(fun m -> losses.Add m.MeanLoss))) TrainingOutcome.Completed "completed"
             Expect.isTrue (losses |> Seq.forall Double.IsFinite) "finite losses"
-            use draw = trainer.TimestepSampler.Sample(4000, plan, new torch.Generator(1UL), torch.CPU)
+            use draw = trainer.TimestepDistribution.Sample(4000, plan, new torch.Generator(1UL), torch.CPU)
             let ts = draw.Timesteps.data<int64>().ToArray()
             let late = ts |> Array.filter (fun t -> t >= 30L)
             // Beta(5, 1) puts its mass near t = T: inside [30, 100) the upper half must hold most draws.
@@ -56,7 +56,7 @@ let tests =
             do
                 use first = Trainer.Create(UNetConfig.Named "tiny", GaussianDiffusion.Create(), data, options "speed")
                 first.TrainUntil 2L |> ignore
-            for config, density, mention in [ UNetConfig.Named "tiny", "logit-normal", "timestep sampler"; routedTiny 1000, "speed", "Routing" ] do
+            for config, density, mention in [ UNetConfig.Named "tiny" :> DenoiserConfig, "logit-normal", "timestep sampler"; routedTiny 1000, "speed", "Routing" ] do
                 use other = Trainer.Create(config, GaussianDiffusion.Create(), data, options density)
                 let e = Expect.throwsC (fun () -> other.TryResume() |> ignore) id
                 Expect.stringContains e.Message mention "names the setting"

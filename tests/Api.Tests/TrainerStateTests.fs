@@ -59,18 +59,19 @@ let tests =
             use data = syntheticBars ()
             let dir, clean = tempDir "refuse"
             use _ = clean
-            let options (settings: WeightingOptions) lr =
+            // Min-SNR, so that its own setting is part of the identity (another method's settings are not).
+            let options (settings: WeightingSettings) lr =
                 TrainerOptions(Steps = 4, BatchSize = 8, LearningRate = lr, Seed = 5L, Threads = Nullable 1, CheckpointEvery = 0, SampleCount = 0,
-                               OutputDirectory = dir, WeightingSettings = settings)
-            let baseOptions = options (WeightingOptions()) 1e-3
+                               OutputDirectory = dir, Weighting = "min-snr", WeightingSettings = settings)
+            let baseOptions = options WeightingSettings.Defaults 1e-3
             do
                 use first = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, baseOptions)
                 first.TrainUntil 3L |> ignore
             let variants =
                 [ "prediction", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create("linear", 1000, PredictionType.V), data, baseOptions))
                   "schedule", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create("squaredcos_cap_v2", 1000), data, baseOptions))
-                  "weighting settings", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options (WeightingOptions(MinSnrGamma = 3.0)) 1e-3))
-                  "learning rate", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options (WeightingOptions()) 5e-3)) ]
+                  "weighting settings", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options (WeightingSettings.Defaults.With("min-snr", "gamma", 3.0)) 1e-3))
+                  "learning rate", (fun () -> Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, options WeightingSettings.Defaults 5e-3)) ]
             for name, build in variants do
                 use other = build ()
                 let weights = [ for p in other.Model.parameters() -> floats p ]

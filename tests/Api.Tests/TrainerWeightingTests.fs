@@ -17,7 +17,7 @@ let tests =
             oneThread ()
             let plan = ClusterPlan.Create(1000, [| 0; 300; 600; 1000 |], "test k=3")
             use data = syntheticBars ()
-            for name in Weightings.Names do
+            for name in WeightingRegistry.Names do
                 let opts = TrainerOptions(Steps = 3, BatchSize = 6, LearningRate = 1e-3, Seed = 2L, Threads = Nullable 1,
                                           CheckpointEvery = 0, SampleCount = 0, Plan = plan, Weighting = name)
                 use trainer = Trainer.Create(tinyConfig, GaussianDiffusion.Create(), data, opts)
@@ -26,8 +26,8 @@ let tests =
                     Expect.isTrue (Double.IsFinite m.Loss) (sprintf "%s: finite loss" name)
                     Expect.equal m.ClusterLosses.Length 3 (sprintf "%s: k cluster losses" name)
                 match trainer.Weighting with
-                | :? IWeightingWithSampler as owner ->
-                    Expect.isTrue (obj.ReferenceEquals(trainer.TimestepSampler, owner.Sampler)) (sprintf "%s: the trainer uses the method's sampler" name)
-                | _ -> Expect.equal trainer.TimestepSampler.Name "stratified" (sprintf "%s: stratified sampling" name)
+                | :? IWeightingWithTimesteps as owner ->
+                    Expect.isTrue (obj.ReferenceEquals(trainer.TimestepDistribution, owner.Timesteps)) (sprintf "%s: the trainer uses the method's sampler" name)
+                | _ -> Expect.equal trainer.TimestepDistribution.Name "stratified" (sprintf "%s: stratified sampling" name)
         }
     ]

@@ -5,6 +5,7 @@ open System.IO
 open System.Threading
 open Expecto
 open TorchSharp
+open DiffusionFunctional.Timesteps
 open DiffusionFunctional
 open DiffusionFunctional.Core
 open DiffusionFunctional.Data
@@ -69,7 +70,7 @@ let tests =
         test "cluster-stratified sampling puts chunk c in cluster c" {
             let plan = ClusterPlan.Create(100, [| 0; 10; 50; 100 |], "test")
             use gen = new torch.Generator(3UL)
-            let sampler = StratifiedTimestepSampler()
+            let sampler = StratifiedTimesteps()
             use draw = sampler.Sample(7, plan, gen, torch.CPU)
             let ts = draw.Timesteps.data<int64>().ToArray()
             let cs = draw.Clusters.data<int64>().ToArray()

@@ -4,6 +4,7 @@ module DiffusionFunctional.Api.Tests.WeightingContractTests
 
 open Expecto
 open TorchSharp
+open DiffusionFunctional.Timesteps
 open DiffusionFunctional
 open DiffusionFunctional.Core
 open DiffusionFunctional.Data
@@ -31,7 +32,7 @@ let private maxChange (before: torch.Tensor[]) (m: torch.nn.Module) =
 /// A fixed batch for the trainer's model (seeded), drawn with the method's own sampler when it has one.
 let private nextBatch (h: Trainer) (w: IWeighting) =
     use gen = new torch.Generator(7UL)
-    let sampler : ITimestepSampler = match w with :? IWeightingWithSampler as s -> s.Sampler | _ -> StratifiedTimestepSampler()
+    let sampler : ITimestepDistribution = match w with :? IWeightingWithTimesteps as s -> s.Timesteps | _ -> StratifiedTimesteps()
     let draw = sampler.Sample(6, h.Plan, gen, torch.CPU)
     let x0 = SyntheticImages.Blobs(6, 8, gen)
     let noise = torch.randn(x0.shape, generator = gen)
@@ -66,7 +67,7 @@ let private methodTests (name: string) =
             use h = trainerFor name 2L 1e-3
             for _ in 1 .. 3 do h.TrainStep() |> ignore
             let bytes = saveBytes h.Weighting
-            use restored = Weightings.Create(name, 3, WeightingOptions(Seed = 99L))
+            use restored = WeightingRegistry.Create(name, 3, seed = 99L)
             load restored bytes
             Expect.sequenceEqual (saveBytes restored) bytes "saved state is identical after load"
             let ps = h.Model.parameters() |> Seq.toArray
@@ -87,20 +88,20 @@ let private methodTests (name: string) =
 let tests =
     testList "Weighting contract" [
         test "every registered name builds a method of that name; unknown names are bad input" {
-            for name in Weightings.Names do
-                use w = Weightings.Create(name, 3)
+            for name in WeightingRegistry.Names do
+                use w = WeightingRegistry.Create(name, 3)
                 Expect.equal w.Name name "name round-trips"
-            Expect.throwsT<BadInputException> (fun () -> Weightings.Create("nashmtl-typo", 3) |> ignore) "unknown name"
-            Expect.containsAll Weightings.Names [ "vanilla"; "min-snr"; "p2"; "edm2-uncertainty"; "importance"; "uw"; "famo"; "pcgrad"; "nash"; "imtl"; "cagrad"; "mgda" ] "issue 5's methods"
+            Expect.throwsT<BadInputException> (fun () -> WeightingRegistry.Create("nashmtl-typo", 3) |> ignore) "unknown name"
+            Expect.containsAll WeightingRegistry.Names [ "vanilla"; "min-snr"; "p2"; "edm2-uncertainty"; "importance"; "uw"; "famo"; "pcgrad"; "nash"; "imtl"; "cagrad"; "mgda" ] "issue 5's methods"
         }
 
         test "state of one method does not load into another" {
-            use uw = Weightings.Create("uw", 3)
-            use famo = Weightings.Create("famo", 3)
+            use uw = WeightingRegistry.Create("uw", 3)
+            use famo = WeightingRegistry.Create("famo", 3)
             Expect.throwsT<BadInputException> (fun () -> load famo (saveBytes uw)) "mismatched state"
         }
 
-        testList "every method" [ for name in Weightings.Names -> methodTests name ]
+        testList "every method" [ for name in WeightingRegistry.Names -> methodTests name ]
 
         test "divergence guard: flags NaN/inf and a jump over the running median, not ordinary noise" {
             let g = DivergenceGuard(jumpFactor = 10.0, window = 20, minimumHistory = 5)

@@ -37,7 +37,7 @@ let tests =
                 let out = Path.Combine(dir, "ntg")
                 let ntgArgs =
                     [ "ntg"; "--data"; "idx:" + idx; "--model"; "tiny"; "--image-size"; "8"; "--steps"; "12"; "--warmup"; "2"
-                      "--intervals"; "2"; "--timesteps"; "40"; "--samples"; "8"; "--real-images"; "24"; "--sampler-steps"; "4"
+                      "--specialists"; "2"; "--timesteps"; "40"; "--samples"; "8"; "--real-images"; "24"; "--sampler-steps"; "4"
                       "--threads"; "1"; "--out"; out; "--json" ]
                 let first = run ntgArgs
                 Expect.equal first.ExitCode 0 first.Stderr
@@ -79,7 +79,7 @@ let tests =
                 match AffinityCsv.parse (File.ReadAllText csv) with
                 | Ok m -> Expect.equal (Array2D.length1 m) 4 "G x G"
                 | Error e -> failtest e
-                let clustered = run [ "cluster"; "--objective"; "affinity"; "--affinity"; csv; "--timesteps"; "40"; "--clusters"; "2"; "--json" ]
+                let clustered = run [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; csv; "--timesteps"; "40"; "--clusters"; "2"; "--json" ]
                 Expect.equal clustered.ExitCode 0 clustered.Stderr
                 Expect.stringContains clustered.Stdout "\"boundaries\":[0," "clustered on the measured matrix"
 
@@ -128,7 +128,7 @@ let tests =
             for args, mention in
                 [ [ "affinity"; "--checkpoints"; "/no/such.dfn"; "--data"; "mnist" ], "/no/such.dfn"
                   [ "affinity"; "--data"; "mnist" ], "no checkpoint"
-                  [ "ntg"; "--intervals"; "3"; "--timesteps"; "1000"; "--data"; "idx:/no/such/file" ], "does not divide"
+                  [ "ntg"; "--specialists"; "3"; "--timesteps"; "1000"; "--data"; "idx:/no/such/file" ], "does not divide"
                   [ "ntg"; "--data"; "idx:/no/such/file" ], "/no/such/file" ] do
                 let r = run args
                 Expect.equal r.ExitCode 2 (sprintf "%A: %s" args r.Stderr)

@@ -110,7 +110,7 @@ let private checkpointTests =
             let source = baseCheckpoint ()
             let control = Path.Combine(fresh "rebuilt", "checkpoint.dfn")
             rebuildCheckpoint source control ignore id
-            let ok = run [ "sample"; "--checkpoint"; control; "--out"; fresh "control-samples"; "--count"; "2"; "--steps"; "2" ]
+            let ok = run [ "sample"; "--checkpoint"; control; "--out"; fresh "control-samples"; "--count"; "2"; "--sampler-steps"; "2" ]
             Expect.equal ok.ExitCode 0 (sprintf "a rebuilt but unchanged checkpoint loads (the helper is right): %s" ok.Stderr)
             let format99 = Path.Combine(fresh "format99", "checkpoint.dfn")
             rebuildCheckpoint source format99 (fun h -> h.["format"] <- JsonValue.Create 99) id
@@ -122,7 +122,7 @@ let private checkpointTests =
                 let out = fresh "refused"
                 let runFolder = Path.GetDirectoryName file
                 for args in
-                    [ [ "sample"; "--checkpoint"; file; "--out"; out; "--count"; "2"; "--steps"; "2" ]
+                    [ [ "sample"; "--checkpoint"; file; "--out"; out; "--count"; "2"; "--sampler-steps"; "2" ]
                       [ "export"; "--checkpoint"; file; "--format"; "pytorch"; "--out"; Path.Combine(out, "unet.pt") ]
                       [ "evaluate"; "--real"; idx (); "--fake"; file; "--count"; "4"; "--sampler-steps"; "2"; "--no-cache" ]
                       trainArgs (idx ()) runFolder [] [ "--resume" ] ] do
@@ -218,7 +218,7 @@ let private signalAndWeightTests =
             Expect.equal (run (trainArgs (idx ()) raw [] [ "--no-ema-warmup" ])).ExitCode 0 "trained without EMA warm-up"
             let sample source flags =
                 let out = fresh "ema-samples"
-                let r = run ([ "sample"; "--checkpoint"; source; "--out"; out; "--count"; "2"; "--steps"; "2" ] @ flags)
+                let r = run ([ "sample"; "--checkpoint"; source; "--out"; out; "--count"; "2"; "--sampler-steps"; "2" ] @ flags)
                 Expect.equal r.ExitCode 0 r.Stderr
                 Expect.equal (Directory.GetFiles(Path.Combine(out, "images"))).Length 2 "two images written"
                 Expect.isTrue (File.Exists(Path.Combine(out, "grid.png"))) "grid written"

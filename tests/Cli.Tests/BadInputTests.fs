@@ -120,7 +120,7 @@ let private optionTests =
     testList "option checks" [
         test "sample --eta and --threads everywhere: exit 2, one line, nothing written" {
             let out = fresh "opts"
-            let sample extra = [ "sample"; "--checkpoint"; baseRun (); "--out"; out; "--count"; "2"; "--steps"; "2" ] @ extra
+            let sample extra = [ "sample"; "--checkpoint"; baseRun (); "--out"; out; "--count"; "2"; "--sampler-steps"; "2" ] @ extra
             for eta in [ "nan"; "-1"; "1.5" ] do
                 expectOneLine 2 [ "--eta"; (if eta = "nan" then "NaN" else eta) ] ("--eta " + eta) (run (sample [ "--eta"; eta ]))
             for threads in [ "0"; "-1"; "1000" ] do

@@ -30,9 +30,9 @@ let private benchTests =
                     let r = run ([ "bench"; "overhead"; "--profile"; "synthetic"; "--methods"; "vanilla"; "--steps"; steps; "--threads"; "1" ] @ json)
                     expectOneLine 2 [ "--steps"; "at least 4"; steps ] (sprintf "bench overhead --steps %s %A" steps json) r
         }
-        test "throughput refuses a negative --warmup (and other counts) in one line naming the option" {
-            let defaults = [ "--steps", "1"; "--threads", "1"; "--warmup", "0"; "--rounds", "1" ]
-            for option, value in [ "--warmup", "-1"; "--steps", "0"; "--rounds", "0"; "--threads", "1000" ] do
+        test "throughput refuses a negative --untimed-steps (and other counts) in one line naming the option" {
+            let defaults = [ "--steps", "1"; "--threads", "1"; "--untimed-steps", "0"; "--rounds", "1" ]
+            for option, value in [ "--untimed-steps", "-1"; "--steps", "0"; "--rounds", "0"; "--threads", "1000" ] do
                 let options = defaults |> List.map (fun (o, v) -> if o = option then o, value else o, v)
                 let r = run ([ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "8" ] @ List.collect (fun (o, v) -> [ o; v ]) options)
                 expectOneLine 2 [ option; value ] (sprintf "bench throughput %s %s" option value) r

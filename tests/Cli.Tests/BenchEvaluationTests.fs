@@ -9,7 +9,7 @@ open Expecto
 let tests =
     testSequenced <| testList "dfn bench evaluation" [
         test "--json gives every timed pair and one summary per batch size, with equal features on both paths" {
-            let r = run [ "bench"; "evaluation"; "--images"; "5"; "--batch"; "2,5"; "--repeats"; "2"; "--json" ]
+            let r = run [ "bench"; "evaluation"; "--images"; "5"; "--feature-batch"; "2,5"; "--repeats"; "2"; "--json" ]
             Expect.equal r.ExitCode 0 r.Stderr
             let doc = JsonDocument.Parse(r.Stdout.Trim()).RootElement
             Expect.equal (doc.GetProperty("images").GetInt32()) 5 "images"
@@ -25,7 +25,7 @@ let tests =
         }
 
         test "bad settings are one line and exit 2" {
-            for args, says in [ [ "--batch"; "8,x" ], "'x'"; [ "--batch"; "300" ], "300"; [ "--images"; "0" ], "0 images"; [ "--workers"; "0" ], "workers" ] do
+            for args, says in [ [ "--feature-batch"; "8,x" ], "'x'"; [ "--feature-batch"; "300" ], "300"; [ "--images"; "0" ], "0 images"; [ "--sessions"; "0" ], "sessions" ] do
                 let r = run ([ "bench"; "evaluation"; "--repeats"; "1" ] @ args)
                 Expect.equal r.ExitCode 2 (sprintf "%A: %s" args r.Stderr)
                 Expect.stringContains r.Stderr says "names the problem"

@@ -17,7 +17,7 @@ let private expectBadInput (args: string list) (mentions: string) =
 let tests =
     testList "dfn cluster" [
         test "--json prints exactly one object with Core's optimum" {
-            let r = run [ "cluster"; "--schedule"; "linear"; "--timesteps"; "1000"; "--clusters"; "5"; "--objective"; "snr"; "--json" ]
+            let r = run [ "cluster"; "--schedule"; "linear"; "--timesteps"; "1000"; "--clusters"; "5"; "--cluster-objective"; "snr"; "--json" ]
             Expect.equal r.ExitCode 0 r.Stderr
             let doc = JsonDocument.Parse(r.Stdout.Trim())
             let root = doc.RootElement
@@ -32,7 +32,7 @@ let tests =
         }
 
         test "table mode shows one row per cluster with ranges and sizes" {
-            let r = run [ "cluster"; "--objective"; "timestep"; "--clusters"; "4"; "--timesteps"; "100" ]
+            let r = run [ "cluster"; "--cluster-objective"; "timestep"; "--clusters"; "4"; "--timesteps"; "100" ]
             Expect.equal r.ExitCode 0 r.Stderr
             for range in [ "[0, 25)"; "[25, 50)"; "[50, 75)"; "[75, 100)" ] do
                 Expect.stringContains r.Stdout range "range row"
@@ -40,15 +40,15 @@ let tests =
 
         test "the affinity objective reads a CSV and reports timesteps" {
             use f = new TempFile("1,1,-1,-1\n1,1,-1,-1\n-1,-1,1,1\n-1,-1,1,1\n")
-            let r = run [ "cluster"; "--objective"; "affinity"; "--affinity"; f.Path; "--timesteps"; "100"; "--clusters"; "2"; "--json" ]
+            let r = run [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; f.Path; "--timesteps"; "100"; "--clusters"; "2"; "--json" ]
             Expect.equal r.ExitCode 0 r.Stderr
             Expect.stringContains r.Stdout "\"boundaries\":[0,50,100]" "block boundary in timesteps"
         }
 
         test "raw SNR scale is accepted and differs from log" {
-            let r = run [ "cluster"; "--snr-scale"; "raw"; "--json" ]
+            let r = run [ "cluster"; "--cluster-objective"; "snr-raw"; "--json" ]
             Expect.equal r.ExitCode 0 r.Stderr
-            Expect.stringContains r.Stdout "\"boundaries\":[0,1,2,5,18,1000]" "degenerate raw-SNR clusters (method.md section 3)"
+            Expect.stringContains r.Stdout "\"boundaries\":[0,1,2,5,18,1000]" "degenerate raw-SNR clusters (ANT (Go et al. 2023) section 4.1; docs/clustering.md)"
         }
 
         test "bad input: exit 2 and one line naming the problem" {
@@ -57,10 +57,10 @@ let tests =
             expectBadInput [ "cluster"; "--timesteps"; "0" ] "timesteps"
             expectBadInput [ "cluster"; "--timesteps"; "ten" ] "ten"
             expectBadInput [ "cluster"; "--schedule"; "quadratic" ] "quadratic"
-            expectBadInput [ "cluster"; "--objective"; "entropy" ] "entropy"
+            expectBadInput [ "cluster"; "--cluster-objective"; "entropy" ] "entropy"
             expectBadInput [ "cluster"; "--snr-scale"; "ln" ] "ln"
-            expectBadInput [ "cluster"; "--objective"; "affinity" ] "affinity"
-            expectBadInput [ "cluster"; "--objective"; "affinity"; "--affinity"; "/no/such/file.csv" ] "/no/such/file.csv"
+            expectBadInput [ "cluster"; "--cluster-objective"; "affinity" ] "affinity"
+            expectBadInput [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; "/no/such/file.csv" ] "/no/such/file.csv"
             expectBadInput [ "cluster"; "--no-such-option" ] "no-such-option"
         }
 
@@ -74,9 +74,9 @@ let tests =
                   "", "no rows" ]
             for text, mention in cases do
                 use f = new TempFile(text)
-                expectBadInput [ "cluster"; "--objective"; "affinity"; "--affinity"; f.Path; "--timesteps"; "10"; "--clusters"; "2" ] mention
+                expectBadInput [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; f.Path; "--timesteps"; "10"; "--clusters"; "2" ] mention
             use g3 = new TempFile("1,0,0\n0,1,0\n0,0,1\n")
-            expectBadInput [ "cluster"; "--objective"; "affinity"; "--affinity"; g3.Path; "--timesteps"; "10"; "--clusters"; "2" ] "does not divide"
-            expectBadInput [ "cluster"; "--objective"; "affinity"; "--affinity"; g3.Path; "--timesteps"; "9"; "--clusters"; "4" ] "cannot exceed"
+            expectBadInput [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; g3.Path; "--timesteps"; "10"; "--clusters"; "2" ] "does not divide"
+            expectBadInput [ "cluster"; "--cluster-objective"; "affinity"; "--affinity"; g3.Path; "--timesteps"; "9"; "--clusters"; "4" ] "cannot exceed"
         }
     ]

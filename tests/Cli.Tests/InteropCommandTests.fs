@@ -82,7 +82,7 @@ let tests =
                 Expect.equal importedRun.ExitCode 0 importedRun.Stderr
                 Expect.stringContains importedRun.Stderr "diffusers keys" "says which keys it read"
                 let sample (ckpt: string) (out: string) =
-                    let r = run' [ "sample"; "--checkpoint"; ckpt; "--count"; "4"; "--steps"; "5"; "--seed"; "2"; "--threads"; "1"; "--out"; out ]
+                    let r = run' [ "sample"; "--checkpoint"; ckpt; "--count"; "4"; "--sampler-steps"; "5"; "--seed"; "2"; "--threads"; "1"; "--out"; out ]
                     Expect.equal r.ExitCode 0 r.Stderr
                     File.ReadAllBytes(Path.Combine(out, "grid.png"))
                 Expect.equal (sample imported (Path.Combine(dir, "s-imported"))) (sample checkpoint (Path.Combine(dir, "s-original"))) "the same samples"

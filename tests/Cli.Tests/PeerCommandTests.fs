@@ -38,8 +38,8 @@ let tests =
         test "--peer --json: each variant has the peer at its thread count, measured in every round, after a passed forward check" {
             requireTorch ()
             let r =
-                runWithin 300 [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "8"; "--steps"; "2"; "--warmup"; "1"; "--sample-batch"; "2"
-                                "--sample-steps"; "1"; "--threads"; "1,2"; "--rounds"; "3"; "--peer"; "--json" ]
+                runWithin 300 [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "8"; "--steps"; "2"; "--untimed-steps"; "1"; "--sample-batch"; "2"
+                                "--sampler-steps"; "1"; "--threads"; "1,2"; "--rounds"; "3"; "--peer"; "--json" ]
             Expect.equal r.ExitCode 0 r.Stderr
             let reports = [ for e in JsonDocument.Parse(r.Stdout.Trim()).RootElement.EnumerateArray() -> e ]
             Expect.equal reports.Length 2 "one report per thread count"
@@ -70,8 +70,8 @@ let tests =
         test "--peer without --json adds the peer's rows to the table" {
             requireTorch ()
             let r =
-                runWithin 300 [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "4"; "--steps"; "1"; "--warmup"; "0"; "--sample-batch"; "1"
-                                "--sample-steps"; "1"; "--threads"; "1"; "--peer" ]
+                runWithin 300 [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "4"; "--steps"; "1"; "--untimed-steps"; "0"; "--sample-batch"; "1"
+                                "--sampler-steps"; "1"; "--threads"; "1"; "--peer" ]
             Expect.equal r.ExitCode 0 r.Stderr
             for row in [ "PyTorch peer images/s"; "ours / PyTorch (target >= 1.0)"; "peer check" ] do
                 Expect.stringContains r.Stdout row row

@@ -28,7 +28,7 @@ let private runShowingOpenMp (extra: (string * string) list) (args: string list)
         failwith "dfn did not finish within 120 s"
     { ExitCode = p.ExitCode; Stdout = out.Result; Stderr = err.Result }
 
-let private tinyBench = [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "8"; "--steps"; "1"; "--warmup"; "0"; "--sample-batch"; "2"; "--sample-steps"; "1"; "--threads"; "1" ]
+let private tinyBench = [ "bench"; "throughput"; "--model"; "tiny"; "--batch"; "8"; "--steps"; "1"; "--untimed-steps"; "0"; "--sample-batch"; "2"; "--sampler-steps"; "1"; "--threads"; "1" ]
 
 [<Tests>]
 let tests =

@@ -112,6 +112,21 @@ let properties =
 [<Tests>]
 let examples =
     testList "Clustering examples" [
+        test "one parse of objective names: every listed name parses to itself; snr with scale raw is snr-raw; unknown names are errors" {
+            for name in Objectives.names do
+                match Objectives.tryChoose name "" with
+                | Ok c -> Expect.equal c.Name name "canonical"
+                | Error e -> failtest (ClusteringError.message e)
+            let chosen name scale = Objectives.tryChoose name scale |> Result.map (fun c -> c.Name, c.Scale, c.NeedsAffinity, c.UsesSnr)
+            Expect.equal (chosen "SNR" "raw") (Ok("snr-raw", RawScale, false, true)) "snr + raw"
+            Expect.equal (chosen "timesteps" "") (Ok("timestep", LogScale, false, false)) "the plural"
+            Expect.equal (chosen "affinity" "") (Ok("affinity", LogScale, true, false)) "affinity"
+            Expect.equal (chosen "sn" "") (Error(UnknownObjective "sn")) "unknown"
+            Expect.equal (chosen "snr" "log10") (Error(UnknownSnrScale "log10")) "unknown scale"
+            let same a b = Objectives.clusterByName "linear" 1000 5 a b None |> Result.map (fun c -> c.Boundaries)
+            Expect.equal (same "snr-raw" "") (same "snr" "raw") "snr-raw is snr on the raw scale"
+        }
+
         test "log-SNR clusters of linear T = 1000, k = 5 are balanced; raw SNR ones are degenerate" {
             let schedule = Schedule.create Linear 1000
             let logClusters = Objectives.cluster schedule (SnrObjective LogScale) 5 |> Result.defaultWith (fun _ -> failwith "log")

@@ -69,8 +69,16 @@ let tests =
             Expect.floatClose Accuracy.high tied.Rho -0.8937939536688503 "rho with ties"
             Expect.floatClose { absolute = 0.0; relative = 1e-6 } tied.PValue 3.812493798897645e-05 "p with ties"
         }
-        testPropertyWithConfig { config with maxTest = 40 } "at n = 10 the exact p-value and the t approximation agree within 0.05" <| fun () ->
-            Prop.forAll (Arb.fromGen (genPairs 10 10)) <| fun (x, y) ->
+        // Without ties: with many ties the exact (tie-conditional) permutation distribution is coarse and the t
+        // approximation is off by far more (x = [2;-2;3;2;2;2;-2;-2;-2;1], y = [-2;-2;1;1;1;1;1;1;3;3]: exact 0.84,
+        // t 0.69), so the property is stated for distinct values, where the largest difference over every possible
+        // rho at n = 10 is 0.013 (computed over all 10! pairings).
+        testPropertyWithConfig { config with maxTest = 40 } "at n = 10 without ties the exact p-value and the t approximation agree within 0.05" <| fun () ->
+            let distinct = gen {
+                let! x = Gen.shuffle [| 1.0 .. 10.0 |]
+                let! y = Gen.shuffle [| 1.0 .. 10.0 |]
+                return x, y }
+            Prop.forAll (Arb.fromGen distinct) <| fun (x, y) ->
                 let result = RankCorrelation.test x y
                 if not (Double.IsNaN result.Rho) then
                     let approximate = RankCorrelation.tDistributionPValue result.Rho 10

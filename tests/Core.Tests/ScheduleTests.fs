@@ -7,7 +7,7 @@ open Expecto
 open FsCheck.FSharp
 
 // References computed independently with 50-digit decimal arithmetic (Python's decimal module),
-// from the definitions in method.md section 2.
+// from the definitions in the schedules as diffusers names and defines them (docs/clustering.md).
 let references =
     [ Linear, [ 0, 9.21024036697585; 499, -2.461698715810472; 999, -10.117673183301033 ]
       ScaledLinear, [ 0, 7.069423847025073; 999, -5.364047700298502 ]

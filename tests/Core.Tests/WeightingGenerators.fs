@@ -47,7 +47,7 @@ let simplexGrid k n =
                for j in 0 .. n - i -> [| float i / float n; float j / float n; float (n - i - j) / float n |] ]
     | _ -> failwith "grid only for k <= 3"
 
-/// PCGrad on explicit vectors, written straight from method.md section 6.
+/// PCGrad on explicit vectors, written straight from ANT section 4.2; docs/weightings.md.
 let naivePcGrad (vectors: float[][]) (orders: int[][]) =
     vectors |> Array.mapi (fun i gi ->
         let mutable projected = Array.copy gi

@@ -33,7 +33,7 @@ let private runPeer (dir: string) (args: string list) =
 let private json (text: string) = JsonDocument.Parse(text.Trim()).RootElement
 
 /// Our weights under diffusers' names (the names the peer's module uses).
-let private diffusersState (model: UNet) =
+let private diffusersState (model: Denoiser) =
     use ours = StateDict.Of model
     DiffusersKeyMap.ToDiffusers ours
 

@@ -41,7 +41,7 @@ let expectations =
           Files = [ "/p/big.csv", bigIdentity 1000 ] }
       case "unknown schedule" (facade "Schedule = \"quadratic\"") "DFN004" [ "'quadratic'"; "linear, scaled_linear" ] "Schedule = \"quadratic\""
       case "empty schedule" (facade "Schedule = \"\"") "DFN004" [ "''" ] "Schedule = \"\""
-      case "unknown objective" (facade "Objective = \"fid\"") "DFN005" [ "'fid'"; "timestep, snr, affinity" ] "Objective = \"fid\""
+      case "unknown objective" (facade "Objective = \"fid\"") "DFN005" [ "'fid'"; "timestep, snr, snr-raw, affinity" ] "Objective = \"fid\""
       case "unknown SNR scale" (facade "Objective = \"snr\", SnrScale = \"log10\"") "DFN006" [ "'log10'" ] "SnrScale = \"log10\""
       case "affinity without a file" (facade "Objective = \"affinity\"") "DFN007" [ "AffinityFile" ] "Objective = \"affinity\""
       case "affinity file missing" (affinity "nowhere.csv") "DFN008" [ "nowhere.csv" ] "AffinityFile = \"nowhere.csv\""

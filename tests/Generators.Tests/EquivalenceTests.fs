@@ -21,13 +21,13 @@ type Case =
 
 let private schedules = [ "linear"; "scaled_linear"; "squaredcos_cap_v2"; "sigmoid" ]
 
-/// Every schedule x {timestep, snr log, snr raw} x k = 1..20, with T drawn (seeded) from k..1000 and the
+/// Every schedule x {timestep, snr log, snr raw, snr-raw} x k = 1..20, with T drawn (seeded) from k..1000 and the
 /// extremes T = k and T = 4000 included; plus affinity cases over random symmetric matrices.
 let cases =
     let random = Random 20231201
     let plain =
         [ for schedule in schedules do
-            for objective, scale in [ "timestep", "log"; "snr", "log"; "snr", "raw" ] do
+            for objective, scale in [ "timestep", "log"; "snr", "log"; "snr", "raw"; "snr-raw", "" ] do
                 for k in 1 .. 20 ->
                     // The DP dominates this test's time: most T stay small, every seventh k reaches 4000.
                     let t = match k % 7 with 0 -> k | 1 -> 4000 | _ -> random.Next(k, 1001)
@@ -125,7 +125,7 @@ let equivalence =
             let grid = cases |> List.filter (fun c -> c.Affinity.IsNone)
             Expect.equal (grid |> List.map (fun c -> c.Clusters) |> List.distinct |> List.sort) [ 1 .. 20 ] "every k"
             Expect.equal (cases |> List.map (fun c -> c.Schedule) |> List.distinct |> List.sort) (List.sort schedules) "every schedule"
-            Expect.equal (cases |> List.map (fun c -> c.Objective) |> List.distinct |> List.sort) [ "affinity"; "snr"; "timestep" ] "every objective"
+            Expect.equal (cases |> List.map (fun c -> c.Objective) |> List.distinct |> List.sort) (List.sort (List.ofArray Objectives.names)) "every objective Core names"
             Expect.equal (cases |> List.map (fun c -> c.Timesteps) |> List.max) 4000 "T reaches 4000"
         }
 

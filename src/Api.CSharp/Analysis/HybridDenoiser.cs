@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Analysis;
 
 /// <summary>
-/// The hybrid sampler's network for the negative transfer gap (method.md section 5): the specialist denoises the
+/// The hybrid sampler's network for the negative transfer gap (ANT section 3.3, observation O2; docs/analysis.md): the specialist denoises the
 /// timesteps inside its interval [Start, End), the shared model all others. Routing is per sample, so it also works
 /// for batches that mix timesteps.
 /// </summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Analysis;
 
-/// <summary>Settings of a task-affinity measurement (method.md section 4).</summary>
+/// <summary>Settings of a task-affinity measurement (ANT section 3.2, observation O1; docs/analysis.md).</summary>
 /// <param name="Groups">G: the timesteps split into G equal groups (G must divide T); 20-100 is the paper author's advice.</param>
 /// <param name="SketchDim">0 keeps each group's full gradient (memory G x P floats); d &gt; 0 keeps a d-dimensional
 /// Gaussian random projection instead (memory G x d plus one exact gradient for the error check).</param>
@@ -93,7 +93,7 @@ public static class TaskAffinityAnalysis
         return new AffinityMeasurement(cosines, error);
     }
 
-    /// <summary>Measures every model and averages the cosine matrices (method.md: mean over checkpoints). Each model
+    /// <summary>Measures every model and averages the cosine matrices (ANT section 3.2: mean over checkpoints). Each model
     /// a loader returns is disposed once measured, so memory stays flat however many checkpoints there are.</summary>
     public static AffinityMeasurement MeasureAveraged(IEnumerable<Func<nn.Module<Tensor, Tensor, Tensor>>> models, GaussianDiffusion diffusion, Tensor images,
         TaskAffinityOptions options, Action<int>? progress = null)

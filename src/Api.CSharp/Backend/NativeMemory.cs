@@ -10,7 +10,7 @@ namespace DiffusionFunctional.Backend;
 /// block is freed, raises its own mmap threshold so later large blocks come from the heap too), and each thread
 /// allocates from its own arena: the pages training's activations left free stay resident while OnnxRuntime's threads
 /// fill their arenas during an evaluation, so the process's peak is the sum of both phases' high-water marks
-/// (docs/benchmarks.md, "Memory and spinning"). <c>malloc_trim(0)</c> returns the free pages of every arena.
+/// (docs/benchmarks-history.md, "Memory and spinning, re-measured"). <c>malloc_trim(0)</c> returns the free pages of every arena.
 /// Called at phase boundaries only (a few times per evaluation point), so allocation inside a phase keeps glibc's
 /// fast reuse. glibc's own function, reached by P/Invoke: no served library wraps it. The managed heap is compacted
 /// first, so that large arrays already dropped (a data set's raw bytes, feature matrices) go back too rather than wait

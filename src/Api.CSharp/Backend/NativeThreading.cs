@@ -7,7 +7,7 @@ namespace DiffusionFunctional.Backend;
 /// whose idle workers spin for a while after every parallel region (about 300,000 iterations unless told otherwise).
 /// On cores shared with other processes that spinning competes with the work itself, and each parallel region waits
 /// for its slowest thread: two threads on a loaded 2-core machine ran 7x slower than one (docs/benchmarks.md,
-/// "Training speed"). Sleeping at once (<c>OMP_WAIT_POLICY=PASSIVE</c>) never collapses, but on idle cores each of a
+/// "Spinning on idle cores"). Sleeping at once (<c>OMP_WAIT_POLICY=PASSIVE</c>) never collapses, but on idle cores each of a
 /// step's many small parallel regions then pays a wake-up: a quarter of the two-thread step. A short spin
 /// (<c>GOMP_SPINCOUNT</c>, a few microseconds) keeps nearly all of the idle gain and costs little on a shared machine
 /// (docs/benchmarks.md, "Spinning on idle cores"), so both are set, as one choice: a user who sets either keeps

@@ -18,8 +18,9 @@ public sealed record ClusterRequest(
     string SnrScale = "log",
     string? AffinityFile = null);
 
-/// <summary>The exact optimum of a clustering request, with the schedule it was computed on.</summary>
-public sealed record ClusterResult(ClusterRequest Request, NoiseSchedule Schedule, int[] Boundaries, double Cost)
+/// <summary>The exact optimum of a clustering request, with the schedule it was computed on and the objective's
+/// canonical name (snr with the raw scale is snr-raw).</summary>
+public sealed record ClusterResult(ClusterRequest Request, NoiseSchedule Schedule, int[] Boundaries, double Cost, string ObjectiveName = "")
 {
     /// <summary>The clusters with their timestep ranges and log-SNR spans.</summary>
     public IReadOnlyList<ClusterRange> Ranges =>
@@ -50,15 +51,16 @@ public static class TimestepClustering
     /// <summary>Clusters the timesteps of the requested schedule exactly.</summary>
     public static ClusterResult Run(ClusterRequest request)
     {
-        var objective = request.Objective?.Trim().ToLowerInvariant();
-        if (objective == "affinity" && string.IsNullOrWhiteSpace(request.AffinityFile))
+        if (!TimestepClusterings.TryChooseObjective(request.Objective, request.SnrScale, out var choice, out var parseError))
+            throw new BadInputException(parseError.Message);
+        if (choice.NeedsAffinity && string.IsNullOrWhiteSpace(request.AffinityFile))
             throw new BadInputException("the affinity objective needs an affinity matrix file (--affinity FILE.csv)");
-        var affinity = objective == "affinity" ? ReadAffinity(request.AffinityFile!) : null;
+        var affinity = choice.NeedsAffinity ? ReadAffinity(request.AffinityFile!) : null;
         if (!TimestepClusterings.TryCluster(request.Schedule, request.Timesteps, request.Clusters, request.Objective, request.SnrScale, affinity,
                 out var clusters, out var error))
             throw new BadInputException(error.Message);
         if (!NoiseSchedules.TryCreate(request.Schedule, request.Timesteps, out var schedule, out var scheduleError)) throw new BadInputException(scheduleError);
-        return new ClusterResult(request, schedule, clusters.Boundaries, clusters.Cost);
+        return new ClusterResult(request, schedule, clusters.Boundaries, clusters.Cost, choice.Name);
     }
 }
 
@@ -76,12 +78,7 @@ public static class ClusterPlans
     public static ClusterPlan FromObjective(string schedule, int timesteps, int clusters, string objective, string? affinityFile = null)
     {
         if (clusters == 1) return ClusterPlan.Single(timesteps);
-        var (name, scale) = (objective ?? "").Trim().ToLowerInvariant() switch
-        {
-            "snr-raw" => ("snr", "raw"),
-            var other => (other, "log"),
-        };
-        var result = TimestepClustering.Run(new ClusterRequest(schedule, timesteps, clusters, name, scale, affinityFile));
+        var result = TimestepClustering.Run(new ClusterRequest(schedule, timesteps, clusters, objective, "", affinityFile));
         return ClusterPlan.Create(timesteps, result.Boundaries, $"{schedule}/{objective} k={clusters}");
     }
 

@@ -6,7 +6,7 @@ namespace DiffusionFunctional.Diffusion;
 /// sqrt(abar_t) and sqrt(1 - abar_t) for t = 0..T-1 as float32 tensors, computed once in double and rounded to float
 /// (the values the per-step lookups used to build from host arrays), copied once to each device asked for. A training
 /// step then looks its batch's rows up with index_select on the device instead of reading the timesteps back to the
-/// host and building new tensors (issue 13, docs/benchmarks.md "Training speed").
+/// host and building new tensors (docs/benchmarks-history.md, "What was tried, kept or not").
 /// </summary>
 internal sealed class CoefficientTables
 {

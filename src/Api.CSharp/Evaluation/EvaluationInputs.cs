@@ -37,7 +37,7 @@ public static class EvaluationInputs
         if (loaded.NoiseWarning() is { } warning) log?.Invoke($"warning: {warning}");
         log?.Invoke($"sampling {n} images from {loaded.Path} (step {loaded.Step}, {sampler.Kind} {sampler.Steps} steps)");
         var config = loaded.Model.Config;
-        if (sampler.Kind == SamplerKind.Ddim && sampler.Steps > loaded.Diffusion.Timesteps)
+        if (sampler.Kind != SamplerKind.Ddpm && sampler.Steps > loaded.Diffusion.Timesteps)
             throw new BadInputException($"--sampler-steps {sampler.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
         using var generated = Samplers.Sample(loaded.Diffusion, loaded.Model, [n, config.ImageChannels, config.ImageSize, config.ImageSize], sampler);
         return new EvaluationSet(ImageBatch.FromSigned(generated), $"{n} samples of step {loaded.Step} ({sampler.Kind}, {sampler.Steps} steps, seed {sampler.Seed})", 0);

@@ -50,7 +50,7 @@ public sealed record EvaluationResult(
 
 /// <summary>
 /// FD-ResNet18, KID, precision and recall (and FID with a user-supplied Inception) of generated images against real
-/// images (method.md section 9). Holds the loaded networks: create once, evaluate many times, dispose.
+/// images (docs/evaluation.md). Holds the loaded networks: create once, evaluate many times, dispose.
 /// </summary>
 public sealed class Evaluator : IDisposable
 {
@@ -77,7 +77,7 @@ public sealed class Evaluator : IDisposable
         ownsExtractors = true;
         cache = options.CacheRealFeatures ? new FeatureCache(options.CacheDirectory) : null;
         // One session with several threads, not one session per thread: as fast and the same features to the bit
-        // (dfn bench evaluation, docs/benchmarks.md), and each further session holds another ~250 MB of weights and
+        // (dfn bench evaluation, docs/benchmarks.md, "Evaluation"), and each further session holds another ~250 MB of weights and
         // graph.
         resnet = new ResNet18Extractor(new ResNet18Options(options.ModelDirectory, Workers: 1, ThreadsPerWorker: options.Workers));
         try

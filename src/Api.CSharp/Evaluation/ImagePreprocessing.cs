@@ -41,7 +41,7 @@ internal static class ImagePreprocessing
 
     /// <summary>
     /// Copies a contiguous float tensor's memory as one block: TensorAccessor.CopyTo goes element by element, about
-    /// 2 ms of CPU per 224 x 224 RGB image (docs/benchmarks.md), as much as the rest of the preprocessing together.
+    /// 2 ms of CPU per 224 x 224 RGB image (docs/benchmarks-history.md, "Batched extraction against one image per run"), as much as the rest of the preprocessing together.
     /// </summary>
     static void CopyOut(Tensor contiguous, Span<float> destination) =>
         MemoryMarshal.Cast<byte, float>(contiguous.bytes).CopyTo(destination);

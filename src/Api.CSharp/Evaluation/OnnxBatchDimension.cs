@@ -15,7 +15,7 @@ namespace DiffusionFunctional.Evaluation;
 /// Written here rather than with a served package: OnnxSharp 0.3.2 (generated ONNX classes) parses all 63 MB of
 /// weights into objects and writes them back (0.3-1.2 s per load), and a first version on Google.Protobuf's streams,
 /// which copy every length-delimited field, left the process 320 MB larger after loading than this walk does
-/// (measured, docs/benchmarks.md). This walk measures the result first and writes it into one array: the input and
+/// (measured, docs/benchmarks-history.md, "Batched extraction against one image per run"). This walk measures the result first and writes it into one array: the input and
 /// the output are the only copies, and the result parses to the same model as OnnxSharp's rewrite (checked once).
 /// A graph is accepted only when each of its operators treats the images of a batch independently, so that the
 /// rewrite cannot change any result: a Reshape with the batch baked into its shape, for one, is refused.

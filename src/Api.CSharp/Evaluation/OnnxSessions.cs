@@ -7,9 +7,11 @@ internal static class OnnxSessions
 {
     /// <summary>
     /// Sequential execution, all graph optimisations, <paramref name="threads"/> intra-op threads that sleep instead of
-    /// spinning while they wait (spinning threads burn the CPU another process could use; docs/benchmarks.md), unless
+    /// spinning while they wait (spinning threads burn the CPU another process could use; docs/benchmarks-history.md,
+    /// "Batched extraction against one image per run"), unless
     /// <paramref name="allowSpinning"/> (OnnxRuntime's default, which the single-image reference path keeps).
-    /// The optimisation level fixes which kernels run, and so the features to the last bit (docs/benchmarks.md): keep it.
+    /// The optimisation level fixes which kernels run, and so the features to the last bit
+    /// (docs/benchmarks-history.md, "Batched extraction against one image per run"): keep it.
     /// </summary>
     public static SessionOptions Options(int threads, bool allowSpinning = false)
     {
@@ -20,7 +22,8 @@ internal static class OnnxSessions
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             // No arena: between evaluation points the activations' memory goes back to the system instead of staying
-            // reserved beside training (no measurable cost in CPU-ms per image: docs/benchmarks.md).
+            // reserved beside training (no measurable cost in CPU-ms per image: docs/benchmarks-history.md,
+            // "Memory and spinning, re-measured").
             EnableCpuMemArena = false,
             EnableMemoryPattern = false,
         };

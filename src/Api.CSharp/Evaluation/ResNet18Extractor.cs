@@ -6,7 +6,7 @@ namespace DiffusionFunctional.Evaluation;
 /// <param name="ModelDirectory">Folder holding <c>ResNetPrepOnnx/</c> and <c>ResNet18Onnx/</c>; default <see cref="ResNet18Extractor.DefaultModelDirectory"/>.</param>
 /// <param name="Workers">Batches run concurrently, each worker with its own session.</param>
 /// <param name="ThreadsPerWorker">OnnxRuntime intra-op threads per worker.</param>
-/// <param name="BatchSize">Images per session run; features do not depend on it (docs/benchmarks.md has the sweep).</param>
+/// <param name="BatchSize">Images per session run; features do not depend on it (docs/benchmarks.md, "Evaluation", has the sweep).</param>
 public sealed record ResNet18Options(string? ModelDirectory = null, int Workers = 1, int ThreadsPerWorker = 1, int BatchSize = ResNet18Options.DefaultBatchSize)
 {
     /// <summary>Images per session run unless told otherwise: 8 was as fast as 16-64 and holds the least memory.</summary>

@@ -7,7 +7,7 @@ namespace DiffusionFunctional.Evaluation;
 /// <summary>
 /// The package's two graphs run as shipped, one image per session run: how <see cref="ResNet18Extractor"/> worked
 /// before its batch was made dynamic. Kept as the reference its features are tested against and the baseline of
-/// <c>dfn bench evaluation</c> (docs/benchmarks.md).
+/// <c>dfn bench evaluation</c> (docs/benchmarks.md, "Evaluation").
 /// </summary>
 internal sealed class ResNet18SingleImage : IFeatureExtractor
 {

@@ -12,12 +12,12 @@ public enum WeightsFormat
 {
     /// <summary>A folder diffusers loads as it is: config.json, scheduler_config.json, diffusion_pytorch_model.safetensors.</summary>
     Diffusers,
-    /// <summary>One <c>torch.save</c> state_dict file with diffusers' UNet2DModel keys.</summary>
+    /// <summary>One <c>torch.save</c> state_dict file: a UNet with diffusers' UNet2DModel keys, a DiT with the DiT code's keys.</summary>
     PyTorch,
 }
 
-/// <summary>What an export wrote: the checkpoint read, its step, the files written, and warnings about the weights.</summary>
-public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files, IReadOnlyList<string> Warnings);
+/// <summary>What an export wrote: the checkpoint read, its step, the files written, warnings about the weights, and the key scheme.</summary>
+public sealed record ExportResult(string Checkpoint, long Step, IReadOnlyList<string> Files, IReadOnlyList<string> Warnings, string Keys);
 
 /// <summary>
 /// Writes a checkpoint's weights for diffusers and PyTorch users: keys and layouts of diffusers' <c>UNet2DModel</c>
@@ -72,10 +72,11 @@ public static class WeightsExport
         using var loaded = CheckpointModel.Load(file, useEma);
         var warnings = new List<string>();
         if (loaded.NoiseWarning() is { } noise) warnings.Add(noise);
-        if (format == WeightsFormat.PyTorch && DiffusersMismatch(loaded.Model.Config) is { } mismatch)
+        if (format == WeightsFormat.PyTorch && loaded.Model.Config is UNetConfig unet && DiffusersMismatch(unet) is { } mismatch)
             warnings.Add($"the state_dict has UNet2DModel's keys, but no UNet2DModel config computes this network: {mismatch}");
         var written = format == WeightsFormat.Diffusers ? WriteDiffusers(loaded.Model, loaded.Diffusion, output) : [WritePyTorch(loaded.Model, output)];
-        return new ExportResult(file, loaded.Step, written, warnings);
+        var keys = loaded.Model is UNet ? "diffusers keys" : $"{loaded.Model.Config.Kind} keys as in its reference code";
+        return new ExportResult(file, loaded.Step, written, warnings, keys);
     }
 
     /// <summary>Why no UNet2DModel config.json describes <paramref name="config"/>, or null when one does.</summary>
@@ -90,9 +91,11 @@ public static class WeightsExport
     }
 
     /// <summary>Writes the diffusers folder; refuses (before writing anything) a configuration diffusers cannot express.</summary>
-    public static IReadOnlyList<string> WriteDiffusers(UNet model, GaussianDiffusion diffusion, string folder)
+    public static IReadOnlyList<string> WriteDiffusers(Denoiser model, GaussianDiffusion diffusion, string folder)
     {
-        var config = DiffusersUNetConfig.ToJson(model.Config);
+        if (model is not UNet unet)
+            throw new BadInputException($"a {model.Config.Kind} has no diffusers folder (diffusers' DiT is class-conditional and latent); export it with --format pytorch");
+        var config = DiffusersUNetConfig.ToJson(unet.Shape);
         var scheduler = DiffusersSchedulerConfig.ToJson(diffusion);
         using var ours = StateDict.Of(model);
         using var theirs = DiffusersKeyMap.ToDiffusers(ours);
@@ -105,14 +108,16 @@ public static class WeightsExport
     }
 
     /// <summary>
-    /// Writes a <c>torch.save</c> state_dict (zip format, TorchSharp.PyBridge) with diffusers' UNet2DModel keys. Unlike
-    /// the diffusers folder it is written for any configuration (e.g. a DTR model, whose masks a user recomputes:
-    /// docs/routing-and-densities.md); <see cref="DiffusersMismatch"/> says when no UNet2DModel config fits it.
+    /// Writes a <c>torch.save</c> state_dict (zip format, TorchSharp.PyBridge): a UNet's with diffusers' UNet2DModel keys,
+    /// a DiT's with the DiT paper's code's keys (docs/interop.md). Unlike the diffusers folder it is written for any
+    /// configuration (e.g. a DTR model, whose masks a user recomputes: docs/routing-and-densities.md);
+    /// <see cref="DiffusersMismatch"/> says when no UNet2DModel config fits a UNet.
     /// </summary>
-    public static string WritePyTorch(UNet model, string path)
+    public static string WritePyTorch(Denoiser model, string path)
     {
         using var ours = StateDict.Of(model);
-        using var theirs = DiffusersKeyMap.ToDiffusers(ours);
+        using var mapped = model is UNet ? DiffusersKeyMap.ToDiffusers(ours) : null;
+        var theirs = mapped ?? ours;
         // An OrderedDictionary keeps the module order in the pickle, as torch.save of a state_dict would.
         var ordered = new OrderedDictionary();
         foreach (var (key, tensor) in theirs) ordered.Add(key, tensor);

@@ -8,7 +8,7 @@ namespace DiffusionFunctional.Interop;
 /// <summary>Choices an import cannot read from the files: each overrides what the files say, or fills in what they lack.</summary>
 public sealed record ImportOptions
 {
-    /// <summary>A named model (<see cref="UNetConfig.Names"/>) to use instead of config.json or the shapes.</summary>
+    /// <summary>A named model (<see cref="Denoisers.Names"/>) to use instead of config.json or the shapes.</summary>
     public string? Model { get; init; }
     /// <summary>The image size, when config.json has no sample_size (or to override it).</summary>
     public int? ImageSize { get; init; }
@@ -21,7 +21,7 @@ public sealed record ImportOptions
 }
 
 /// <summary>Imported weights: the loaded network (eval mode), its diffusion, and where each part came from.</summary>
-public sealed record ImportedWeights(UNet Model, GaussianDiffusion Diffusion, string WeightsFile, string ConfigOrigin, string KeyScheme, string DiffusionOrigin) : IDisposable
+public sealed record ImportedWeights(Denoiser Model, GaussianDiffusion Diffusion, string WeightsFile, string ConfigOrigin, string KeyScheme, string DiffusionOrigin) : IDisposable
 {
     /// <summary>Disposes the network.</summary>
     public void Dispose() => Model.Dispose();
@@ -29,7 +29,7 @@ public sealed record ImportedWeights(UNet Model, GaussianDiffusion Diffusion, st
 
 /// <summary>
 /// Reads weights as they come (a diffusers folder, safetensors, or any <c>torch.save</c> state_dict: zip or legacy,
-/// any float dtype, views and strides) into our UNet, and writes them as a weights-only checkpoint that
+/// any float dtype, views and strides) into a UNet or a DiT, and writes them as a weights-only checkpoint that
 /// <c>dfn sample</c>, <c>dfn export</c> and <c>dfn evaluate</c> accept (<see cref="WeightsCheckpoint"/>).
 /// </summary>
 public static class WeightsImport
@@ -74,7 +74,7 @@ public static class WeightsImport
         using var weights = source.ReadWeights();
         var (config, configOrigin) = ResolveConfig(source, weights, options);
         var (diffusion, diffusionOrigin) = ResolveDiffusion(source, options);
-        var model = new UNet(config);
+        var model = config.Build();
         try
         {
             var scheme = LoadInto(model, weights, source.WeightsFile);
@@ -89,16 +89,17 @@ public static class WeightsImport
     }
 
     /// <summary>
-    /// Copies a state_dict with diffusers' UNet2DModel keys or dfn's own keys into <paramref name="model"/>, after
-    /// checking every key and shape; returns which key scheme it found.
+    /// Copies a state_dict into <paramref name="model"/> after checking every key and shape: a UNet takes diffusers'
+    /// UNet2DModel keys or dfn's own, a DiT (or any other backbone) dfn's own, which for a DiT are the DiT paper's
+    /// code's names without the class embedding. Returns which key scheme it found.
     /// </summary>
-    public static string LoadInto(UNet model, StateDict weights, string file)
+    public static string LoadInto(Denoiser model, StateDict weights, string file)
     {
         var target = model.state_dict();
         var shapes = target.ToDictionary(kv => kv.Key, kv => kv.Value.shape);
         try
         {
-            if (DiffusersKeyMap.HasOwnKeys(weights.Keys))
+            if (model is not UNet || DiffusersKeyMap.HasOwnKeys(weights.Keys))
             {
                 DiffusersKeyMap.CheckOwnKeys(weights, shapes);
                 Copy(target, weights);
@@ -117,12 +118,17 @@ public static class WeightsImport
         foreach (var (key, tensor) in target) tensor.copy_(source[key]);
     }
 
-    private static (UNetConfig Config, string Origin) ResolveConfig(WeightsSource source, StateDict weights, ImportOptions options)
+    private static (DenoiserConfig Config, string Origin) ResolveConfig(WeightsSource source, StateDict weights, ImportOptions options)
     {
         if (options.Model is { } name)
         {
-            var channels = weights.TryGetValue("conv_in.weight", out var conv) ? (int)conv.shape[1] : (int?)null;
-            return (UNetConfig.Named(name, channels, options.ImageSize), $"model '{name}'");
+            var input = weights.TryGetValue("conv_in.weight", out var conv) ? conv : weights.GetValueOrDefault(DiTShapes.PatchWeight);
+            return (Denoisers.Named(name, input is null ? null : (int)input.shape[1], options.ImageSize), $"model '{name}'");
+        }
+        if (DiTShapes.IsDiT(weights.Keys))
+        {
+            var (dit, preset) = DiTShapes.Infer(weights.Shapes(), source.WeightsFile, options.ImageSize);
+            return (dit, $"the tensor shapes (the '{preset}' model's heads)");
         }
         if (source.ReadConfig() is { } json)
             return (DiffusersUNetConfig.FromJson(json, options.ImageSize, source.ConfigFile!), source.ConfigFile!);

@@ -6,11 +6,11 @@ using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Models;
 
-/// <summary>How a <see cref="UNet"/> routes the denoising tasks (timesteps) through its channels.</summary>
+/// <summary>How a <see cref="Denoiser"/> routes the denoising tasks (timesteps) through its channels.</summary>
 [JsonConverter(typeof(TaskRoutingKindJsonConverter))]
 public enum TaskRoutingKind
 {
-    /// <summary>Every channel serves every timestep (the plain ADM UNet).</summary>
+    /// <summary>Every channel serves every timestep (the plain network).</summary>
     None,
     /// <summary>Denoising Task Routing (Park et al., ICLR 2024): a sliding window of channels per timestep.</summary>
     Dtr,
@@ -20,9 +20,10 @@ public enum TaskRoutingKind
 internal sealed class TaskRoutingKindJsonConverter() : JsonStringEnumConverter<TaskRoutingKind>(JsonNamingPolicy.CamelCase, allowIntegerValues: false);
 
 /// <summary>
-/// The DTR channel masks of one network (docs/routing-and-densities.md). A residual block with input x computes
+/// The DTR channel masks of one network (docs/routing-and-densities.md). A UNet residual block with input x computes
 /// <c>skip(x) + Block(m_t * x)</c>, the paper's z + Block(m_{D_t} ⊙ z), where m_t is timestep t's 0/1 window over the
-/// block's input channels (Core's <see cref="TaskRouting"/>). The masks are a function of t, not weights: they are not
+/// block's input channels (Core's <see cref="TaskRouting"/>); a DiT block computes <c>(1 - m_t) * x + Block(m_t * x)</c>
+/// over the token features, the block's residual stream included, as the DTR paper's DiT does. The masks are a function of t, not weights: they are not
 /// registered with the module, so state dicts and exported weights are unchanged. One [T, C] table per distinct input
 /// width is built once at construction (CPU) and copied once to each device the network runs on; a batch looks its
 /// rows up with one index_select per width (<see cref="ForBatch"/>).
@@ -43,7 +44,7 @@ public sealed class TaskRouter : IDisposable
     public IReadOnlyList<int> Widths => [.. cpuTables.Keys.Order()];
 
     /// <summary>The router of <paramref name="config"/> for blocks with the given input widths; null when routing is off.</summary>
-    public static TaskRouter? Create(UNetConfig config, IEnumerable<int> inputWidths) =>
+    public static TaskRouter? Create(DenoiserConfig config, IEnumerable<int> inputWidths) =>
         config.Routing == TaskRoutingKind.None ? null : new TaskRouter(config.RoutingTimesteps, config.RoutingShare, config.RoutingSharpness, inputWidths);
 
     /// <summary>Builds the [T, C] mask table of every distinct width. Throws <see cref="BadInputException"/> on bad settings.</summary>
@@ -63,7 +64,7 @@ public sealed class TaskRouter : IDisposable
     }
 
     /// <summary>
-    /// The masks of a batch's timesteps [B] (integers in [0, T)) for every width, as [B, C, 1, 1] tensors of
+    /// The masks of a batch's timesteps [B] (integers in [0, T)) for every width, as [B, C] tensors of
     /// <paramref name="type"/> on the timesteps' device, created now in the caller's dispose scope (one index_select
     /// per width). Throws <see cref="BadInputException"/> for a timestep outside [0, T).
     /// </summary>
@@ -76,7 +77,7 @@ public sealed class TaskRouter : IDisposable
         var rows = new Dictionary<int, Tensor>();
         foreach (var (width, table) in TablesOn(index.device))
         {
-            var selected = table.index_select(0, index).unsqueeze(-1).unsqueeze(-1);
+            var selected = table.index_select(0, index);
             rows[width] = selected.dtype == type ? selected : selected.to_type(type);
         }
         return new RoutingMasks(rows, type);
@@ -102,7 +103,7 @@ public sealed class TaskRouter : IDisposable
     }
 }
 
-/// <summary>One batch's DTR masks: for each block input width, the rows of the batch's timesteps as [B, C, 1, 1].</summary>
+/// <summary>One batch's DTR masks: for each block input width, the rows of the batch's timesteps as [B, C].</summary>
 public sealed class RoutingMasks
 {
     private readonly Dictionary<int, Tensor> rows;
@@ -116,10 +117,17 @@ public sealed class RoutingMasks
     /// <summary>The element type of the masks (the activations').</summary>
     public ScalarType Type { get; }
 
-    /// <summary>The masks [B, C, 1, 1] for input width <paramref name="channels"/>.</summary>
+    /// <summary>The masks [B, C] for input width <paramref name="channels"/>.</summary>
     public Tensor For(int channels) => rows.TryGetValue(channels, out var found) ? found
         : throw new InvalidOperationException($"no routing table for {channels} channels (the router has {string.Join(", ", rows.Keys)})");
 
-    /// <summary>x [B, C, H, W] with the channels outside each sample's window set to zero.</summary>
-    public Tensor Apply(Tensor x) => x * For((int)x.shape[1]);
+    /// <summary>Feature maps x [B, C, H, W] with the channels outside each sample's window set to zero.</summary>
+    public Tensor Apply(Tensor x)
+    {
+        using var mask = For((int)x.shape[1]).unsqueeze(-1).unsqueeze(-1);
+        return x * mask;
+    }
+
+    /// <summary>The mask of tokens x [B, N, C] (channels last), shaped [B, 1, C] to broadcast over the tokens.</summary>
+    public Tensor ForTokens(Tensor x) => For((int)x.shape[2]).unsqueeze(1);
 }

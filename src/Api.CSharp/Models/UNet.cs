@@ -60,7 +60,7 @@ public sealed class UNetLevel : nn.Module
 /// State-dict keys follow diffusers' <c>UNet2DModel</c> vocabulary: <c>conv_in</c>, <c>time_embedding.linear_1</c>,
 /// <c>down_blocks.{i}.resnets.{j}.conv1</c>, <c>mid_block</c>, <c>up_blocks</c>, <c>conv_norm_out</c>, <c>conv_out</c>.
 /// </summary>
-public sealed class UNet : Module<Tensor, Tensor, Tensor>
+public sealed class UNet : Denoiser
 {
     private readonly Conv2d conv_in;
     private readonly TimestepEmbedding time_embedding;
@@ -71,16 +71,16 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
     private readonly Conv2d conv_out;
     private readonly TaskRouter? router;
 
-    /// <summary>The configuration this network was built from.</summary>
-    public UNetConfig Config { get; }
+    /// <summary>The configuration this network was built from, typed: the same object as <see cref="Denoiser.Config"/>.</summary>
+    public UNetConfig Shape { get; }
 
     /// <summary>Builds the network; weights are drawn from the global TorchSharp generator (seed it first).</summary>
-    public UNet(UNetConfig config) : base(nameof(UNet))
+    public UNet(UNetConfig config) : base(nameof(UNet), config)
     {
         // Before this network's first convolution, the kernels must be known to compute correct numbers (or replaced).
         Backend.ConvolutionKernels.Ensure();
         config.Validate();
-        Config = config;
+        Shape = config;
         // TorchSharp's layer constructors leave temporaries behind (a Conv2d's bias initialisation, for one): build
         // inside a dispose scope that keeps the parameters and buffers and frees the rest.
         using var scope = NewDisposeScope();
@@ -143,22 +143,22 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
         router = TaskRouter.Create(config, down_blocks.Concat(up_blocks).SelectMany(l => l.BlockInputWidths).Concat(mid_block.BlockInputWidths));
     }
 
-    /// <summary>The DTR masks (null when <see cref="UNetConfig.Routing"/> is none).</summary>
-    public TaskRouter? Router => router;
+    /// <inheritdoc/>
+    public override TaskRouter? Router => router;
 
     /// <summary>
     /// Run the feature maps in channels-last (NHWC) memory order, which oneDNN's CPU convolutions prefer over NCHW:
-    /// the first feature map is reordered once and every later layer keeps the order (docs/benchmarks.md, "Training
-    /// speed"). Results equal NCHW's to float rounding; weights and state dicts are unchanged. Off by default.
+    /// the first feature map is reordered once and every later layer keeps the order (docs/benchmarks-history.md,
+    /// "What was tried, kept or not"). Results equal NCHW's to float rounding; weights and state dicts are unchanged. Off by default.
     /// </summary>
-    public bool ChannelsLast { get; set; }
+    public override bool ChannelsLast { get; set; }
 
     /// <summary>Predicts the model output for noisy images <paramref name="x"/> [B,C,H,W] at integer timesteps [B].</summary>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();
         // Features in the weights' type: a bf16 working copy (Training/MixedPrecision.cs) takes bf16 features.
-        var features = Layers.TimestepFeatures(timesteps, Config.BaseChannels);
+        var features = Layers.TimestepFeatures(timesteps, Shape.BaseChannels);
         var emb = time_embedding.forward(features.dtype == x.dtype ? features : features.to_type(x.dtype));
         var routing = router?.ForBatch(timesteps, x.dtype);
         var h = conv_in.forward(x);
@@ -170,9 +170,6 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor>
         var output = conv_out.forward(functional.silu(Layers.Normalise(conv_norm_out, h), inplace: true));
         return (ChannelsLast ? output.contiguous() : output).MoveToOuterDisposeScope();
     }
-
-    /// <summary>Number of trainable scalars.</summary>
-    public long ParameterCount => parameters().Sum(p => p.numel());
 
     /// <summary>Also frees the routing tables (they are not registered modules).</summary>
     protected override void Dispose(bool disposing)

@@ -39,7 +39,7 @@ internal static class Layers
     /// <summary>
     /// <paramref name="norm"/> applied to <paramref name="x"/>; a channels-last input is normalised in NCHW order and
     /// returned channels-last, because libtorch 2.10's CPU GroupNorm is about ten times slower on NHWC input than the
-    /// two reorders (docs/benchmarks.md, "Training speed").
+    /// two reorders (docs/benchmarks-history.md, "What was tried, kept or not").
     /// </summary>
     public static Tensor Normalise(GroupNorm norm, Tensor x)
     {
@@ -102,7 +102,7 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
         using var scope = NewDisposeScope();
         var routed = routing is null ? x : routing.Apply(x);
         // In place where autograd allows it (GroupNorm's and a convolution's backward never read their outputs): the
-        // same values without a fresh feature-map buffer per operation (docs/benchmarks.md, "Training speed").
+        // same values without a fresh feature-map buffer per operation (docs/benchmarks-history.md, "What was tried, kept or not").
         var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed), inplace: true));
         h.add_(time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
         h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h), inplace: true)));
@@ -140,7 +140,7 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         // [B, 3C, H, W] -> [3, B, heads, HW, d]
         var parts = qkv.forward(Layers.Normalise(norm, x)).reshape(b, 3, heads, headDim, h * w).permute(1, 0, 2, 4, 3);
         // In a bf16 network (Training/MixedPrecision.cs) attention over these few pixels runs in fp32: libtorch's CPU
-        // kernel is about three times faster there than in bf16, and the softmax more precise (docs/benchmarks.md).
+        // kernel is about three times faster there than in bf16, and the softmax more precise (docs/benchmarks-history.md, "What was tried, kept or not").
         var qkvParts = parts.dtype == ScalarType.BFloat16 ? parts.to_type(ScalarType.Float32) : parts;
         var attended = functional.scaled_dot_product_attention(qkvParts[0], qkvParts[1], qkvParts[2]).to_type(parts.dtype);
         var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);

@@ -17,7 +17,7 @@ namespace DiffusionFunctional.Training;
 /// <param name="UsesEma">True for the EMA weights, false for the live ones.</param>
 /// <param name="InitialWeightShare">With EMA weights: the share the random initial weights still have in them (0 for live weights).</param>
 /// <param name="Path">The checkpoint file read.</param>
-public sealed record CheckpointModel(UNet Model, GaussianDiffusion Diffusion, long Step, bool UsesEma, double InitialWeightShare, string Path) : IDisposable
+public sealed record CheckpointModel(Denoiser Model, GaussianDiffusion Diffusion, long Step, bool UsesEma, double InitialWeightShare, string Path) : IDisposable
 {
     /// <summary>Above this share of the initial weights, EMA samples are mostly noise: commands warn.</summary>
     public const double NoisyInitialShare = 0.05;
@@ -34,7 +34,7 @@ public sealed record CheckpointModel(UNet Model, GaussianDiffusion Diffusion, lo
         {
             var config = CheckpointHeaders.ReadConfig(header, file);
             var diffusion = CheckpointHeaders.ReadDiffusion(header, file);
-            var model = new UNet(config);
+            var model = config.Build();
             try
             {
                 model.load(r);
@@ -73,11 +73,7 @@ internal static class CheckpointHeaders
         return json;
     }
 
-    public static UNetConfig ReadConfig(JsonObject header, string path)
-    {
-        try { return header["model"]?.Deserialize<UNetConfig>() ?? throw new BadInputException($"checkpoint {path} has no model configuration"); }
-        catch (JsonException e) { throw new BadInputException($"checkpoint {path} has an unreadable model configuration ({e.Message})"); }
-    }
+    public static DenoiserConfig ReadConfig(JsonObject header, string path) => Denoisers.FromJson(header["model"], $"checkpoint {path}");
 
     public static GaussianDiffusion ReadDiffusion(JsonObject header, string path)
     {

@@ -18,7 +18,7 @@ public sealed class DivergenceGuard
     private readonly Queue<double> recent = new();
 
     /// <summary>A guard that trips when a loss exceeds <paramref name="jumpFactor"/> times the median of the last <paramref name="window"/> losses (once it has <paramref name="minimumHistory"/> of them), or is not finite.</summary>
-    public DivergenceGuard(double jumpFactor = 10.0, int window = 50, int minimumHistory = 10)
+    public DivergenceGuard(double jumpFactor = TrainerOptions.DefaultDivergenceFactor, int window = 50, int minimumHistory = 10)
     {
         if (!(jumpFactor > 1)) throw new BadInputException($"the divergence jump factor must be above 1, got {jumpFactor}");
         if (window < 1) throw new BadInputException($"the divergence window must be at least 1 step, got {window}");

@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Training;
 
 /// <summary>
-/// An exponential moving average of a UNet's weights, ema = decay * ema + (1 - decay) * w after each step,
-/// kept in a second UNet of the same shape (always in eval mode), which is what sampling uses by default.
+/// An exponential moving average of a denoiser's weights, ema = decay * ema + (1 - decay) * w after each step,
+/// kept in a second network of the same shape (always in eval mode), which is what sampling uses by default.
 /// </summary>
 public sealed class ExponentialMovingAverage : IDisposable
 {
@@ -17,7 +17,7 @@ public sealed class ExponentialMovingAverage : IDisposable
     private readonly (Tensor Ema, Tensor Live)[] buffers;
 
     /// <summary>The averaged network.</summary>
-    public UNet Model { get; }
+    public Denoiser Model { get; }
     /// <summary>The decay per update, in [0, 1).</summary>
     public double Decay { get; }
 
@@ -29,23 +29,23 @@ public sealed class ExponentialMovingAverage : IDisposable
 
     /// <summary>Starts an average equal to <paramref name="source"/>'s current weights (which it lays out in one buffer,
     /// see <c>FlatParameters</c>: same values, same module).</summary>
-    public ExponentialMovingAverage(UNet source, double decay)
+    public ExponentialMovingAverage(Denoiser source, double decay)
         : this(source, new FlatParameters(source.parameters(), withGradients: false), decay, ownsLive: true)
     {
     }
 
     /// <summary>Averages <paramref name="source"/>, whose parameters <paramref name="live"/> already lays out.</summary>
-    internal ExponentialMovingAverage(UNet source, FlatParameters live, double decay) : this(source, live, decay, ownsLive: false)
+    internal ExponentialMovingAverage(Denoiser source, FlatParameters live, double decay) : this(source, live, decay, ownsLive: false)
     {
     }
 
-    private ExponentialMovingAverage(UNet source, FlatParameters live, double decay, bool ownsLive)
+    private ExponentialMovingAverage(Denoiser source, FlatParameters live, double decay, bool ownsLive)
     {
         if (decay < 0 || decay >= 1) throw new BadInputException($"EMA decay must lie in [0, 1), got {decay}");
         this.live = live;
         this.ownsLive = ownsLive;
         Decay = decay;
-        Model = new UNet(source.Config);
+        Model = source.Config.Build();
         Model.to(source.parameters().First().device);
         Model.eval();
         foreach (var p in Model.parameters()) p.requires_grad = false;

@@ -7,7 +7,7 @@ namespace DiffusionFunctional.Training;
 /// <summary>
 /// TorchSharp's AdamW with the model's parameter group updated in one pass over flat buffers (<see cref="FlatParameters"/>)
 /// instead of TorchSharp's loop, which makes about nine native calls and two temporaries per parameter tensor (4% of a
-/// quick-demo step; docs/benchmarks.md, "Training speed"). The arithmetic is TorchSharp's, operation for operation
+/// quick-demo step; docs/benchmarks-history.md, "What was tried, kept or not"). The arithmetic is TorchSharp's, operation for operation
 /// (decoupled weight decay, bias-corrected moments, no AMSGrad, minimising). <see cref="Optimizer"/> is TorchSharp's own
 /// AdamW, kept for its options and per-parameter state, whose moments for the model's group are views of two flat
 /// buffers: its <c>save_state_dict</c> and <c>load_state_dict</c> (which loads in place), and with them the checkpoint

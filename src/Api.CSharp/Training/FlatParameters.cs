@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Training;
 /// each gradient, becomes a view of its slice (same values, same module, same <see cref="Parameter"/> objects). A
 /// whole-model update (AdamW, the EMA, zeroing gradients, the bf16 working copy) is then a few operations over one buffer
 /// instead of a few per parameter tensor: for the UNets here (about 200 tensors) TorchSharp's per-tensor loops cost more
-/// than their arithmetic (docs/benchmarks.md, "Training speed"). Written by hand because TorchSharp 0.107 has neither
+/// than their arithmetic (docs/benchmarks-history.md, "What was tried, kept or not"). Written by hand because TorchSharp 0.107 has neither
 /// PyTorch's foreach/fused optimisers nor <c>torch._foreach_*</c>.
 /// <para>Backward keeps the gradient buffer filled because autograd adds into a gradient that already exists, in place;
 /// code that works with these parameters must zero or copy into <c>.grad</c>, never replace it (<see

@@ -43,16 +43,17 @@ public static class TrainingPrecision
 /// </summary>
 internal sealed class Bf16WorkingCopy : IDisposable
 {
-    private readonly UNet working;
+    private readonly Denoiser working;
     private readonly FlatParameters master;
     private readonly FlatParameters copy;
 
     /// <summary>Builds the working copy of <paramref name="master"/> (whose parameters <paramref name="masterLayout"/> lays
     /// out) on its device; the global RNG is left as it was.</summary>
-    public Bf16WorkingCopy(UNet master, FlatParameters masterLayout)
+    public Bf16WorkingCopy(Denoiser master, FlatParameters masterLayout)
     {
         using var rngState = random.get_rng_state();
-        working = new UNet(master.Config) { ChannelsLast = master.ChannelsLast };
+        working = master.Config.Build();
+        working.ChannelsLast = master.ChannelsLast;
         random.set_rng_state(rngState);
         working.to(master.parameters().First().device);
         working.bfloat16();
@@ -92,7 +93,7 @@ internal sealed class Bf16WorkingCopy : IDisposable
     }
 
     /// <summary>bf16 in, fp32 out around the working copy.</summary>
-    private sealed class CastingForward(UNet network) : nn.Module<Tensor, Tensor, Tensor>(nameof(CastingForward))
+    private sealed class CastingForward(Denoiser network) : nn.Module<Tensor, Tensor, Tensor>(nameof(CastingForward))
     {
         public override Tensor forward(Tensor x, Tensor timesteps)
         {

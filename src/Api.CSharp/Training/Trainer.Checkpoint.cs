@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,11 +23,11 @@ public sealed partial class Trainer
             ["format"] = CheckpointFile.CurrentFormat,
             ["step"] = Step,
             ["data_position"] = stream.Position,
-            ["model"] = JsonSerializer.SerializeToNode(Model.Config),
+            ["model"] = Denoisers.ToJson(Model.Config),
             ["diffusion"] = CheckpointHeaders.Diffusion(Diffusion),
             ["plan"] = new JsonObject { ["timesteps"] = Plan.Timesteps, ["boundaries"] = new JsonArray(Plan.Boundaries.Select(b => (JsonNode?)b).ToArray()), ["origin"] = Plan.Origin },
             ["weighting"] = Weighting.Name,
-            ["timestep_sampler"] = TimestepSampler.Name,
+            ["timestep_sampler"] = TimestepDistribution.Name,
             ["identity"] = TrainingIdentity.Of(this),
             ["ema_initial_weight_share"] = Ema.InitialWeightShare,
             ["options"] = new JsonObject
@@ -43,7 +44,7 @@ public sealed partial class Trainer
             Ema.Model.save(w);
             optimizer.Optimizer.save_state_dict(w);
             Weighting.Save(w);
-            TimestepSampler.Save(w);
+            TimestepDistribution.Save(w);
             using var generatorState = generator.get_state();
             CheckpointFile.WriteBlob(w, generatorState.data<byte>().ToArray());
             using var globalState = random.get_rng_state();
@@ -80,7 +81,7 @@ public sealed partial class Trainer
                 Ema.Model.load(r);
                 optimizer.Optimizer.load_state_dict(r);
                 Weighting.Load(r);
-                TimestepSampler.Load(r);
+                TimestepDistribution.Load(r);
                 using (var state = tensor(CheckpointFile.ReadBlob(r), dtype: uint8)) generator.set_state(state);
                 using (var state = tensor(CheckpointFile.ReadBlob(r), dtype: uint8)) random.set_rng_state(state);
                 if (header["format"]!.GetValue<int>() >= 2) guard.Load(r);

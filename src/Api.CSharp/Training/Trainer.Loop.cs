@@ -1,3 +1,4 @@
+using DiffusionFunctional.Timesteps;
 using System.Diagnostics;
 using DiffusionFunctional.Weighting;
 using TorchSharp;
@@ -94,7 +95,7 @@ public sealed partial class Trainer
         using var scope = NewDisposeScope();
         var batchSize = Options.BatchSize;
         var x0 = stream.NextBatch(batchSize, Device);
-        var draw = TimestepSampler.Sample(batchSize, Plan, generator, Device);
+        var draw = TimestepDistribution.Sample(batchSize, Plan, generator, Device);
         var noise = randn(x0.shape, dtype: float32, generator: generator).to(Device);
         optimizer.ZeroGrad();
         bf16?.LoadMasterWeights();
@@ -103,7 +104,7 @@ public sealed partial class Trainer
         var perSample = Diffusion.PerSampleLoss(bf16?.ForwardModel ?? Model, x0, draw.Timesteps, noise);
         clock.Mark(StepPhase.Forward);
         // An importance-weighted density hands every weighting the losses uniform sampling would have given on average.
-        var losses = TimestepSampler is IImportanceWeightedSampler { ImportanceWeighted: true } weighted
+        var losses = TimestepDistribution is IImportanceWeightedTimesteps { ImportanceWeighted: true } weighted
             ? perSample * weighted.ImportanceWeights(draw.Timesteps, Plan).to(perSample.dtype)
             : perSample;
         var batch = new WeightingBatch(losses, draw.Timesteps, draw.Clusters, Plan, Step, snrTable.index_select(0, draw.Timesteps));
@@ -127,7 +128,7 @@ public sealed partial class Trainer
         clock.Mark(StepPhase.Optimiser);
         Ema.Update(Options.EmaWarmup ? ExponentialMovingAverage.WarmupDecay(Options.EmaDecay, Step) : Options.EmaDecay);
         clock.Mark(StepPhase.Ema);
-        using (no_grad()) TimestepSampler.Observe(draw, perSample.detach());
+        using (no_grad()) TimestepDistribution.Observe(draw, perSample.detach());
         Step++;
         clock.Mark(StepPhase.Other);
         clock.Finish();
@@ -160,7 +161,7 @@ public sealed partial class Trainer
         using var generatorState = generator.get_state();
         using var globalState = random.get_rng_state();
         return new StepSnapshot(stream.Position, generatorState.data<byte>().ToArray(), globalState.data<byte>().ToArray(),
-            Serialise(Weighting.Save), Serialise(TimestepSampler.Save), Serialise(guard.Save));
+            Serialise(Weighting.Save), Serialise(TimestepDistribution.Save), Serialise(guard.Save));
     }
 
     private void Restore(StepSnapshot s)
@@ -169,7 +170,7 @@ public sealed partial class Trainer
         using (var state = tensor(s.Generator, dtype: uint8)) generator.set_state(state);
         using (var state = tensor(s.GlobalGenerator, dtype: uint8)) random.set_rng_state(state);
         Deserialise(s.Weighting, Weighting.Load);
-        Deserialise(s.Sampler, TimestepSampler.Load);
+        Deserialise(s.Sampler, TimestepDistribution.Load);
         Deserialise(s.Guard, guard.Load);
         optimizer.ZeroGrad();
     }

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Timesteps;
 using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Data;
@@ -12,7 +13,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Training;
 
 /// <summary>
-/// Trains a <see cref="UNet"/> on an <see cref="ImageDataset"/> under a <see cref="GaussianDiffusion"/>:
+/// Trains a <see cref="Denoiser"/> (a UNet, a DiT, or a registered backbone) on an <see cref="ImageDataset"/> under a <see cref="GaussianDiffusion"/>:
 /// cluster-stratified timesteps, a pluggable <see cref="IWeighting"/>, AdamW with warm-up and clipping, EMA,
 /// metrics, sample grids and atomic checkpoints from which a run resumes exactly. It is the project's one training
 /// loop: the CLI, the demo, the benchmarks and the analyses all train through <see cref="TrainUntil"/>.
@@ -42,7 +43,7 @@ public sealed partial class Trainer : IDisposable
     private MetricsLog? metrics;
 
     /// <summary>The network being trained.</summary>
-    public UNet Model { get; }
+    public Denoiser Model { get; }
     /// <summary>The weight average used for sampling.</summary>
     public ExponentialMovingAverage Ema { get; }
     /// <summary>Schedule and prediction type.</summary>
@@ -56,7 +57,7 @@ public sealed partial class Trainer : IDisposable
     /// <summary>The weighting method.</summary>
     public IWeighting Weighting { get; }
     /// <summary>How timesteps are drawn.</summary>
-    public ITimestepSampler TimestepSampler { get; }
+    public ITimestepDistribution TimestepDistribution { get; }
     /// <summary>Where tensors live.</summary>
     public Device Device { get; }
     /// <summary>Steps completed.</summary>
@@ -72,19 +73,19 @@ public sealed partial class Trainer : IDisposable
     /// Sets up training of <paramref name="model"/>, which stays the caller's to dispose; its initial weights are
     /// whatever it holds (<see cref="Create"/> builds, seeds and owns one). The weighting is built from
     /// <see cref="TrainerOptions.Weighting"/> and <see cref="TrainerOptions.WeightingSettings"/> unless
-    /// <paramref name="weighting"/> replaces it (a benchmark baseline); <paramref name="timestepSampler"/> defaults
+    /// <paramref name="weighting"/> replaces it (a benchmark baseline); <paramref name="timesteps"/> defaults
     /// to the weighting's own sampler or cluster-stratified uniform sampling. With an output directory the trainer
     /// holds that folder's <see cref="RunDirectoryLock"/> until disposed. The model's parameters and their gradients
     /// are moved into one buffer each (same values, same <c>Parameter</c> objects; <c>FlatParameters</c>), so that
     /// AdamW and the EMA update the whole model in a few operations; code that trains the model alongside must copy
     /// into a gradient, not replace it.
     /// </summary>
-    public Trainer(UNet model, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
-                   IWeighting? weighting = null, ITimestepSampler? timestepSampler = null)
-        : this(model, ownsModel: false, diffusion, data, options, weighting, timestepSampler) { }
+    public Trainer(Denoiser model, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
+                   IWeighting? weighting = null, ITimestepDistribution? timesteps = null)
+        : this(model, ownsModel: false, diffusion, data, options, weighting, timesteps) { }
 
-    private Trainer(UNet model, bool ownsModel, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options,
-                    IWeighting? weighting, ITimestepSampler? timestepSampler)
+    private Trainer(Denoiser model, bool ownsModel, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options,
+                    IWeighting? weighting, ITimestepDistribution? timesteps)
     {
         Options = options ?? new TrainerOptions();
         Options.Validate(diffusion.Timesteps, data.Count);
@@ -104,9 +105,10 @@ public sealed partial class Trainer : IDisposable
         Diffusion = diffusion;
         Data = data;
         Plan = Options.Plan ?? ClusterPlan.Single(diffusion.Timesteps);
-        Weighting = weighting ?? Weightings.Create(Options.Weighting, Plan.Count, EffectiveWeightingSettings(Options, diffusion));
+        Weighting = weighting ?? WeightingRegistry.Create(Options.Weighting, Plan.Count, Options.WeightingSettings, Options.Seed,
+            diffusion.Prediction == PredictionType.V);
         if (Options.AnnealToUniformSteps is { } annealSteps) Weighting = new AnnealedWeighting(Weighting, annealSteps);
-        TimestepSampler = timestepSampler ?? DefaultSampler(Weighting, Options, diffusion);
+        TimestepDistribution = timesteps ?? DefaultSampler(Weighting, Options, diffusion);
         // Before anything takes hold of the weights: from here on they live in one buffer (FlatParameters).
         flatParameters = new FlatParameters(Model.parameters(), withGradients: true);
         Ema = new ExponentialMovingAverage(Model, flatParameters, Options.EmaDecay);
@@ -127,18 +129,18 @@ public sealed partial class Trainer : IDisposable
     /// <summary>
     /// Builds the model from <paramref name="config"/> with weights drawn from <c>options.Seed</c> (the same initial
     /// weights for every method at a given seed), then the trainer, which owns and disposes the model.
-    /// <paramref name="timestepSampler"/> and <paramref name="weighting"/> replace the defaults as in the constructor.
+    /// <paramref name="timesteps"/> and <paramref name="weighting"/> replace the defaults as in the constructor.
     /// </summary>
-    public static Trainer Create(UNetConfig config, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
-                                 ITimestepSampler? timestepSampler = null, IWeighting? weighting = null)
+    public static Trainer Create(DenoiserConfig config, GaussianDiffusion diffusion, ImageDataset data, TrainerOptions? options = null,
+                                 ITimestepDistribution? timesteps = null, IWeighting? weighting = null)
     {
         NativeThreading.Configure();
         options ??= new TrainerOptions();
         if (options.Threads is { } threads) TorchBackend.SetThreads(threads);
         config.Validate();
         random.manual_seed(options.Seed);
-        var model = new UNet(config);
-        try { return new Trainer(model, ownsModel: true, diffusion, data, options, weighting, timestepSampler); }
+        var model = config.Build();
+        try { return new Trainer(model, ownsModel: true, diffusion, data, options, weighting, timesteps); }
         catch
         {
             model.Dispose();
@@ -148,22 +150,18 @@ public sealed partial class Trainer : IDisposable
 
     // A weighting that reweights by its own sampling probabilities (e.g. "importance") brings its sampler; otherwise the
     // options' density, or cluster-stratified uniform sampling.
-    private static ITimestepSampler DefaultSampler(IWeighting weighting, TrainerOptions options, GaussianDiffusion diffusion)
+    private static ITimestepDistribution DefaultSampler(IWeighting weighting, TrainerOptions options, GaussianDiffusion diffusion)
     {
-        if (weighting is IWeightingWithSampler owner)
+        if (weighting is IWeightingWithTimesteps owner)
         {
             if (options.TimestepDensity is not null)
                 throw new BadInputException($"the {weighting.Name} weighting draws its own timesteps: it cannot be combined with a timestep density ({options.TimestepDensity})");
-            return owner.Sampler;
+            return owner.Timesteps;
         }
         return options.TimestepDensity is { } spec
-            ? DensityTimestepSampler.Parse(spec, diffusion.Schedule, options.DensityImportanceWeights)
-            : new StratifiedTimestepSampler();
+            ? DensityTimesteps.Parse(spec, diffusion.Schedule, options.DensityImportanceWeights)
+            : new StratifiedTimesteps();
     }
-
-    /// <summary>The weighting settings a run actually uses: the options' own, with the run's seed and prediction type.</summary>
-    public static WeightingOptions EffectiveWeightingSettings(TrainerOptions options, GaussianDiffusion diffusion) =>
-        options.WeightingSettings with { Seed = options.Seed, VPrediction = diffusion.Prediction == PredictionType.V };
 
     /// <summary>Generates <paramref name="count"/> images in [-1, 1] with the EMA weights (or the live ones).</summary>
     public Tensor Sample(int count, SamplerOptions? options = null, bool useEma = true) =>

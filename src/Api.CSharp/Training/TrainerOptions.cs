@@ -27,11 +27,12 @@ public sealed record TrainerOptions
     public long Seed { get; init; }
     /// <summary>Timestep clusters; null: one cluster (vanilla). Batch must be at least the number of clusters.</summary>
     public ClusterPlan? Plan { get; init; }
-    /// <summary>Name of the weighting method (see <c>Weightings.Names</c>).</summary>
+    /// <summary>Name of the weighting method (see <see cref="DiffusionFunctional.Weighting.WeightingRegistry"/>).</summary>
     public string Weighting { get; init; } = "vanilla";
-    /// <summary>The chosen method's hyper-parameters (Min-SNR gamma, Nash interval, CAGrad c, ...); the prediction type
-    /// and the seed are taken from the diffusion and <see cref="Seed"/>.</summary>
-    public DiffusionFunctional.Weighting.WeightingOptions WeightingSettings { get; init; } = new();
+    /// <summary>The methods' hyper-parameters, keyed by method (Min-SNR's gamma, Nash's interval, CAGrad's c, ...);
+    /// only the chosen method's are read, its defaults fill the rest. The prediction type and the seed come from the
+    /// diffusion and <see cref="Seed"/>.</summary>
+    public DiffusionFunctional.Weighting.WeightingSettings WeightingSettings { get; init; } = DiffusionFunctional.Weighting.WeightingSettings.Defaults;
     /// <summary>Move the method's cluster weights linearly to uniform over this many steps
     /// (<see cref="DiffusionFunctional.Weighting.AnnealedWeighting"/>); null: the method as it is. Part of the run's
     /// identity (the weighting's name carries it).</summary>
@@ -64,8 +65,8 @@ public sealed record TrainerOptions
     /// (<see cref="Bf16Support"/>). Part of the run's identity: a resume cannot change it.
     /// </summary>
     public string Precision { get; init; } = TrainingPrecision.Fp32;
-    /// <summary>Run the network's feature maps channels-last (<see cref="Models.UNet.ChannelsLast"/>): the same results to
-    /// float rounding, faster where oneDNN prefers NHWC (docs/benchmarks.md, "Training speed").</summary>
+    /// <summary>Run the network's feature maps channels-last (<see cref="Models.Denoiser.ChannelsLast"/>): the same results to
+    /// float rounding, faster where oneDNN prefers NHWC (docs/benchmarks-history.md, "What was tried, kept or not").</summary>
     public bool ChannelsLast { get; init; }
     /// <summary>
     /// The run counts as diverged when a step's plain mean per-sample loss exceeds this multiple of the median of the
@@ -110,7 +111,7 @@ public sealed record TrainerOptions
 
     /// <summary>
     /// The one check of a cluster count: k must be at least 1, at most T, and at most the batch size (every cluster
-    /// draws at least one sample per step, method.md section 6).
+    /// draws at least one sample per step, ANT section 4.2; docs/weightings.md).
     /// </summary>
     public static void CheckClusterCount(int clusters, int batchSize, int timesteps)
     {

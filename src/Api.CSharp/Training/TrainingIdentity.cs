@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionFunctional.Core;
 using DiffusionFunctional.Diffusion;
+using DiffusionFunctional.Models;
 
 namespace DiffusionFunctional.Training;
 
@@ -19,9 +20,9 @@ public static class TrainingIdentity
     {
         var o = trainer.Options;
         var d = trainer.Diffusion;
-        // The seed and prediction type are compared on their own; the method's settings are the rest.
-        var weightingSettings = o.WeightingSettings with { Seed = 0, VPrediction = false };
-        var identity = ModelFields(JsonSerializer.SerializeToNode(trainer.Model.Config)!.AsObject());
+        // Only the chosen method's settings (with its defaults): another method's, or a new one, change nothing here.
+        var weightingSettings = Weighting.WeightingRegistry.Find(o.Weighting) is { } method ? o.WeightingSettings.Describe(method) : "";
+        var identity = ModelFields(Denoisers.ToJson(trainer.Model.Config));
         var settings = new JsonObject
         {
             ["schedule"] = d.ScheduleName,
@@ -32,8 +33,8 @@ public static class TrainingIdentity
             ["data_content"] = trainer.Data.ContentIdentity,
             ["clusters"] = string.Join(",", trainer.Plan.Boundaries),
             ["weighting"] = trainer.Weighting.Name,
-            ["weighting_settings"] = JsonSerializer.Serialize(weightingSettings),
-            ["timestep_sampler"] = trainer.TimestepSampler.Name,
+            ["weighting_settings"] = weightingSettings,
+            ["timestep_sampler"] = trainer.TimestepDistribution.Name,
             ["seed"] = Text(o.Seed),
             ["batch_size"] = Text(o.BatchSize),
             ["learning_rate"] = Text(o.LearningRate),
@@ -63,6 +64,7 @@ public static class TrainingIdentity
     /// </summary>
     public static string? FirstDifference(JsonObject stored, JsonObject current)
     {
+        stored = WithoutLegacySettings(stored);
         foreach (var (key, value) in current)
         {
             if (stored[key] is not { } old) continue;
@@ -71,6 +73,37 @@ public static class TrainingIdentity
             if (before != now) return $"{Label(key)} {Shown(before)}, not {Shown(now)}";
         }
         return null;
+    }
+
+    // Before settings were keyed by method (release 1.1), a checkpoint recorded every method's settings as one JSON
+    // object of the old WeightingOptions record; these are its properties and the settings they became.
+    static readonly (string Property, string Method, string Key)[] LegacySettings =
+    [
+        ("MinSnrGamma", "min-snr", "gamma"), ("P2K", "p2", "k"), ("P2Gamma", "p2", "gamma"), ("UncertaintyLearningRate", "uw", "lr"),
+        ("UncertaintyLearningRate", "uw-bounded", "lr"), ("NashSolveEvery", "nash", "every"), ("CagradC", "cagrad", "c"),
+    ];
+
+    /// <summary><paramref name="stored"/> with an old-style <c>weighting_settings</c> (all methods' settings as JSON)
+    /// rewritten as today's (the stored method's only), so checkpoints written before resume as before.</summary>
+    static JsonObject WithoutLegacySettings(JsonObject stored)
+    {
+        // Before there were backbone kinds (release 3), every checkpoint held a UNet and recorded no kind.
+        if (stored.Any(f => f.Key.StartsWith("model ", StringComparison.Ordinal)) && !stored.ContainsKey("model Kind"))
+        {
+            stored = stored.DeepClone().AsObject();
+            stored["model Kind"] = JsonValue.Create(UNetConfig.KindName)!.ToJsonString();
+        }
+        if (stored["weighting_settings"]?.GetValue<string>() is not { } text || !text.TrimStart().StartsWith('{')
+            || Weighting.WeightingRegistry.Find(stored["weighting"]?.GetValue<string>()) is not { } method)
+            return stored;
+        var legacy = JsonNode.Parse(text)!.AsObject();
+        var settings = Weighting.WeightingSettings.Defaults;
+        foreach (var (property, owner, key) in LegacySettings)
+            if (owner == method.Name && legacy[property] is JsonValue v && v.TryGetValue<double>(out var value))
+                settings = settings.With(owner, key, value);
+        var copy = stored.DeepClone().AsObject();
+        copy["weighting_settings"] = settings.Describe(method);
+        return copy;
     }
 
     /// <summary>The identity recorded by a format-2 checkpoint (before identities were stored whole).</summary>

@@ -18,14 +18,14 @@ public static class WeightsCheckpoint
     public const string Kind = "weights";
 
     /// <summary>Writes <paramref name="model"/>'s weights (as both model and EMA) and the diffusion, atomically.</summary>
-    public static void Write(string path, UNet model, GaussianDiffusion diffusion, string source)
+    public static void Write(string path, Denoiser model, GaussianDiffusion diffusion, string source)
     {
         var header = new JsonObject
         {
             ["format"] = CheckpointFile.CurrentFormat,
             ["kind"] = Kind,
             ["step"] = 0,
-            ["model"] = JsonSerializer.SerializeToNode(model.Config),
+            ["model"] = Denoisers.ToJson(model.Config),
             ["diffusion"] = CheckpointHeaders.Diffusion(diffusion),
             // The "EMA" is the imported weights themselves: no share of random initial weights (CheckpointModel's warning).
             ["ema_initial_weight_share"] = 0.0,

@@ -27,7 +27,7 @@ public sealed class AnnealedWeighting : IWeighting, IDeviceResidentWeighting, IR
     public AnnealedWeighting(IWeighting inner, long steps)
     {
         if (steps < 1) throw new BadInputException($"the anneal to uniform weights needs at least 1 step, got {steps}");
-        if (inner is IWeightingWithSampler)
+        if (inner is IWeightingWithTimesteps)
             throw new BadInputException($"weighting '{inner.Name}' draws its own timesteps and cannot be annealed to uniform weights");
         this.inner = inner;
         Steps = steps;

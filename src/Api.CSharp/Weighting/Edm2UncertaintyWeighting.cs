@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// EDM2-style learned uncertainty (Karras et al. 2024), method.md section 7, name <c>edm2-uncertainty</c>:
+/// EDM2-style learned uncertainty (Karras et al. 2024), docs/weightings.md, name <c>edm2-uncertainty</c>:
 /// loss = mean over samples of L_t / exp(u(t)) + u(t), with u a small MLP on Fourier features of log SNR(t)
 /// (the continuous-in-t limit of UW). u's parameters are an extra AdamW group (lr 0.01 by default, no weight
 /// decay); its last layer starts at zero so training starts as vanilla. Per sample, no clusters, one backward.

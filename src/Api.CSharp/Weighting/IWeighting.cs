@@ -19,7 +19,7 @@ public sealed record WeightingBatch(Tensor PerSampleLoss, Tensor Timesteps, Tens
     /// <summary>Number of clusters k.</summary>
     public int ClusterCount => Plan.Count;
 
-    /// <summary>Mean loss of each cluster's chunk, [k] with the graph attached (L_i of method.md section 6).</summary>
+    /// <summary>Mean loss of each cluster's chunk, [k] with the graph attached (L_i of ANT section 4.2; docs/weightings.md).</summary>
     public Tensor ClusterLosses()
     {
         using var scope = NewDisposeScope();

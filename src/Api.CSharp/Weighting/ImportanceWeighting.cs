@@ -1,35 +1,35 @@
-using DiffusionFunctional.Training;
+using DiffusionFunctional.Timesteps;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Weighting;
 
-/// <summary>A weighting that needs its own timestep sampler: the trainer must draw timesteps with <see cref="Sampler"/>
-/// (and call its <c>Observe</c>) instead of the default stratified sampler.</summary>
-public interface IWeightingWithSampler : IWeighting
+/// <summary>A weighting that needs its own timestep distribution: the trainer must draw timesteps from
+/// <see cref="Timesteps"/> (and call its <c>Observe</c>) instead of the default stratified one.</summary>
+public interface IWeightingWithTimesteps : IWeighting
 {
-    /// <summary>The sampler this weighting's reweighting matches.</summary>
-    ITimestepSampler Sampler { get; }
+    /// <summary>The distribution this weighting's reweighting matches.</summary>
+    ITimestepDistribution Timesteps { get; }
 }
 
 /// <summary>
 /// iDDPM importance sampling as a weighting, name <c>importance</c>: the mean of L_t / (T_c p_t) with the
-/// probabilities its <see cref="ImportanceTimestepSampler"/> drew the batch with, so the expected loss equals
+/// probabilities its <see cref="ImportanceTimesteps"/> drew the batch with, so the expected loss equals
 /// uniform sampling's while rare high-loss timesteps are seen more often. One backward. Its state (saved with
-/// the weighting) is the sampler's loss history.
+/// the weighting) is the distribution's loss history.
 /// </summary>
-public sealed class ImportanceWeighting : IWeightingWithSampler
+public sealed class ImportanceWeighting : IWeightingWithTimesteps
 {
-    private readonly ImportanceTimestepSampler sampler = new();
+    private readonly ImportanceTimesteps sampler = new();
 
     /// <inheritdoc/>
     public string Name => "importance";
 
-    /// <summary>The sampler the trainer must use with this weighting.</summary>
-    public ImportanceTimestepSampler ImportanceSampler => sampler;
+    /// <summary>The distribution the trainer must draw timesteps from with this weighting.</summary>
+    public ImportanceTimesteps Importance => sampler;
 
     /// <inheritdoc/>
-    public ITimestepSampler Sampler => sampler;
+    public ITimestepDistribution Timesteps => sampler;
 
     /// <inheritdoc/>
     public IReadOnlyList<ParameterGroupSpec> ExtraParameterGroups { get; } = [];

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// Min-SNR-gamma (Hang et al. 2023), method.md section 7: the mean of w_t L_t with w_t = min(SNR_t, gamma) / SNR_t
+/// Min-SNR-gamma (Hang et al. 2023), docs/weightings.md: the mean of w_t L_t with w_t = min(SNR_t, gamma) / SNR_t
 /// for eps-prediction, or min(SNR_t, gamma) / (SNR_t + 1) for v-prediction; gamma = 5 by default (diffusers'
 /// <c>--snr_gamma 5</c>). Per sample, no clusters needed, one backward.
 /// </summary>

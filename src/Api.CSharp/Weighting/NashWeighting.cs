@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// Nash-MTL (Navon et al. 2022) over clusters, method.md section 6. Every <see cref="SolveEvery"/> steps (25 by
+/// Nash-MTL (Navon et al. 2022) over clusters, ANT section 4.2; docs/weightings.md. Every <see cref="SolveEvery"/> steps (25 by
 /// default) it runs k backward passes, forms the Gram matrix and solves alpha_i (G alpha / |G|_F)_i = 1 with
 /// Core (<see cref="NashMtl.solve"/>), updating with sum_i alpha_i g_i / k. In between it reuses the last alpha
 /// with a single backward of sum_i alpha_i L_i / k, so its amortised cost is about one backward pass.

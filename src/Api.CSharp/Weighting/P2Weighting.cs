@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// P2 weighting (Choi et al. 2022), method.md section 7: the mean of w_t L_t with w_t = 1 / (k + SNR_t)^gamma,
+/// P2 weighting (Choi et al. 2022), docs/weightings.md: the mean of w_t L_t with w_t = 1 / (k + SNR_t)^gamma,
 /// k = 1 and gamma = 1 by default (the paper also uses gamma = 0.5). Per sample, one backward.
 /// </summary>
 public sealed class P2Weighting : SnrWeighting

@@ -3,7 +3,7 @@ using DiffusionFunctional.Core.Weighting;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// PCGrad (Yu et al. 2020) over clusters, method.md section 6: each g_i is projected against the original g_j it
+/// PCGrad (Yu et al. 2020) over clusters, ANT section 4.2; docs/weightings.md: each g_i is projected against the original g_j it
 /// conflicts with, over a random order of j, and the update is sum_i g_i'. The random orders come from a seeded
 /// generator the method owns and saves; the projections are computed on the Gram matrix by Core
 /// (<see cref="PcGrad.solve"/>). The EMA update the reference forgot is the trainer's, after every method alike.

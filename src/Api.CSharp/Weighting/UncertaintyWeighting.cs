@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusionFunctional.Weighting;
 
 /// <summary>
-/// Uncertainty weighting (Kendall et al. 2018) over clusters, exactly as method.md section 6 (name <c>uw</c>):
+/// Uncertainty weighting (Kendall et al. 2018) over clusters, exactly as ANT section 4.2; docs/weightings.md (name <c>uw</c>):
 /// learnable log-variances s in R^k (init 0) and loss = sum_i 0.5 (exp(-s_i) L_i / k + s_i), one backward.
 /// s is an extra parameter group (AdamW, lr 0.025, no weight decay, as the reference). On fixed losses s_i
 /// tends to log(L_i / k), so the weight on L_i grows like 1 / L_i as training lowers the losses; see

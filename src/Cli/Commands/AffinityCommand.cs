@@ -11,16 +11,11 @@ namespace DiffusionFunctional.Cli.Commands;
 
 public sealed class AffinityCommand : Command<AffinityCommand.Settings>
 {
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.DataSettings
     {
         [CommandOption("--checkpoints <PATH>")]
         [Description("Checkpoint files or folders of *.dfn files (repeat the option or separate with commas); the matrix is averaged over them.")]
         public string[] Checkpoints { get; init; } = [];
-
-        [CommandOption("--data <SPEC>")]
-        [Description("Images the losses are measured on: mnist, idx:PATH or folder:PATH.")]
-        [DefaultValue("mnist")]
-        public string Data { get; init; } = "mnist";
 
         [CommandOption("--groups <G>")]
         [Description("Timestep groups G (must divide T); 20-100 is typical.")]
@@ -28,7 +23,7 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         public int Groups { get; init; } = 20;
 
         [CommandOption("--images <N>")]
-        [Description("Size of the fixed image batch (the same images and noise for every group).")]
+        [Description(Options.OptionText.Count + ". The fixed batch the losses are measured on (the same images and noise for every group).")]
         [DefaultValue(32)]
         public int Images { get; init; } = 32;
 
@@ -42,7 +37,7 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         public bool Ema { get; init; }
 
         [CommandOption("--seed <S>")]
-        [Description("Seeds the image choice, the noise and the projection.")]
+        [Description(Options.OptionText.Seed)]
         [DefaultValue(0L)]
         public long Seed { get; init; }
 
@@ -51,17 +46,20 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         public string? Out { get; init; }
 
         [CommandOption("--json")]
-        [Description("Print one JSON object instead of a summary.")]
+        [Description(Options.OptionText.Json)]
         public bool Json { get; init; }
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
             Checkpoints.Length == 0 ? Checks.Error("no checkpoint given: --checkpoints FILE|DIR is required") : null, Checks.Between(Groups, 2, 100_000, "--groups"),
-            Checks.Between(Images, 1, 100_000, "--images"), Checks.NotNegative(SketchDim, "--sketch-dim"));
+            Checks.Between(Images, 1, 100_000, "--images"), Checks.NotNegative(SketchDim, "--sketch-dim"),
+        ];
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
+        if (s.Threads is { } threads) Backend.TorchBackend.SetThreads(threads);
         var checkpoints = s.Checkpoints.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         var request = new AffinityRequest(checkpoints, s.Data, s.Out ?? Path.Combine(CacheDirectory.Runs, "affinity"), s.Groups, s.Images, s.SketchDim, s.Seed, s.Ema);
         MnistFetch.EnsureAvailable(s.Data, Messages.Info);
@@ -90,7 +88,7 @@ public sealed class AffinityCommand : Command<AffinityCommand.Settings>
         if (!double.IsNaN(m.SketchMaxError))
             AnsiConsole.MarkupLine(CultureInfo.InvariantCulture, "sketch (d = {0}): max measured cosine error {1:F4}", s.SketchDim, m.SketchMaxError);
         AnsiConsole.WriteLine($"wrote {result.Files.CsvPath}, {result.Files.HeatmapPath}, {result.Files.ScatterPath}");
-        AnsiConsole.WriteLine($"cluster on it: dfn cluster --objective affinity --affinity {result.Files.CsvPath} --timesteps <T> --clusters 5");
+        AnsiConsole.WriteLine($"cluster on it: dfn cluster --cluster-objective affinity --affinity {result.Files.CsvPath} --timesteps <T> --clusters 5");
         return DfnApp.Ok;
     }
 }

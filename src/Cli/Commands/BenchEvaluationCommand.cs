@@ -11,17 +11,39 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn bench evaluation</c>: ResNet-18 features, batched against one image per run, CPU-ms per image.</summary>
 public sealed class BenchEvaluationCommand : Command<BenchEvaluationCommand.Settings>
 {
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : CommandSettings, IComputesWithTensors, Options.IHasDeprecatedOptions
     {
-        [CommandOption("--data <SOURCE>"), Description("synthetic (blob images, no download), mnist, idx:PATH, folder:PATH or a folder."), DefaultValue("synthetic")]
+        [CommandOption("--data <SOURCE>"), Description(Options.OptionText.Data + " Also synthetic (blob images, no download) or a plain folder."), DefaultValue("synthetic")]
         public string Data { get; init; } = "synthetic";
-        [CommandOption("--images <N>"), Description("Images per timed extraction."), DefaultValue(256)] public int Images { get; init; } = 256;
-        [CommandOption("--batch <LIST>"), Description("Comma-separated batch sizes of the batched path (default: the extractor's default).")]
-        public string? Batch { get; init; }
-        [CommandOption("--workers <N>"), Description("Sessions of both paths, each with --threads threads (dfn demo opens 1 session of 2 threads)."), DefaultValue(1)] public int Workers { get; init; } = 1;
-        [CommandOption("--threads <N>"), Description("OnnxRuntime threads per worker."), DefaultValue(1)] public int Threads { get; init; } = 1;
+        [CommandOption("--images <N>"), Description(Options.OptionText.Count + ". Each timed extraction takes this many."), DefaultValue(256)] public int Images { get; init; } = 256;
+        [CommandOption("--feature-batch <LIST>"), Description("Comma-separated ResNet-18 batch sizes of the batched path (default: the extractor's default).")]
+        public string? FeatureBatch { get; init; }
+        /// <summary>The old spelling of <see cref="FeatureBatch"/> (--batch means images per training step elsewhere).</summary>
+        [CommandOption("--batch <LIST>", IsHidden = true)] public string? OldBatch { get; init; }
+        /// <summary>The batch sizes, given under either name.</summary>
+        public string? Batch => OldBatch ?? FeatureBatch;
+        [CommandOption("--sessions <N>"), Description("OnnxRuntime sessions of both paths, each with --session-threads threads (dfn demo opens 1 session of 2 threads)."), DefaultValue(1)] public int Sessions { get; init; } = 1;
+        [CommandOption("--session-threads <N>"), Description("OnnxRuntime threads per session."), DefaultValue(1)] public int SessionThreads { get; init; } = 1;
+        /// <summary>The old spelling of <see cref="Sessions"/> (--workers means ResNet-18 threads elsewhere).</summary>
+        [CommandOption("--workers <N>", IsHidden = true)] public int? OldWorkers { get; init; }
+        /// <summary>The old spelling of <see cref="SessionThreads"/> (--threads means libtorch threads elsewhere).</summary>
+        [CommandOption("--threads <N>", IsHidden = true)] public int? OldThreads { get; init; }
         [CommandOption("--repeats <N>"), Description("Timed pairs per batch size."), DefaultValue(3)] public int Repeats { get; init; } = 3;
-        [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }
+        [CommandOption("--json"), Description(Options.OptionText.Json)] public bool Json { get; init; }
+
+        /// <summary>Sessions, given under either name.</summary>
+        public int Workers => OldWorkers ?? Sessions;
+        /// <summary>Threads per session, given under either name.</summary>
+        public int Threads => OldThreads ?? SessionThreads;
+
+        /// <inheritdoc/>
+        public IReadOnlyList<(string Old, string New)> Renamed => [("--workers", "--sessions"), ("--threads", "--session-threads"), ("--batch", "--feature-batch")];
+
+        /// <inheritdoc/>
+        public override ValidationResult Validate() => Checks.First(
+            Images < 1 ? Checks.Error($"--images must be at least 1, got {Images} images") : null, Checks.Between(Workers, 1, 64, OldWorkers is null ? "--sessions" : "--workers"),
+            Checks.Between(Threads, 1, 1024, OldThreads is null ? "--session-threads" : "--threads"), Checks.Between(Repeats, 1, 1000, "--repeats"),
+            Checks.Library(() => ParseBatches(Batch), "--batch"));
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -46,7 +68,7 @@ public sealed class BenchEvaluationCommand : Command<BenchEvaluationCommand.Sett
         return DfnApp.Ok;
     }
 
-    static int[] ParseBatches(string? text)
+    internal static int[] ParseBatches(string? text)
     {
         if (string.IsNullOrWhiteSpace(text)) return [ResNet18Options.DefaultBatchSize];
         return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(part =>

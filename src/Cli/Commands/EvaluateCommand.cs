@@ -14,7 +14,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
     /// <summary>Options of <c>dfn evaluate</c>.</summary>
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.RunSettings
     {
         /// <summary>Real images.</summary>
         [CommandOption("--real <DATA>")]
@@ -28,18 +28,24 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
         /// <summary>Images per set.</summary>
         [CommandOption("--count <N>")]
-        [Description("Use a random N of each set, drawn with --seed (a checkpoint is sampled N times, default 500); default all.")]
+        [Description(Options.OptionText.Count + ". A random N of each set, drawn with --seed (a checkpoint is sampled N times, default 500); default all.")]
         public int? Count { get; init; }
 
-        /// <summary>DDIM steps.</summary>
+        /// <summary>Sampler of a checkpoint.</summary>
+        [CommandOption("--sampler <NAME>")]
+        [Description(Options.OptionText.Sampler)]
+        [DefaultValue("ddim")]
+        public string Sampler { get; init; } = "ddim";
+
+        /// <summary>Sampler steps.</summary>
         [CommandOption("--sampler-steps <N>")]
-        [Description("DDIM steps when --fake is a checkpoint.")]
+        [Description(Options.OptionText.SamplerSteps)]
         [DefaultValue(50)]
         public int SamplerSteps { get; init; } = 50;
 
         /// <summary>Seed.</summary>
         [CommandOption("--seed <S>")]
-        [Description("Seed of the sampler noise and of the random subsets.")]
+        [Description(Options.OptionText.Seed)]
         [DefaultValue(0L)]
         public long Seed { get; init; }
 
@@ -56,7 +62,7 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
         /// <summary>ResNet-18 workers.</summary>
         [CommandOption("--workers <N>")]
-        [Description("Threads of the ResNet-18 (one OnnxRuntime session).")]
+        [Description(Options.OptionText.Workers)]
         [DefaultValue(1)]
         public int Workers { get; init; } = 1;
 
@@ -67,15 +73,17 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
         /// <summary>JSON output.</summary>
         [CommandOption("--json")]
-        [Description("Print one JSON object instead of a table.")]
+        [Description(Options.OptionText.Json)]
         public bool Json { get; init; }
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
             Checks.Required(Real, "--real"), Checks.Required(Fake, "--fake"),
             Count is { } n ? Checks.Between(n, 2, 1_000_000, "--count") : null,
-            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Between(Workers, 1, 64, "--workers"),
-            InceptionRange.Trim() is "0-1" or "-1-1" or "0-255" ? null : Checks.Error($"--inception-range '{InceptionRange}' is not one of 0-1, -1-1, 0-255"));
+            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Library(() => SamplerOptions.ParseKind(Sampler), "--sampler"), Checks.Between(Workers, 1, 64, "--workers"),
+            InceptionRange.Trim() is "0-1" or "-1-1" or "0-255" ? null : Checks.Error($"--inception-range '{InceptionRange}' is not one of 0-1, -1-1, 0-255"),
+        ];
     }
 
     static InceptionInputRange ParseRange(string text) => text.Trim() switch
@@ -88,9 +96,10 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
+        if (s.Threads is { } threads) Backend.TorchBackend.SetThreads(threads);
         MnistFetch.EnsureAvailable(s.Real!, Messages.Info);
         if (s.Count is { } count) EvaluationInputs.RequireRealCount(s.Real!, count); // before any sampling
-        var sampler = new SamplerOptions { Kind = SamplerKind.Ddim, Steps = s.SamplerSteps, Seed = s.Seed };
+        var sampler = new SamplerOptions { Kind = SamplerOptions.ParseKind(s.Sampler), Steps = s.SamplerSteps, Seed = s.Seed };
         var fake = EvaluationInputs.LoadFake(s.Fake!, s.Count, sampler, Messages.Info);
         var real = EvaluationInputs.LoadReal(s.Real!, s.Count, s.Seed, fake.Images, Messages.Info);
         var options = new EvaluationOptions(Workers: s.Workers, InceptionFile: s.Inception, InceptionRange: ParseRange(s.InceptionRange), CacheRealFeatures: !s.NoCache);

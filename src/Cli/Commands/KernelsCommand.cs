@@ -15,7 +15,7 @@ public sealed class KernelsSettings : CommandSettings
 
     /// <summary>Print the verdict as JSON.</summary>
     [CommandOption("--json")]
-    [Description("Print the verdict as one JSON object.")]
+    [Description(Options.OptionText.Json)]
     public bool Json { get; init; }
 }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Experiments.Analysis;
 using DiffusionFunctional.Experiments.Data;
+using DiffusionFunctional.Weighting;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -11,60 +12,61 @@ namespace DiffusionFunctional.Cli.Commands;
 
 public sealed class NtgCommand : Command<NtgCommand.Settings>
 {
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.ModelSettings, Options.IHasDeprecatedOptions
     {
-        [CommandOption("--data <SPEC>")]
-        [Description("Training and held-out real images: mnist, idx:PATH or folder:PATH.")]
-        [DefaultValue("mnist")]
-        public string Data { get; init; } = "mnist";
-
-        [CommandOption("--intervals <K>")]
-        [Description("Equal timestep intervals, one specialist each (5 in the paper).")]
+        [CommandOption("--specialists <K>")]
+        [Description("Specialists, one per equal timestep interval (5 in the paper).")]
         [DefaultValue(5)]
-        public int Intervals { get; init; } = 5;
+        public int Specialists { get; init; } = 5;
+
+        /// <summary>The old spelling of <see cref="Specialists"/>.</summary>
+        [CommandOption("--intervals <K>", IsHidden = true)]
+        public int? OldIntervals { get; init; }
+
+        /// <summary>The number of specialists, given under either name.</summary>
+        public int Intervals => OldIntervals ?? Specialists;
+
+        /// <inheritdoc/>
+        public IReadOnlyList<(string Old, string New)> Renamed => [("--intervals", "--specialists")];
 
         [CommandOption("--steps <N>")]
-        [Description("Training steps of the shared model and of each specialist.")]
+        [Description(Options.OptionText.Steps + " The shared model and each specialist.")]
         [DefaultValue(2000)]
         public int Steps { get; init; } = 2000;
 
-        [CommandOption("--batch <B>")]
+        [CommandOption("--batch <B>"), Description(Options.OptionText.Batch)]
         [DefaultValue(64)]
         public int Batch { get; init; } = 64;
 
-        [CommandOption("--lr <LR>")]
+        [CommandOption("--lr <LR>"), Description(Options.OptionText.Lr)]
         [DefaultValue(1e-3)]
         public double LearningRate { get; init; } = 1e-3;
 
-        [CommandOption("--warmup <STEPS>")]
+        [CommandOption("--warmup <STEPS>"), Description(Options.OptionText.Warmup)]
         [DefaultValue(100)]
         public int Warmup { get; init; } = 100;
 
-        [CommandOption("--model <NAME>")]
-        [Description("UNet configuration: tiny, small, mnist, base32.")]
-        [DefaultValue("small")]
-        public string Model { get; init; } = "small";
-
         [CommandOption("--image-size <S>")]
-        [Description("Images are resized to S x S.")]
+        [Description(Options.OptionText.ImageSize + " Images are resized to it.")]
         [DefaultValue(16)]
         public int ImageSize { get; init; } = 16;
 
-        [CommandOption("--timesteps <T>")]
+        [CommandOption("--timesteps <T>"), Description(Options.OptionText.Timesteps)]
         [DefaultValue(1000)]
         public int Timesteps { get; init; } = 1000;
 
         [CommandOption("--weighting <NAME>")]
-        [Description("Weighting of the shared model (vanilla, uw, pcgrad, ...): measures that method's effect on NTG.")]
+        [Options.ListedDescription(Options.Listing.Weightings, "Weighting method: {0} (docs/weightings.md).")]
         [DefaultValue("vanilla")]
         public string Weighting { get; init; } = "vanilla";
 
         [CommandOption("--clusters <K>")]
-        [Description("Clusters of the shared model's plan when its weighting uses clusters.")]
+        [Description(Options.OptionText.Clusters)]
         [DefaultValue(5)]
         public int Clusters { get; init; } = 5;
 
         [CommandOption("--cluster-objective <NAME>")]
+        [Options.ListedDescription(Options.Listing.Objectives, "Clustering objective: {0} (affinity needs --affinity).")]
         [DefaultValue("snr")]
         public string ClusterObjective { get; init; } = "snr";
 
@@ -79,38 +81,40 @@ public sealed class NtgCommand : Command<NtgCommand.Settings>
         public int RealImages { get; init; } = 1000;
 
         [CommandOption("--sampler-steps <N>")]
+        [Description(Options.OptionText.SamplerSteps)]
         [DefaultValue(50)]
         public int SamplerSteps { get; init; } = 50;
 
         [CommandOption("--seed <S>")]
+        [Description(Options.OptionText.Seed)]
         [DefaultValue(0L)]
         public long Seed { get; init; }
-
-        [CommandOption("--threads <N>")]
-        [Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine).")]
-        public int? Threads { get; init; }
 
         [CommandOption("--out <DIR>")]
         [Description("Runs, ntg.json and ntg.png; the same DIR resumes (default: runs/ntg in the cache, docs/cache.md).")]
         public string? Out { get; init; }
 
         [CommandOption("--json")]
-        [Description("Print one JSON object (ntg.json's content) instead of a table.")]
+        [Description(Options.OptionText.Json)]
         public bool Json { get; init; }
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
-            Checks.Positive(Intervals, "--intervals"), Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"),
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
+            Checks.Positive(Intervals, "--specialists"), Checks.Positive(Steps, "--steps"), Checks.Positive(Batch, "--batch"),
             Checks.PositiveFinite(LearningRate, "--lr"), Checks.NotNegative(Warmup, "--warmup"), Checks.Positive(Timesteps, "--timesteps"),
             Checks.Positive(Clusters, "--clusters"), Checks.Between(Samples, 2, 1_000_000, "--samples"), Checks.Between(RealImages, 2, 1_000_000, "--real-images"),
-            Checks.Positive(SamplerSteps, "--sampler-steps"), Checks.Threads(Threads),
-            Timesteps % Math.Max(1, Intervals) != 0 ? Checks.Error($"--intervals {Intervals} does not divide --timesteps {Timesteps}") : null);
+            Checks.Positive(SamplerSteps, "--sampler-steps"),
+            WeightingRegistry.Find(Weighting) is null ? Checks.Error($"--weighting '{Weighting}' is unknown (expected one of: {string.Join(", ", WeightingRegistry.Names)})") : null,
+            Checks.Library(() => Experiments.Demo.DemoMethod.DemoObjective(ClusterObjective, "--cluster-objective"), "--cluster-objective"),
+            Timesteps % Math.Max(1, Intervals) != 0 ? Checks.Error($"--specialists {Intervals} does not divide --timesteps {Timesteps}") : null,
+        ];
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
         var request = new NtgRequest(s.Data, s.Out ?? Path.Combine(CacheDirectory.Runs, "ntg"), s.Intervals, s.Steps, s.Batch, s.LearningRate, s.Warmup, s.Model, s.ImageSize,
-            "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, Checks.ThreadsOrDefault(s.Threads));
+            "linear", s.Timesteps, s.Seed, s.Weighting, s.Clusters, s.ClusterObjective, s.Samples, s.RealImages, s.SamplerSteps, s.ThreadsOr(2));
         var every = Math.Max(1, s.Steps / 20);
         MnistFetch.EnsureAvailable(s.Data, Messages.Info);
         NtgResult result;

@@ -9,59 +9,57 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
     /// <summary>Options of <c>dfn reproduce</c>.</summary>
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.DataSettings
     {
-        /// <summary>Data.</summary>
-        [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH or folder:PATH."), DefaultValue("mnist")]
-        public string Data { get; init; } = "mnist";
         /// <summary>Profile.</summary>
-        [CommandOption("--profile <NAME>"), Description("smoke (CI check, a minute), quick (about an hour on 2 idle cores, 1 seed) or full (3 seeds, hours; resumable across days)."), DefaultValue("quick")]
+        [CommandOption("--profile <NAME>"), Description(Options.OptionText.Profile + " smoke (CI check, a minute), quick (about an hour on 2 idle cores, 1 seed) or full (3 seeds, hours; resumable across days)."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";
         /// <summary>Extra methods.</summary>
-        [CommandOption("--methods <LIST>"), Description("More methods to compare beside vanilla, min-snr, uw:snr:5 and nash:snr:5, written as in dfn demo: weighting[[:objective[[:k]]]][[+dtr]][[+density]], e.g. uw:snr:5+dtr,vanilla+logit-normal.")]
+        [CommandOption("--methods <LIST>"), Options.ListedDescription(Options.Listing.Weightings, Options.OptionText.MethodsFormat + " Compared beside the recipe's four (vanilla, min-snr, ANT-UW, ANT-Nash).")]
         public string? Methods { get; init; }
         /// <summary>Seeds.</summary>
-        [CommandOption("--seeds <N>"), Description("Seeds 0..N-1 (default: the profile's: quick 1, full 3).")]
+        [CommandOption("--seeds <N>"), Description(Options.OptionText.Seeds + " Default: the profile's (quick 1, full 3).")]
         public int? Seeds { get; init; }
         /// <summary>Output folder.</summary>
         [CommandOption("--out <DIR>"), Description("Where report.md, report.json, the figures and every run go; the same DIR resumes (default: runs/reproduce-PROFILE in the cache, docs/cache.md).")]
         public string? Out { get; init; }
-        /// <summary>Threads.</summary>
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (default: 2, or 1 on a one-core machine; 1 is faster on a busy machine).")]
-        public int? Threads { get; init; }
         /// <summary>Workers.</summary>
-        [CommandOption("--workers <N>"), Description("Threads of the ResNet-18 (one OnnxRuntime session)."), DefaultValue(2)]
+        [CommandOption("--workers <N>"), Description(Options.OptionText.Workers), DefaultValue(2)]
         public int Workers { get; init; } = 2;
         /// <summary>Recipe.</summary>
         [CommandOption("--recipe <RECIPE>"), Description("Training recipe: ours (default) or official (the authors' released code's choices), optionally with changes NAME:key=value,... e.g. official:schedule=linear (keys: schedule, prediction, objective, clusters, clip, clip-norm, lr, warmup, ema, ema-warmup, sampler; docs/fidelity.md)."), DefaultValue("ours")]
         public string Recipe { get; init; } = "ours";
         /// <summary>Budget.</summary>
-        [CommandOption("--steps <N>"), Description("Train for N steps instead of the profile's (evaluation points continue at the profile's last spacing); a larger N resumes a finished folder.")]
+        [CommandOption("--steps <N>"), Description(Options.OptionText.Steps + " Instead of the profile's; evaluation points continue at its last spacing, and a larger N resumes a finished folder.")]
         public int? Steps { get; init; }
         /// <summary>Evaluation spacing.</summary>
         [CommandOption("--evaluate-every <N>"), Description("With --steps beyond the profile's: steps between the added evaluation points (default: the profile's last spacing).")]
         public int? EvaluateEvery { get; init; }
         /// <summary>Precision.</summary>
-        [CommandOption("--precision <P>"), Description("fp32 (default) or bf16 mixed precision (CPUs with native bfloat16 whose kernels pass the check; about 1.7x fp32 at one thread)."), DefaultValue("fp32")]
+        [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
         public string Precision { get; init; } = "fp32";
         /// <summary>Network.</summary>
-        [CommandOption("--model <NAME>"), Description("Another UNet preset at its own image size (tiny, mini, small, mnist, base32), e.g. small for 28x28.")]
+        [CommandOption("--model <NAME>"), Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}.")]
         public string? Model { get; init; }
         /// <summary>Convergence only.</summary>
         [CommandOption("--no-observations"), Description("Measure convergence only; skip O1 (task affinity) and O2 (negative transfer).")]
         public bool NoObservations { get; init; }
         /// <summary>Line interval.</summary>
-        [CommandOption("--log-every <N>"), Description("Training steps between plain progress lines (redirected output)."), DefaultValue(250)]
+        [CommandOption("--log-every <N>"), Description(Options.OptionText.LogEvery), DefaultValue(250)]
         public int LogEvery { get; init; } = 250;
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
-            Checks.Threads(Threads), Checks.Between(Workers, 1, 64, "--workers"), Seeds is { } n ? Checks.Between(n, 1, 100, "--seeds") : null,
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
+            Checks.Between(Workers, 1, 64, "--workers"), Seeds is { } n ? Checks.Between(n, 1, 100, "--seeds") : null,
+            Checks.Library(() => ReproduceProfile.Named(Profile), "--profile"),
+            string.IsNullOrWhiteSpace(Methods) ? null : Checks.Library(() => Experiments.Demo.DemoMethod.ParseList(Methods), "--methods"),
             Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => Experiments.Reproduce.Recipe.Parse(Recipe), "--recipe"),
             Steps is { } steps ? Checks.Between(steps, 2, 10_000_000, "--steps") : null,
             EvaluateEvery is { } every ? Checks.Between(every, 1, 10_000_000, "--evaluate-every") : null,
             Checks.Library(() => Training.TrainingPrecision.Parse(Precision), "--precision"),
-            Model is { } model ? Checks.Library(() => Models.UNetConfig.Named(model), "--model") : null);
+            Model is { } model ? Checks.Library(() => Models.Denoisers.Named(model), "--model") : null,
+        ];
     }
 
     /// <inheritdoc/>
@@ -74,7 +72,7 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         Training.Bf16Support.Require(profile.Convergence.Precision, TorchSharp.torch.CPU);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
         var extra = string.IsNullOrWhiteSpace(s.Methods) ? null : Experiments.Demo.DemoMethod.ParseList(s.Methods);
-        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, Checks.ThreadsOrDefault(s.Threads), s.Workers, extra,
+        var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, s.ThreadsOr(2), s.Workers, extra,
             Experiments.Reproduce.Recipe.Parse(s.Recipe), !s.NoObservations);
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));

@@ -13,38 +13,47 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class SampleCommand : Command<SampleCommand.Settings>
 {
     /// <summary>Options of <c>dfn sample</c>.</summary>
-    public sealed class Settings : CommandSettings, IComputesWithTensors
+    public sealed class Settings : Options.RunSettings, Options.IHasDeprecatedOptions
     {
         /// <summary>Checkpoint file or run folder.</summary>
-        [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.dfn written by dfn train, or its run folder.")]
+        [CommandOption("--checkpoint <FILE>"), Description(Options.OptionText.Checkpoint)]
         public string? Checkpoint { get; init; }
         /// <summary>Images to draw.</summary>
-        [CommandOption("--count <N>"), Description("Images to draw."), DefaultValue(16)] public int Count { get; init; } = 16;
+        [CommandOption("--count <N>"), Description(Options.OptionText.Count + "."), DefaultValue(16)] public int Count { get; init; } = 16;
         /// <summary>Sampler.</summary>
-        [CommandOption("--sampler <NAME>"), Description("ddim or ddpm."), DefaultValue("ddim")]
+        [CommandOption("--sampler <NAME>"), Description(Options.OptionText.Sampler), DefaultValue("ddim")]
         public string Sampler { get; init; } = "ddim";
         /// <summary>DDIM steps.</summary>
-        [CommandOption("--steps <N>"), Description("DDIM steps, 1..T (ddpm always takes T)."), DefaultValue(50)] public int Steps { get; init; } = 50;
+        [CommandOption("--sampler-steps <N>"), Description(Options.OptionText.SamplerSteps), DefaultValue(50)] public int SamplerSteps { get; init; } = 50;
+        /// <summary>The old spelling of <see cref="SamplerSteps"/>.</summary>
+        [CommandOption("--steps <N>", IsHidden = true)] public int? OldSteps { get; init; }
         /// <summary>DDIM eta.</summary>
-        [CommandOption("--eta <ETA>"), Description("DDIM eta in [[0, 1]] (0: deterministic, 1: DDPM-like noise)."), DefaultValue(0.0)] public double Eta { get; init; }
+        [CommandOption("--eta <ETA>"), Description("DDIM eta in [[0, 1]] (0: deterministic, 1: DDPM over the chosen timesteps)."), DefaultValue(0.0)] public double Eta { get; init; }
         /// <summary>Noise seed.</summary>
-        [CommandOption("--seed <S>"), DefaultValue(0L)] public long Seed { get; init; }
+        [CommandOption("--seed <S>"), Description(Options.OptionText.Seed), DefaultValue(0L)] public long Seed { get; init; }
         /// <summary>Output folder.</summary>
         [CommandOption("--out <DIR>"), Description("Writes grid.png and images/sample-NNNN.png here (required).")]
         public string? Out { get; init; }
-        /// <summary>Live weights.</summary>
-        [CommandOption("--live"), Description("Use the live weights instead of the EMA.")]
-        public bool Live { get; init; }
         /// <summary>Device.</summary>
-        [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
-        /// <summary>Threads.</summary>
-        [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores.")] public int? Threads { get; init; }
+        [CommandOption("--device <DEVICE>"), Description(Options.OptionText.Device), DefaultValue("cpu")] public string Device { get; init; } = "cpu";
+        /// <summary>Live weights.</summary>
+        [CommandOption("--live"), Description(Options.OptionText.Live)]
+        public bool Live { get; init; }
+
+        /// <summary>The sampler steps, given under either name.</summary>
+        public int Steps => OldSteps ?? SamplerSteps;
 
         /// <inheritdoc/>
-        public override ValidationResult Validate() => Checks.First(
-            Checks.Required(Checkpoint, "--checkpoint FILE"), Checks.Required(Out, "--out DIR"),
-            Checks.Between(Count, 1, 100_000, "--count"), Checks.Positive(Steps, "--steps"), Checks.Threads(Threads),
-            !(Eta >= 0 && Eta <= 1) ? Checks.Error($"--eta must lie in [0, 1], got {Eta}") : null);
+        public IReadOnlyList<(string Old, string New)> Renamed => [("--steps", "--sampler-steps")];
+
+        /// <inheritdoc/>
+        protected override IEnumerable<ValidationResult?> OwnChecks() =>
+        [
+            Checks.Required(Checkpoint, "--checkpoint FILE"), Checks.Required(Out, "--out DIR"), Checks.Device(Device),
+            Checks.Between(Count, 1, 100_000, "--count"), Checks.Positive(Steps, OldSteps is null ? "--sampler-steps" : "--steps"),
+            Checks.Library(() => SamplerOptions.ParseKind(Sampler), "--sampler"),
+            !(Eta >= 0 && Eta <= 1) ? Checks.Error($"--eta must lie in [0, 1], got {Eta}") : null,
+        ];
     }
 
     /// <inheritdoc/>
@@ -57,8 +66,8 @@ public sealed class SampleCommand : Command<SampleCommand.Settings>
         OutputLocation.CheckDirectory(s.Out!);
         using var loaded = CheckpointModel.Load(checkpoint, useEma: !s.Live);
         if (loaded.NoiseWarning() is { } warning) Messages.Warn(warning);
-        if (options.Kind == SamplerKind.Ddim && s.Steps > loaded.Diffusion.Timesteps)
-            throw new BadInputException($"--steps {s.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
+        if (options.Kind != SamplerKind.Ddpm && s.Steps > loaded.Diffusion.Timesteps)
+            throw new BadInputException($"--sampler-steps {s.Steps} exceeds the model's T = {loaded.Diffusion.Timesteps}");
         loaded.Model.to(device);
         var c = loaded.Model.Config;
         using var images = Samplers.Sample(loaded.Diffusion, loaded.Model, [s.Count, c.ImageChannels, c.ImageSize, c.ImageSize], options, device);

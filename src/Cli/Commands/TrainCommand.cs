@@ -19,13 +19,11 @@ public sealed class TrainCommand : Command<TrainSettings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, TrainSettings s, CancellationToken stop)
     {
-        var config = UNetConfig.Named(s.Model, s.Channels, s.ImageSize).WithRouting(s.Routing, s.RoutingShare, s.RoutingSharpness, s.Timesteps);
+        var config = Denoisers.Named(s.Model, s.Channels, s.ImageSize).WithRouting(s.Routing, s.RoutingShare, s.RoutingSharpness, s.Timesteps);
         var diffusion = GaussianDiffusion.Create(s.Schedule, s.Timesteps, GaussianDiffusion.ParsePrediction(s.Prediction));
         var plan = s.Boundaries is { } given ? ClusterPlans.FromBoundaries(given, s.Timesteps)
             : ClusterPlans.FromObjective(s.Schedule, s.Timesteps, s.Clusters, s.ClusterObjective, s.Affinity);
         var checkpoint = Path.Combine(s.Out!, Trainer.CheckpointName);
-        if (!s.Resume && File.Exists(checkpoint))
-            throw new BadInputException($"{s.Out} already holds a checkpoint: pass --resume to continue it or choose another --out");
         Bf16Support.Require(s.Precision, Backend.TorchBackend.Resolve(s.Device)); // before any data is fetched
         OutputLocation.CheckDirectory(s.Out!);
         RunDirectoryLock.Acquire(s.Out!).Dispose(); // a second run on this folder stops here, before loading data
@@ -56,60 +54,54 @@ public sealed class TrainCommand : Command<TrainSettings>
 }
 
 /// <summary>The options of <c>dfn train</c>, validated before anything is built.</summary>
-public sealed class TrainSettings : CommandSettings, IComputesWithTensors
+public sealed class TrainSettings : Options.ModelSettings
 {
-    /// <summary>Training images.</summary>
-    [CommandOption("--data <SOURCE>"), Description("mnist (fetched on first use), idx:PATH (IDX images, .gz or not) or folder:PATH (PNG/JPEG)."), DefaultValue("mnist")]
-    public string Data { get; init; } = "mnist";
     /// <summary>Output folder.</summary>
     [CommandOption("--out <DIR>"), Description("Output folder: checkpoint.dfn, metrics.jsonl, samples/ (required).")]
     public string? Out { get; init; }
     /// <summary>Total steps.</summary>
-    [CommandOption("--steps <N>"), Description("Total optimisation steps (a resumed run continues to this count)."), DefaultValue(1000)]
+    [CommandOption("--steps <N>"), Description(Options.OptionText.Steps + " A resumed run continues to this count."), DefaultValue(1000)]
     public int Steps { get; init; } = 1000;
     /// <summary>Batch size.</summary>
-    [CommandOption("--batch <B>"), Description("Images per step (at most the data set's size)."), DefaultValue(64)]
+    [CommandOption("--batch <B>"), Description(Options.OptionText.Batch + " At most the data set's size."), DefaultValue(64)]
     public int Batch { get; init; } = 64;
     /// <summary>Learning rate.</summary>
-    [CommandOption("--lr <LR>"), Description("AdamW learning rate after warm-up."), DefaultValue(2e-4)]
+    [CommandOption("--lr <LR>"), Description(Options.OptionText.Lr), DefaultValue(2e-4)]
     public double Lr { get; init; } = 2e-4;
     /// <summary>Seed.</summary>
-    [CommandOption("--seed <S>"), Description("Seed of the initial weights, data order, timesteps and noise."), DefaultValue(0L)]
+    [CommandOption("--seed <S>"), Description(Options.OptionText.Seed), DefaultValue(0L)]
     public long Seed { get; init; }
+    /// <summary>Device.</summary>
+    [CommandOption("--device <DEVICE>"), Description(Options.OptionText.Device), DefaultValue("cpu")]
+    public string Device { get; init; } = "cpu";
     /// <summary>Resume.</summary>
     [CommandOption("--resume"), Description("Continue from DIR/checkpoint.dfn when it exists (every setting that changes what is trained must match it).")]
     public bool Resume { get; init; }
-    /// <summary>Device.</summary>
-    [CommandOption("--device <DEVICE>"), Description("cpu or cuda."), DefaultValue("cpu")]
-    public string Device { get; init; } = "cpu";
-    /// <summary>Model name.</summary>
-    [CommandOption("--model <NAME>"), Description("UNet configuration: tiny, small, mnist, base32."), DefaultValue("small")]
-    public string Model { get; init; } = "small";
     /// <summary>Image size.</summary>
-    [CommandOption("--image-size <PX>"), Description("Train at this size: a multiple of 2^(levels-1) up to 512 (default: the model's).")]
+    [CommandOption("--image-size <PX>"), Description(Options.OptionText.ImageSize + " A multiple of 2^(levels-1) for a UNet, of the patch for a DiT, up to 512 (default: the model's).")]
     public int? ImageSize { get; init; }
     /// <summary>Channels.</summary>
     [CommandOption("--channels <C>"), Description("1 (grey) or 3 (RGB); default: the model's.")]
     public int? Channels { get; init; }
     /// <summary>Schedule.</summary>
-    [CommandOption("--schedule <NAME>"), Description("linear, scaled_linear, squaredcos_cap_v2 or sigmoid."), DefaultValue("linear")]
+    [CommandOption("--schedule <NAME>"), Description(Options.OptionText.Schedule), DefaultValue("linear")]
     public string Schedule { get; init; } = "linear";
     /// <summary>T.</summary>
-    [CommandOption("--timesteps <T>"), DefaultValue(1000)] public int Timesteps { get; init; } = 1000;
+    [CommandOption("--timesteps <T>"), Description(Options.OptionText.Timesteps), DefaultValue(1000)] public int Timesteps { get; init; } = 1000;
     /// <summary>Prediction type.</summary>
-    [CommandOption("--prediction <KIND>"), Description("eps or v."), DefaultValue("eps")]
+    [CommandOption("--prediction <KIND>"), Description(Options.OptionText.Prediction), DefaultValue("eps")]
     public string Prediction { get; init; } = "eps";
     /// <summary>k.</summary>
-    [CommandOption("--clusters <K>"), Description("Timestep clusters for stratified sampling, 1..T and at most --batch (1: vanilla)."), DefaultValue(1)]
+    [CommandOption("--clusters <K>"), Description(Options.OptionText.Clusters), DefaultValue(1)]
     public int Clusters { get; init; } = 1;
     /// <summary>Clustering objective.</summary>
-    [CommandOption("--cluster-objective <NAME>"), Description("timestep, snr (log-SNR), snr-raw or affinity (with --affinity)."), DefaultValue("snr")]
+    [CommandOption("--cluster-objective <NAME>"), Options.ListedDescription(Options.Listing.Objectives, "Clustering objective: {0} (affinity needs --affinity)."), DefaultValue("snr")]
     public string ClusterObjective { get; init; } = "snr";
     /// <summary>Explicit boundaries.</summary>
     [CommandOption("--boundaries <LIST>"), Description("Explicit cluster boundaries instead of clustering, e.g. 0,153,394,624,823,1000 (from dfn cluster --json or a facade).")]
     public string? Boundaries { get; init; }
     /// <summary>Affinity CSV.</summary>
-    [CommandOption("--affinity <FILE>"), Description("Affinity CSV (dfn affinity's output) for --cluster-objective affinity.")]
+    [CommandOption("--affinity <FILE>"), Description(Options.OptionText.Affinity)]
     public string? Affinity { get; init; }
     /// <summary>Task routing.</summary>
     [CommandOption("--routing <KIND>"), Description("none, or dtr: denoising task routing, a sliding channel window per timestep in every residual block (docs/routing-and-densities.md)."), DefaultValue("none")]
@@ -127,8 +119,7 @@ public sealed class TrainSettings : CommandSettings, IComputesWithTensors
     [CommandOption("--density-importance"), Description("Reweight samples by 1/(T_c p(t|c)) so the density keeps the plain loss unbiased (see docs/routing-and-densities.md for when it is practical).")]
     public bool DensityImportance { get; init; }
     /// <summary>Weighting.</summary>
-    [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"),
-     Description("vanilla, min-snr, p2, edm2-uncertainty, importance, uw, uw-bounded, famo (loss-based); pcgrad, nash, imtl, cagrad, mgda (gradient-based, k backward passes). See docs/weightings.md.")]
+    [CommandOption("--weighting <NAME>"), DefaultValue("vanilla"), Options.ListedDescription(Options.Listing.Weightings, "Weighting method: {0} (docs/weightings.md).")]
     public string Weighting { get; init; } = "vanilla";
     /// <summary>Min-SNR gamma.</summary>
     [CommandOption("--snr-gamma <G>"), Description("min-snr: gamma."), DefaultValue(5.0)] public double SnrGamma { get; init; } = 5.0;
@@ -148,9 +139,9 @@ public sealed class TrainSettings : CommandSettings, IComputesWithTensors
     [CommandOption("--no-ema-warmup"), Description("Apply --ema-decay from the first step (by default the decay warms up as min(decay, (1+t)/(10+t)))).")]
     public bool NoEmaWarmup { get; init; }
     /// <summary>Learning-rate warm-up.</summary>
-    [CommandOption("--warmup <STEPS>"), Description("Linear learning-rate warm-up steps."), DefaultValue(0)] public int Warmup { get; init; }
+    [CommandOption("--warmup <STEPS>"), Description(Options.OptionText.Warmup), DefaultValue(0)] public int Warmup { get; init; }
     /// <summary>Gradient clip.</summary>
-    [CommandOption("--clip <NORM>"), Description("Gradient norm clip; 0 disables."), DefaultValue(1.0)]
+    [CommandOption("--clip <NORM>"), Description(Options.OptionText.Clip), DefaultValue(1.0)]
     public double Clip { get; init; } = 1.0;
     /// <summary>Divergence factor.</summary>
     [CommandOption("--divergence-factor <X>"),
@@ -164,20 +155,21 @@ public sealed class TrainSettings : CommandSettings, IComputesWithTensors
     public int SampleEvery { get; init; }
     /// <summary>Sample-grid size.</summary>
     [CommandOption("--sample-count <N>"), Description("Images per sample grid (0: no grids)."), DefaultValue(16)] public int SampleCount { get; init; } = 16;
-    /// <summary>Threads.</summary>
-    [CommandOption("--threads <N>"), Description("libtorch CPU threads, 1..cores (results depend on it).")]
-    public int? Threads { get; init; }
     /// <summary>Precision.</summary>
-    [CommandOption("--precision <P>"), Description("fp32, or bf16: mixed precision with fp32 master weights, on CPUs with native bfloat16 (a resume keeps the run's precision)."), DefaultValue("fp32")]
+    [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
     public string Precision { get; init; } = "fp32";
     /// <summary>Plain-output interval.</summary>
-    [CommandOption("--log-every <N>"), Description("Plain-output line interval."), DefaultValue(10)]
+    [CommandOption("--log-every <N>"), Description(Options.OptionText.LogEvery), DefaultValue(10)]
     public int LogEvery { get; init; } = 10;
 
     /// <inheritdoc/>
-    public override ValidationResult Validate() => Checks.First(
-        Checks.Required(Out, "--out DIR"),
-        Weightings.Names.Contains(Weighting.Trim().ToLowerInvariant()) ? null : Checks.Error($"--weighting '{Weighting}' is unknown (expected one of: {string.Join(", ", Weightings.Names)})"),
+    protected override IEnumerable<ValidationResult?> OwnChecks() =>
+    [
+        Checks.Required(Out, "--out DIR"), Checks.Device(Device),
+        Out is { } dir && !Resume && File.Exists(Path.Combine(dir, Trainer.CheckpointName))
+            ? Checks.Error($"{dir} already holds a checkpoint: pass --resume to continue it or choose another --out") : null,
+        WeightingRegistry.Find(Weighting) is { } method ? Checks.Library(() => WeightingRegistry.Validate(method, Settings()), "--weighting " + method.Name)
+            : Checks.Error($"--weighting '{Weighting}' is unknown (expected one of: {string.Join(", ", WeightingRegistry.Names)})"),
         Prediction.Trim().ToLowerInvariant() is "eps" or "epsilon" or "v" or "v_prediction" ? null : Checks.Error($"unknown prediction type '{Prediction}' (expected eps or v)"),
         Routing.Trim().ToLowerInvariant() is "none" or "dtr" ? null : Checks.Error($"unknown routing '{Routing}' (expected none or dtr)"),
         TimestepDensity is null || Core.TimestepDensities.TryParse(TimestepDensity, out _, out _) ? null : Checks.Error($"unknown timestep density '{TimestepDensity}' (expected uniform, logit-normal[:m,s], beta[:a,b] or speed)"),
@@ -188,18 +180,35 @@ public sealed class TrainSettings : CommandSettings, IComputesWithTensors
         Checks.Fraction(EmaDecay, "--ema-decay"), Checks.NotNegative(Warmup, "--warmup"), Checks.NotNegativeFinite(Clip, "--clip"),
         DivergenceFactor != 0 && !(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor)) ? Checks.Error($"--divergence-factor must be 0 or a finite number above 1, got {DivergenceFactor}") : null,
         Checks.NotNegative(CheckpointEvery, "--checkpoint-every"), Checks.NotNegative(SampleEvery, "--sample-every"),
-        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Threads(Threads), Checks.Precision(Precision),
-        Checks.Positive(NashEvery, "--nash-every"), Checks.PositiveFinite(UwLr, "--uw-lr"), Checks.PositiveFinite(SnrGamma, "--snr-gamma"),
-        CagradC is < 0 or >= 1 || double.IsNaN(CagradC) ? Checks.Error($"--cagrad-c must lie in [0, 1), got {CagradC}") : null);
+        Checks.NotNegative(SampleCount, "--sample-count"), Checks.Positive(LogEvery, "--log-every"), Checks.Precision(Precision),
+        WeightingOptionError(),
+    ];
+
+    /// <summary>Every method's options are checked, not only the chosen one's: a bad value is a mistake whichever
+    /// method runs. The registry holds each setting's check.</summary>
+    ValidationResult? WeightingOptionError() => WeightingRegistry.All.SelectMany(m => m.Settings)
+        .Where(s => s.Option is not null && OptionValues.ContainsKey(s.Option))
+        .Select(s => s.Check(OptionValues[s.Option!]) is { } problem ? Checks.Error($"{s.Option} {problem}") : null)
+        .FirstOrDefault(r => r is not null);
+
+    /// <summary>The values of the weighting options this command declares, by option name (the registry says which
+    /// method and setting each one sets).</summary>
+    Dictionary<string, double> OptionValues => new()
+    {
+        ["--snr-gamma"] = SnrGamma, ["--p2-k"] = P2K, ["--p2-gamma"] = P2Gamma, ["--uw-lr"] = UwLr, ["--nash-every"] = NashEvery, ["--cagrad-c"] = CagradC,
+    };
+
+    /// <summary>The chosen method's settings from its options.</summary>
+    WeightingSettings Settings() => WeightingRegistry.Find(Weighting) is { } method
+        ? method.Settings.Where(s => s.Option is not null && OptionValues.ContainsKey(s.Option))
+            .Aggregate(WeightingSettings.Defaults, (settings, s) => settings.With(method.Name, s.Key, OptionValues[s.Option!]))
+        : WeightingSettings.Defaults;
 
     /// <summary>The trainer's options for these settings and <paramref name="plan"/>.</summary>
     public TrainerOptions ToTrainerOptions(ClusterPlan plan) => new()
     {
         Steps = Steps, BatchSize = Batch, LearningRate = Lr, Seed = Seed, Device = Device, Plan = plan, Weighting = Weighting,
-        WeightingSettings = new WeightingOptions
-        {
-            MinSnrGamma = SnrGamma, P2K = P2K, P2Gamma = P2Gamma, UncertaintyLearningRate = UwLr, NashSolveEvery = NashEvery, CagradC = CagradC,
-        },
+        WeightingSettings = Settings(),
         TimestepDensity = TimestepDensity, DensityImportanceWeights = DensityImportance,
         EmaDecay = EmaDecay, EmaWarmup = !NoEmaWarmup, WarmupSteps = Warmup, GradientClipNorm = Clip > 0 ? Clip : null,
         OutputDirectory = Out, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery, SampleCount = SampleCount,

@@ -17,7 +17,7 @@ type ImtlResult =
       /// minimum-norm least-squares solution was used instead of an exact solve.
       LeastSquares: bool }
 
-/// PCGrad (Yu et al. 2020) exactly as method.md section 6: for each i, over a given order of j != i,
+/// PCGrad (Yu et al. 2020) exactly as ANT section 4.2; docs/weightings.md: for each i, over a given order of j != i,
 /// if g_i' . g_j < 0 then g_i' -= (g_i' . g_j / |g_j|^2) g_j, always projecting against the ORIGINAL g_j;
 /// the update is sum_i g_i'. Every dot product is a combination of Gram entries, so only G is needed.
 module PcGrad =

@@ -19,7 +19,7 @@ module internal Checks =
         nonEmpty name values
         if values.Length <> k then invalidArg name (sprintf "%s must have one entry per task (%d), got %d" name k values.Length)
 
-/// Min-SNR-gamma loss weights (Hang et al. 2023), method.md section 7; gamma = 5 by convention.
+/// Min-SNR-gamma loss weights (Hang et al. 2023), docs/weightings.md; gamma = 5 by convention.
 module MinSnr =
 
     /// w_t = min(SNR_t, gamma) / SNR_t for epsilon-prediction (SNR_t > 0).
@@ -37,7 +37,7 @@ module MinSnr =
         Checks.positive "gamma" gamma
         min snr gamma / (snr + 1.0)
 
-/// P2 weighting (Choi et al. 2022), method.md section 7: w_t = 1 / (k + SNR_t)^gamma, k = 1, gamma in {0.5, 1}.
+/// P2 weighting (Choi et al. 2022), docs/weightings.md: w_t = 1 / (k + SNR_t)^gamma, k = 1, gamma in {0.5, 1}.
 module P2 =
 
     /// 1 / (k + snr)^gamma (k > 0, snr >= 0, gamma >= 0). Example: `P2.weight 3.0 1.0 0.5 = 0.5`.
@@ -49,7 +49,7 @@ module P2 =
         if gamma < 0.0 then invalidArg "gamma" (sprintf "gamma must be non-negative, got %g" gamma)
         Math.Pow(k + snr, -gamma)
 
-/// Uncertainty weighting (Kendall et al. 2018) as method.md section 6 writes it for k clusters:
+/// Uncertainty weighting (Kendall et al. 2018) as ANT section 4.2; docs/weightings.md writes it for k clusters:
 /// loss = sum_i 0.5 (exp(-s_i) L_i / k + s_i), s in R^k learned (init 0, AdamW lr 0.025, no weight decay).
 module Uncertainty =
 

@@ -17,7 +17,7 @@ type NashResult =
       /// released code solves alpha_i (G alpha)_i = 1 on the raw G approximately: the same direction, another scale.
       Alpha: float[]
       /// alpha / k: the weights on the raw per-cluster gradients (and losses), so the trainer
-      /// backpropagates sum_i alpha_i L_i / k (method.md section 6), i.e. updates with sum_j Weights[j] g_j.
+      /// backpropagates sum_i alpha_i L_i / k (ANT section 4.2; docs/weightings.md), i.e. updates with sum_j Weights[j] g_j.
       Weights: float[]
       /// |G|_F, the Frobenius norm G was divided by.
       NormalisationFactor: float

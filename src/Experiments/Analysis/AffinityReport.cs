@@ -4,13 +4,13 @@ using DiffusionFunctional.Core;
 namespace DiffusionFunctional.Experiments.Analysis;
 
 /// <summary>Where an affinity analysis wrote its outputs, and its headline statistic.</summary>
-/// <param name="CsvPath">The matrix as CSV (what <c>dfn cluster --objective affinity</c> reads).</param>
+/// <param name="CsvPath">The matrix as CSV (what <c>dfn cluster --cluster-objective affinity</c> reads).</param>
 /// <param name="HeatmapPath">The heatmap PNG.</param>
 /// <param name="ScatterPath">The affinity against |delta log-SNR| scatter PNG.</param>
 /// <param name="SpearmanRho">Spearman correlation of affinity with |delta log-SNR| over group pairs (O1 predicts &lt; 0).</param>
 public sealed record AffinityReportFiles(string CsvPath, string HeatmapPath, string ScatterPath, double SpearmanRho);
 
-/// <summary>Writes an affinity matrix as the CSV `dfn cluster --objective affinity` reads, plus two PNG plots.</summary>
+/// <summary>Writes an affinity matrix as the CSV `dfn cluster --cluster-objective affinity` reads, plus two PNG plots.</summary>
 public static class AffinityReport
 {
     /// <summary>Writes affinity.csv, the heatmap and the affinity-vs-gap scatter into the folder; returns their paths and Spearman's rho.</summary>

@@ -22,7 +22,7 @@ public sealed record AffinityRequest(IReadOnlyList<string> Checkpoints, string D
 /// <summary>The averaged matrix, where it was written, and its headline numbers.</summary>
 public sealed record AffinityRunResult(AffinityMeasurement Measurement, AffinityReportFiles Files, IReadOnlyList<string> Checkpoints, int ParameterCount);
 
-/// <summary>Task affinity over one or more checkpoints, written as CSV + plots (method.md section 4, observation O1).</summary>
+/// <summary>Task affinity over one or more checkpoints, written as CSV + plots (ANT section 3.2, observation O1; docs/analysis.md, observation O1).</summary>
 public static class AffinityRun
 {
     /// <summary>Expands folders into their checkpoint files, in name order; refuses missing or invalid files.</summary>
@@ -58,7 +58,7 @@ public static class AffinityRun
         if (request.SketchDim < 0) throw new BadInputException($"--sketch-dim must be 0 (exact) or positive, got {request.SketchDim}");
         var checkpoints = ResolveCheckpoints(request.Checkpoints);
         OutputLocation.CheckDirectory(request.OutputDirectory);
-        UNetConfig config;
+        DenoiserConfig config;
         GaussianDiffusion diffusion;
         int parameterCount;
         using (var first = CheckpointModel.Load(checkpoints[0], request.UseEma))

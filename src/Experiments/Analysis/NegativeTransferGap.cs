@@ -1,3 +1,4 @@
+using DiffusionFunctional.Timesteps;
 using System.Text.Json;
 using DiffusionFunctional.Analysis;
 using DiffusionFunctional.Clustering;
@@ -11,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Experiments.Analysis;
 
-/// <summary>Settings of a negative-transfer-gap experiment (method.md section 5), as <c>dfn ntg</c> takes them.</summary>
+/// <summary>Settings of a negative-transfer-gap experiment (ANT section 3.3, observation O2; docs/analysis.md), as <c>dfn ntg</c> takes them.</summary>
 /// <param name="Data">Training and held-out images (<c>mnist</c>, <c>idx:PATH</c>, <c>folder:PATH</c>).</param>
 /// <param name="OutputDirectory">Where the runs, ntg.json and ntg.png go.</param>
 /// <param name="Intervals">Equal timestep intervals, one specialist each (5 in the paper).</param>
@@ -19,7 +20,7 @@ namespace DiffusionFunctional.Experiments.Analysis;
 /// <param name="BatchSize">Images per step.</param>
 /// <param name="LearningRate">AdamW learning rate after warm-up.</param>
 /// <param name="WarmupSteps">Linear learning-rate warm-up.</param>
-/// <param name="Model">Named UNet configuration.</param>
+/// <param name="Model">Named network (<see cref="Denoisers.Names"/>).</param>
 /// <param name="ImageSize">Images are resized to this side.</param>
 /// <param name="Schedule">Noise schedule name.</param>
 /// <param name="Timesteps">T (the intervals must divide it).</param>
@@ -63,7 +64,7 @@ public sealed record NtgScores(double FdShared, double KidShared, IReadOnlyList<
 public sealed record NtgResult(double FdShared, IReadOnlyList<NtgInterval> Intervals, string JsonPath, string ChartPath);
 
 /// <summary>
-/// The negative transfer gap (method.md section 5): one specialist per equal timestep interval, and each hybrid
+/// The negative transfer gap (ANT section 3.3, observation O2; docs/analysis.md): one specialist per equal timestep interval, and each hybrid
 /// sampler (the specialist inside its interval, the shared model elsewhere) scored by FD-ResNet18 against held-out
 /// real data. Training and scoring are separate steps, so <c>dfn reproduce</c> scores its own shared models against one
 /// set of specialists; every part is resumable (checkpoints, and scores kept in a JSON file).
@@ -74,7 +75,7 @@ public static class NegativeTransferGap
     public static NtgResult Run(NtgRequest r, CancellationToken cancellation = default, Action<string>? log = null, Action<string, StepMetrics>? onStep = null)
     {
         Validate(r);
-        var config = UNetConfig.Named(r.Model, imageChannels: 1, imageSize: r.ImageSize);
+        var config = Denoisers.Named(r.Model, imageChannels: 1, imageSize: r.ImageSize);
         OutputLocation.CheckDirectory(r.OutputDirectory);
         using var all = DataSources.Load(r.Data, config.ImageChannels, config.ImageSize, log);
         if (all.Count <= r.RealImages) throw new BadInputException($"the data set has {all.Count} images; --real-images {r.RealImages} leaves none to train on");
@@ -105,8 +106,8 @@ public static class NegativeTransferGap
 
     static void Validate(NtgRequest r)
     {
-        if (r.Intervals < 1) throw new BadInputException($"--intervals must be at least 1, got {r.Intervals}");
-        if (r.Timesteps % r.Intervals != 0) throw new BadInputException($"--intervals {r.Intervals} does not divide T = {r.Timesteps}");
+        if (r.Intervals < 1) throw new BadInputException($"--specialists must be at least 1, got {r.Intervals}");
+        if (r.Timesteps % r.Intervals != 0) throw new BadInputException($"--specialists {r.Intervals} does not divide T = {r.Timesteps}");
         if (r.EvalSamples < 2) throw new BadInputException($"--samples must be at least 2, got {r.EvalSamples}");
         if (r.RealImages < 2) throw new BadInputException($"--real-images must be at least 2, got {r.RealImages}");
         if (r.SamplerSteps < 1 || r.SamplerSteps > r.Timesteps) throw new BadInputException($"--sampler-steps must lie in 1..{r.Timesteps}, got {r.SamplerSteps}");
@@ -122,7 +123,7 @@ public static class NegativeTransferGap
     }
 
     /// <summary>Trains (or resumes) the shared model into <c>options.OutputDirectory</c>; returns its checkpoint.</summary>
-    public static string TrainShared(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
+    public static string TrainShared(DenoiserConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
         CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep) =>
         TrainOne(config, diffusion, train, options, null, "shared", cancellation, log, onStep);
 
@@ -132,16 +133,16 @@ public static class NegativeTransferGap
     /// </summary>
     /// <exception cref="OperationCanceledException">Cancelled (checkpoints written).</exception>
     /// <exception cref="TrainingDivergedException">A specialist diverged (its FD would measure that, not transfer).</exception>
-    public static IReadOnlyList<string> TrainSpecialists(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
+    public static IReadOnlyList<string> TrainSpecialists(DenoiserConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options,
         int intervals, string directory, CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep)
     {
         var width = diffusion.Timesteps / intervals;
         return Enumerable.Range(0, intervals).Select(i => TrainOne(config, diffusion, train,
             options with { Plan = null, Weighting = "vanilla", TimestepDensity = null, OutputDirectory = Path.Combine(directory, $"specialist-{i}") },
-            new IntervalTimestepSampler(i * width, (i + 1) * width), $"specialist-{i}", cancellation, log, onStep)).ToList();
+            new IntervalTimesteps(i * width, (i + 1) * width), $"specialist-{i}", cancellation, log, onStep)).ToList();
     }
 
-    static string TrainOne(UNetConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options, ITimestepSampler? sampler,
+    static string TrainOne(DenoiserConfig config, GaussianDiffusion diffusion, ImageDataset train, TrainerOptions options, ITimestepDistribution? sampler,
         string name, CancellationToken cancellation, Action<string>? log, Action<string, StepMetrics>? onStep)
     {
         using var trainer = Trainer.Create(config, diffusion, train, options, sampler);

@@ -60,7 +60,7 @@ public sealed record EvaluationBenchReport(
 /// ResNet-18 feature extraction, the batched <see cref="ResNet18Extractor"/> against the single-image path it replaced
 /// (<see cref="ResNet18SingleImage"/>), in one process and interleaved: CPU and wall milliseconds per image, their
 /// ratio, and the largest feature difference. The machine is shared, so the ratio from one run is the figure to
-/// compare, with the load average beside it (docs/benchmarks.md).
+/// compare, with the load average beside it (docs/benchmarks.md, "Evaluation").
 /// </summary>
 public static class EvaluationBenchmark
 {

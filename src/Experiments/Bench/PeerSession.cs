@@ -1,3 +1,4 @@
+using DiffusionFunctional.Models;
 using System.Globalization;
 using System.Text.Json;
 using DiffusionFunctional.Interop;
@@ -27,11 +28,13 @@ internal sealed class PeerSession(string python, string folder, ThroughputOption
     public void Prepare(IReadOnlyList<Trainer> trainers)
     {
         var first = trainers[0];
+        if (first.Model.Config is not UNetConfig unet)
+            throw new BadInputException($"--peer runs diffusers' UNet2DModel, so it compares UNets only (this is a {first.Model.Config.Kind}); a DiT's outputs are checked against PyTorch by tests/Api.Tests/TorchPeerTests.fs");
         var export = Path.Combine(folder, "export");
         try
         {
             WeightsExport.WriteDiffusers(first.Model, first.Diffusion, export);
-            PeerBenchmark.WriteCheck(first.Model.Config, first.Diffusion, Path.Combine(folder, "check-net"), Path.Combine(folder, "check.pt"));
+            PeerBenchmark.WriteCheck(unet, first.Diffusion, Path.Combine(folder, "check-net"), Path.Combine(folder, "check.pt"));
         }
         catch (BadInputException e) { throw new BadInputException($"--peer: the model cannot be written for the peer: {e.Message}"); }
         check = RunCheck();

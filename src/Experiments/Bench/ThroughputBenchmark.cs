@@ -12,7 +12,7 @@ namespace DiffusionFunctional.Experiments.Bench;
 /// <summary>What to measure.</summary>
 public sealed record ThroughputOptions
 {
-    /// <summary>The named UNet (<see cref="UNetConfig.Named"/>).</summary>
+    /// <summary>The named network (<see cref="Denoisers.Named"/>).</summary>
     public string Model { get; init; } = "small";
     /// <summary>Images per training step.</summary>
     public int BatchSize { get; init; } = 64;
@@ -30,7 +30,7 @@ public sealed record ThroughputOptions
     public int? Threads { get; init; }
     /// <summary>"cpu" or "cuda".</summary>
     public string Device { get; init; } = "cpu";
-    /// <summary>Task routing in the UNet (docs/routing-and-densities.md), to measure its step-time overhead.</summary>
+    /// <summary>Task routing in the network (docs/routing-and-densities.md), to measure its step-time overhead.</summary>
     public TaskRoutingKind Routing { get; init; } = TaskRoutingKind.None;
     /// <summary>"fp32" or "bf16" (<see cref="TrainerOptions.Precision"/>).</summary>
     public string Precision { get; init; } = TrainingPrecision.Fp32;
@@ -71,7 +71,7 @@ public sealed record ThroughputReport(
 }
 
 /// <summary>
-/// Training and sampling throughput of a named UNet on synthetic data, compared with libtorch's own GEMM speed in
+/// Training and sampling throughput of a named network on synthetic data, compared with libtorch's own GEMM speed in
 /// the same process: the ratio says how much of the machine's matrix throughput the training loop achieves.
 /// </summary>
 public static class ThroughputBenchmark

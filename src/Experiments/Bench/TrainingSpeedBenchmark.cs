@@ -46,7 +46,7 @@ public static class TrainingSpeedBenchmark
             TorchBackend.ValidateThreads(v.Threads);
             Bf16Support.Require(v.Precision, device);
         }
-        var config = UNetConfig.Named(o.Model) with { Routing = o.Routing };
+        var config = Denoisers.Named(o.Model) with { Routing = o.Routing };
 
         random.manual_seed(0);
         using var images = rand([Math.Max(o.BatchSize * 2, 128), config.ImageChannels, config.ImageSize, config.ImageSize]) * 2 - 1;
@@ -87,10 +87,10 @@ public static class TrainingSpeedBenchmark
         }
     }
 
-    private static ThroughputReport Report(ThroughputOptions o, UNetConfig config, SpeedVariant v, Trainer trainer, double stepSeconds,
+    private static ThroughputReport Report(ThroughputOptions o, DenoiserConfig config, SpeedVariant v, Trainer trainer, double stepSeconds,
                                            double sampleImageSteps, double gemm, double peak, int rounds)
     {
-        var forward = UNetFlops.ForwardPerImage(config) / 1e9;
+        var forward = config.ForwardFlopsPerImage() / 1e9;
         var trainImages = o.BatchSize / stepSeconds;
         var achieved = trainImages * 3 * forward;
         var phases = trainer.Profile.PerStep();

@@ -17,7 +17,7 @@ namespace DiffusionFunctional.Experiments.Bench;
 /// </summary>
 public sealed class WeightingBenchSetup : IDisposable
 {
-    private WeightingBenchSetup(ImageDataset data, UNetConfig model, GaussianDiffusion diffusion, TrainerOptions options, string description)
+    private WeightingBenchSetup(ImageDataset data, DenoiserConfig model, GaussianDiffusion diffusion, TrainerOptions options, string description)
     {
         Data = data;
         Model = model;
@@ -29,7 +29,7 @@ public sealed class WeightingBenchSetup : IDisposable
     /// <summary>The training set (owned: disposed with the setup).</summary>
     public ImageDataset Data { get; }
     /// <summary>The network every run builds afresh (the same initial weights for a given seed).</summary>
-    public UNetConfig Model { get; }
+    public DenoiserConfig Model { get; }
     /// <summary>The diffusion (linear schedule).</summary>
     public GaussianDiffusion Diffusion { get; }
     /// <summary>Optimisation settings shared by all runs (the method, plan and seed are set per run).</summary>
@@ -37,13 +37,13 @@ public sealed class WeightingBenchSetup : IDisposable
     /// <summary>One line naming the data, model and settings; a stored result counts only for the same line.</summary>
     public string Description { get; }
 
-    /// <summary>A named UNet on synthetic blob images (no download): quick checks and overhead figures.</summary>
+    /// <summary>A named network on synthetic blob images (no download): quick checks and overhead figures.</summary>
     public static WeightingBenchSetup Synthetic(string model, int timesteps, TrainerOptions options, int images = 256, long dataSeed = 1)
     {
-        var config = UNetConfig.Named(model, imageChannels: 1);
+        var config = Denoisers.Named(model, imageChannels: 1);
         var data = SyntheticImages.Blobs(images, config.ImageSize, dataSeed);
         return new WeightingBenchSetup(data, config, GaussianDiffusion.Create("linear", timesteps), options,
-            Describe($"{model} UNet, {data.Description}, T = {timesteps}", options));
+            Describe($"{model} {config.Kind}, {data.Description}, T = {timesteps}", options));
     }
 
     /// <summary>The demo's settings: the profile's network, optimiser, warm-up, clipping and EMA on its training split

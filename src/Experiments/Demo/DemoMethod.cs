@@ -15,7 +15,7 @@ namespace DiffusionFunctional.Experiments.Demo;
 /// weightings default to a single cluster (plain uniform timesteps). <c>+anneal:N</c> moves the method's cluster
 /// weights to uniform over the first N steps.
 /// </summary>
-/// <param name="Weighting">A name <see cref="Weightings.Create(string, int, WeightingOptions)"/> accepts.</param>
+/// <param name="Weighting">A name <see cref="WeightingRegistry"/> holds.</param>
 /// <param name="Objective">The clustering objective (<c>snr</c>, <c>snr-raw</c>, <c>timestep</c>) or null for one cluster.</param>
 /// <param name="Clusters">k (1 without an objective).</param>
 /// <param name="Routing">"dtr" for denoising task routing, null for none.</param>
@@ -24,11 +24,6 @@ namespace DiffusionFunctional.Experiments.Demo;
 /// <see cref="Weighting.AnnealedWeighting"/>), null for none.</param>
 public sealed record DemoMethod(string Weighting, string? Objective, int Clusters, string? Routing = null, string? Density = null, long? Anneal = null)
 {
-    /// <summary>Methods that balance clusters (they need k &gt; 1 to mean anything).</summary>
-    static readonly HashSet<string> ClusterMethods = ["uw", "uw-bounded", "famo", "pcgrad", "nash", "imtl", "cagrad", "mgda"];
-
-    static readonly string[] Objectives = ["snr", "snr-raw", "timestep"];
-
     /// <summary>The default comparison: vanilla, Min-SNR (gamma 5) and ANT-UW on log-SNR clusters (k = 5).</summary>
     public const string DefaultList = "vanilla,min-snr,uw:snr:5";
 
@@ -62,12 +57,12 @@ public sealed record DemoMethod(string Weighting, string? Objective, int Cluster
         var pieces = (spec ?? "").Trim().ToLowerInvariant().Split('+');
         var parts = pieces[0].Split(':');
         var weighting = parts[0];
-        if (!Weightings.Names.Contains(weighting))
-            throw new BadInputException($"unknown weighting '{parts[0]}' in method '{spec}' (expected one of: {string.Join(", ", Weightings.Names)})");
+        var descriptor = WeightingRegistry.Find(weighting)
+            ?? throw new BadInputException($"unknown weighting '{parts[0]}' in method '{spec}' (expected one of: {string.Join(", ", WeightingRegistry.Names)})");
         if (parts.Length > 3) throw new BadInputException($"method '{spec}' has too many parts (expected weighting[:objective[:k]][+dtr][+density])");
-        var objective = parts.Length > 1 ? parts[1] : ClusterMethods.Contains(weighting) ? "snr" : null;
-        if (objective is not null && !Objectives.Contains(objective))
-            throw new BadInputException($"unknown cluster objective '{objective}' in method '{spec}' (expected one of: {string.Join(", ", Objectives)})");
+        // Methods that balance clusters need k > 1 to mean anything: they get the default clusters when none are named.
+        var objective = parts.Length > 1 ? parts[1] : descriptor.NeedsClusters ? "snr" : null;
+        if (objective is not null) objective = DemoObjective(objective, $"method '{spec}'");
         var k = 5;
         if (parts.Length > 2 && (!int.TryParse(parts[2], out k) || k < 1))
             throw new BadInputException($"cluster count '{parts[2]}' in method '{spec}' is not a positive integer");
@@ -86,6 +81,17 @@ public sealed record DemoMethod(string Weighting, string? Objective, int Cluster
         return new DemoMethod(weighting, objective, k, routing, density, anneal);
     }
 
+    /// <summary>The canonical name of an objective a demo method can use (Core's parse; affinity needs a matrix file,
+    /// which a demo does not have).</summary>
+    /// <exception cref="BadInputException">An unknown objective, or affinity.</exception>
+    public static string DemoObjective(string objective, string context)
+    {
+        var usable = TimestepClusterings.ObjectiveNames.Where(n => n != "affinity");
+        if (!TimestepClusterings.TryChooseObjective(objective, "", out var choice, out _) || choice.NeedsAffinity)
+            throw new BadInputException($"unknown cluster objective '{objective}' in {context} (expected one of: {string.Join(", ", usable)})");
+        return choice.Name;
+    }
+
     /// <summary>Parses a comma-separated list (a comma followed by a digit or sign belongs to a density's parameters); rejects duplicates.</summary>
     public static IReadOnlyList<DemoMethod> ParseList(string specs)
     {
@@ -102,5 +108,5 @@ public sealed record DemoMethod(string Weighting, string? Objective, int Cluster
         Objective is null ? ClusterPlan.Single(timesteps) : ClusterPlans.FromObjective(schedule, timesteps, Clusters, Objective);
 
     /// <summary>The network of this method: <paramref name="model"/>, with DTR routing when the method asks for it.</summary>
-    public UNetConfig Model(UNetConfig model, int timesteps) => model.WithRouting(Routing ?? "none", timesteps: timesteps);
+    public DenoiserConfig Model(DenoiserConfig model, int timesteps) => model.WithRouting(Routing ?? "none", timesteps: timesteps);
 }

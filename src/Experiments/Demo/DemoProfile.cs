@@ -11,7 +11,7 @@ public sealed record DemoProfile
     /// <summary>"smoke", "quick" or "full".</summary>
     public required string Name { get; init; }
     /// <summary>The network every method trains (same shape and, per seed, the same initial weights).</summary>
-    public required UNetConfig Model { get; init; }
+    public required DenoiserConfig Model { get; init; }
     /// <summary>Optimisation steps per method and seed.</summary>
     public required int Steps { get; init; }
     /// <summary>Images per step.</summary>
@@ -87,7 +87,7 @@ public sealed record DemoProfile
     /// <summary>
     /// <c>smoke</c>: a tiny model, a few steps and samples (the CI check that the pipeline runs end to end; its numbers
     /// mean nothing). <c>quick</c>: 16x16 MNIST, about 9.5 minutes for three methods on 2 idle CPU cores (see
-    /// docs/benchmarks.md). <c>full</c>: 28x28 MNIST, longer training, more samples.
+    /// docs/benchmarks.md, "Quick demo"). <c>full</c>: 28x28 MNIST, longer training, more samples.
     /// </summary>
     public static DemoProfile Named(string name) => (name ?? "").Trim().ToLowerInvariant() switch
     {

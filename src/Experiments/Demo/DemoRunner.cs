@@ -109,7 +109,8 @@ public sealed partial class DemoRunner
         CheckOrWriteManifest(write: false);
         TorchBackend.SetThreads(options.Threads);
         TorchBackend.Resolve(options.Device);
-        var (train, real) = LoadData();
+        var split = LoadSplit();
+        var (train, real) = (split.Train, split.Real);
         // Written once the data loaded: a demo refused for its data leaves nothing behind.
         CheckOrWriteManifest(write: true);
         var store = new DemoResultStore(ResultsPath);
@@ -117,6 +118,7 @@ public sealed partial class DemoRunner
         using (train)
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
+            realFloor = RealFloor(split.Spare, real, evaluator);
             NativeMemory.ReturnFreePages(); // what reading the data and loading the ResNet-18 left, before training's peak
             var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps, options.Prediction);
             ScoreFirstSamplesOfOlderRecords(store, diffusion, train, real, evaluator, cancellation);
@@ -138,10 +140,30 @@ public sealed partial class DemoRunner
 
     DemoSummary WriteReport(DemoResultStore store)
     {
-        var summary = DemoReport.Summarise(store.Records, options.Methods, options.Profile, options.Seeds);
+        var summary = DemoReport.Summarise(store.Records, options.Methods, options.Profile, options.Seeds) with { RealFloor = realFloor };
         var grids = options.Methods.ToDictionary(m => m.Id, m => Path.Combine(RunDirectory(m, 0), "samples.png"));
         DemoReport.Write(summary, options, grids);
         return summary;
+    }
+
+    double realFloor = double.NaN;
+
+    /// <summary>
+    /// FD of the reference images against as many other held-out digits as the final evaluation samples: what a
+    /// perfect model would score. Measured once and kept in <c>floor.json</c>; NaN when too few digits are spare.
+    /// </summary>
+    double RealFloor(ImageBatch? spare, ImageBatch real, Evaluator evaluator)
+    {
+        var n = options.Profile.SamplesAt(options.Profile.Steps);
+        var path = Path.Combine(options.OutputDirectory, "floor.json");
+        if (File.Exists(path) && JsonNode.Parse(File.ReadAllText(path)) is JsonObject kept
+            && kept["samples"]?.GetValue<int>() == n && kept["fd_resnet18"] is JsonValue fd)
+            return fd.GetValue<double>();
+        if (spare is null || spare.Count < n) return double.NaN;
+        var floor = evaluator.Evaluate(real, spare.Take(n)).FdResNet18;
+        AtomicFile.WriteAllText(path, new JsonObject { ["samples"] = n, ["fd_resnet18"] = floor }.ToJsonString() + "\n");
+        log(FormattableString.Invariant($"real-vs-real floor at {n} images: FD-ResNet18 {floor:F2}"));
+        return floor;
     }
 
     bool IsFinished(DemoResultStore store, DemoMethod method, long seed) =>

@@ -57,7 +57,7 @@ public sealed record Recipe
         EmaDecay = 0.9999, EmaWarmup = false, Sampler = SamplerKind.Ddpm, SamplerSteps = 250,
         NotFollowed =
         [
-            "a DiT backbone of 33-458M parameters (ours: the profile's UNet)",
+            "a DiT backbone of 33-458M parameters (ours: the profile's network, e.g. --model dit-mini, a DiT of 0.33M)",
             "the variational-bound term with learned variances (ours: the plain MSE; our networks predict no variance)",
             "class conditioning with guidance 1.5 (ours: unconditional)",
             "fp16 autocast (ours: the profile's precision)",
@@ -101,7 +101,7 @@ public sealed record Recipe
         {
             "schedule" => NoiseSchedules.TryCreate(value, 10, out _, out var error) ? this with { Schedule = value } : throw new BadInputException($"recipe schedule: {error}"),
             "prediction" => this with { Prediction = value switch { "eps" => PredictionType.Epsilon, "v" => PredictionType.V, _ => throw Bad(key, value, "eps or v") } },
-            "objective" => value is "snr" or "snr-raw" or "timestep" ? this with { Objective = value } : throw Bad(key, value, "snr, snr-raw or timestep"),
+            "objective" => this with { Objective = DemoMethod.DemoObjective(value, "the recipe") },
             "clusters" => this with { Clusters = Integer(key, value, 1) },
             "clip" => value is "all" or "nash" or "none" ? this with { Clip = value } : throw Bad(key, value, "all, nash or none"),
             "clip-norm" => this with { ClipNorm = Positive(key, value) },

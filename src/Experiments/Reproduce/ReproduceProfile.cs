@@ -43,7 +43,7 @@ public sealed record ReproduceProfile
     /// <summary>
     /// <c>smoke</c>: a tiny model, a few steps (the CI check that every output exists and parses; its numbers mean
     /// nothing). <c>quick</c>: 16x16 MNIST, the <c>mini</c> UNet trained long enough to approach its plateau, 1 seed,
-    /// about 2 hours of one core (docs/benchmarks.md). <c>full</c>: the same at 3 seeds with more samples (several hours; resumable).
+    /// about 2 hours of one core (docs/benchmarks.md, "dfn reproduce: quick profile"). <c>full</c>: the same at 3 seeds with more samples (several hours; resumable).
     /// </summary>
     public static ReproduceProfile Named(string name) => (name ?? "").Trim().ToLowerInvariant() switch
     {
@@ -113,8 +113,8 @@ public sealed record ReproduceProfile
         return this with { Convergence = c with { Steps = steps, EvaluationSteps = [.. points], KeptCheckpoints = kept } };
     }
 
-    /// <summary>This profile with another network (a preset of <see cref="UNetConfig.Named"/>, at its own image size).</summary>
-    public ReproduceProfile WithModel(string name) => this with { Convergence = Convergence with { Model = UNetConfig.Named(name) } };
+    /// <summary>This profile with another network (a preset of <see cref="Denoisers.Named"/>, at its own image size).</summary>
+    public ReproduceProfile WithModel(string name) => this with { Convergence = Convergence with { Model = Denoisers.Named(name) } };
 
     /// <summary>Diffusion timesteps T.</summary>
     public int Timesteps { get; init; } = 1000;

@@ -52,7 +52,7 @@ public static class ReproduceReport
         var p = o.Profile.Convergence;
         var b = new StringBuilder();
         b.Append(Inv, $"# dfn reproduce: ANT's claims on {o.Data} ({s.Profile} profile)\n\n");
-        b.Append(Inv, $"UNet `{Describe(p)}` at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Steps} steps of batch {p.BatchSize}, AdamW; T = {o.Profile.Timesteps}; ");
+        b.Append(Inv, $"{p.Model.Describe()} at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Steps} steps of batch {p.BatchSize}, AdamW; T = {o.Profile.Timesteps}; ");
         b.Append(Inv, $"every method from the same initial weights, data order and sampler noise per seed; {s.Seeds} seed(s). ");
         b.Append(Inv, $"Metrics on EMA samples: FD-ResNet18 and KID against {p.RealSamples} held-out digits, {p.EvaluationSamples} samples per point and {p.SamplesAt(p.Steps)} at the final one.\n\n");
         Recipe(b, o);
@@ -77,9 +77,6 @@ public static class ReproduceReport
             b.Append("\nNot followed, because our models cannot:\n").Append(string.Concat(recipe.NotFollowed.Select(n => $"- {n}\n")));
         b.Append('\n');
     }
-
-    static string Describe(DemoProfile p) =>
-        $"base {p.Model.BaseChannels} x [{string.Join(", ", p.Model.ChannelMultipliers)}], attention at level(s) [{string.Join(", ", p.Model.AttentionLevels)}]";
 
     /// <summary>JSON has no NaN or infinity: such numbers are written as null.</summary>
     sealed class FiniteOrNull : JsonConverter<double>

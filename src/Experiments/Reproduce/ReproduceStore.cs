@@ -17,7 +17,7 @@ public sealed record FloorRecord(int Samples, double Fd, double Kid, double KidS
 /// <param name="PValue">Its two-sided p-value (the pairs share groups, so it is optimistic: docs/statistics.md).</param>
 /// <param name="BinCentres">Centres of the |delta log-SNR| bins of the decay curve.</param>
 /// <param name="BinMeans">Mean affinity per bin (NaN for an empty bin).</param>
-/// <param name="CsvPath">The G x G matrix, as <c>dfn cluster --objective affinity</c> reads it.</param>
+/// <param name="CsvPath">The G x G matrix, as <c>dfn cluster --cluster-objective affinity</c> reads it.</param>
 public sealed record AffinityRecord(long Seed, long Step, double Rho, double PValue, double[] BinCentres, double[] BinMeans, string CsvPath);
 
 /// <summary>The negative transfer gap of one shared model (observation O2).</summary>

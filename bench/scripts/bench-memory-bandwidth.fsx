@@ -2,7 +2,7 @@
 // shared 32 MB L3, and out to memory. A training step's activations for batch 64 are far larger than the L3, so
 // its memory-bound work scales like the last rows. See docs/benchmarks.md, "Where the gap to GEMM goes".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
-//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-memory-bandwidth.fsx
+//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-memory-bandwidth.fsx
 #load "bench-torch.fsx"
 open TorchSharp
 

@@ -1,7 +1,7 @@
 // Times ResNet-18 feature extraction and the evaluation maths. Build first (dotnet build src/Cli -c Release), then:
-//   dotnet fsi docs/bench-evaluation.fsx FOLDER_OF_PNGS [--maths-only]   (with --maths-only the folder is not read)
-// Prints wall and process CPU time; see docs/benchmarks.md.
-#I "../src/Cli/bin/Release/net10.0"
+//   dotnet fsi bench/scripts/bench-evaluation.fsx FOLDER_OF_PNGS [--maths-only]   (with --maths-only the folder is not read)
+// Prints wall and process CPU time; see docs/benchmarks.md, "Evaluation".
+#I "../../src/Cli/bin/Release/net10.0"
 #r "DiffusionFunctional.dll"
 #r "DiffusionFunctional.Core.dll"
 #r "MathNet.Numerics.dll"
@@ -14,7 +14,7 @@ open System.IO
 open DiffusionFunctional.Evaluation
 open DiffusionFunctional.Core
 
-let binDirectory = Path.Combine(__SOURCE_DIRECTORY__, "../src/Cli/bin/Release/net10.0")
+let binDirectory = Path.Combine(__SOURCE_DIRECTORY__, "../../src/Cli/bin/Release/net10.0")
 
 let proc = Process.GetCurrentProcess()
 let timed (name: string) (count: int) (f: unit -> unit) =

@@ -2,9 +2,10 @@
 // The `small` UNet's forward + backward at batch 64 (28x28), three ways, interleaved round by round with libtorch's
 // 1024^2 GEMM at 1 and 2 threads; medians. The halves run on two threads of our own, each with one libtorch thread,
 // and take their gradients with autograd.grad (so the shared parameters' .grad is never written by both); the two
-// gradient sets are then summed, as a data-parallel trainer would. See docs/benchmarks.md, "What was tried".
+// gradient sets are then summed, as a data-parallel trainer would. See docs/benchmarks-history.md, "What was tried,
+// kept or not".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
-//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-data-parallel.fsx ROUNDS
+//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-data-parallel.fsx ROUNDS
 #load "bench-torch.fsx"
 open System.Threading
 open TorchSharp

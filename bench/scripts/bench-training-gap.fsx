@@ -1,9 +1,9 @@
 // Where a training step's time goes beyond the GEMM-like work: the `small` UNet's forward + backward against the same
 // network's 43 convolutions alone and its 27 GroupNorm + SiLU pairs alone, at their real shapes (batch 64), interleaved
-// round by round with libtorch's 1024^2 GEMM; medians. See docs/benchmarks.md, "Training speed (issue 13)".
+// round by round with libtorch's 1024^2 GEMM; medians. See docs/benchmarks.md, "Where the gap to GEMM goes".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root (the library path is needed on Debian 12,
 // whose libstdc++ needs the build's patched libLibTorchSharp.so, see build/TorchSharpNativeFix.targets):
-//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-training-gap.fsx THREADS fp32|bf16 ROUNDS
+//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-training-gap.fsx THREADS fp32|bf16 ROUNDS
 #load "bench-torch.fsx"
 open TorchSharp
 open DiffusionFunctional.Models

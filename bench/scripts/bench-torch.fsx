@@ -1,10 +1,10 @@
-// What the libtorch benchmark scripts in docs/ load first (#load "bench-torch.fsx"): the Release build's assemblies
+// What the libtorch benchmark scripts in bench/scripts/ load first (#load "bench-torch.fsx"): the Release build's assemblies
 // and OpenMP's wait settings as dfn sets them, which must happen before libtorch loads, then the timing helpers the
 // scripts share. Build first (dotnet build src/Cli -c Release); run the scripts from the repository root with the
 // library path given in each.
 [<AutoOpen>]
 module BenchTorch
-#I "../src/Cli/bin/Release/net10.0"
+#I "../../src/Cli/bin/Release/net10.0"
 #r "Google.Protobuf.dll"
 #r "TorchSharp.dll"
 #r "DiffusionFunctional.Core.dll"

@@ -1,14 +1,13 @@
 using DiffusionFunctional.Core;
-using DiffusionFunctional.Training;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Analysis;
+namespace DiffusionFunctional.Timesteps;
 
 /// <summary>
-/// A specialist's timesteps (method.md section 5): every sample draws t uniformly in [Start, End) only; all samples
+/// A specialist's timesteps (ANT section 3.3, observation O2; docs/analysis.md): every sample draws t uniformly in [Start, End) only; all samples
 /// belong to cluster 0 of the trainer's single-cluster plan. Stateless; draws only from the trainer's generator.
 /// </summary>
-public sealed class IntervalTimestepSampler : ITimestepSampler
+public sealed class IntervalTimesteps : ITimestepDistribution
 {
     /// <summary>First timestep of the interval.</summary>
     public int Start { get; }
@@ -16,7 +15,7 @@ public sealed class IntervalTimestepSampler : ITimestepSampler
     public int End { get; }
 
     /// <summary>Draws every timestep uniformly in [start, end).</summary>
-    public IntervalTimestepSampler(int start, int end)
+    public IntervalTimesteps(int start, int end)
     {
         if (start < 0 || end <= start) throw new BadInputException($"the specialist's interval [{start}, {end}) is empty");
         Start = start;

@@ -2,7 +2,7 @@ using DiffusionFunctional.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Training;
+namespace DiffusionFunctional.Timesteps;
 
 /// <summary>The timesteps of one batch and the cluster each belongs to, both int64 [B].</summary>
 public sealed record TimestepDraw(Tensor Timesteps, Tensor Clusters) : IDisposable
@@ -20,7 +20,7 @@ public sealed record TimestepDraw(Tensor Timesteps, Tensor Clusters) : IDisposab
 /// (the trainer's, whose state the checkpoint holds) and keep any state of their own in Save/Load, so that a
 /// resumed run draws exactly what the uninterrupted run would have.
 /// </summary>
-public interface ITimestepSampler
+public interface ITimestepDistribution
 {
     /// <summary>Short name for logs and checkpoints ("stratified", "importance", ...).</summary>
     string Name { get; }
@@ -39,11 +39,11 @@ public interface ITimestepSampler
 }
 
 /// <summary>
-/// Cluster-stratified uniform sampling (method.md section 6): the batch splits into k chunks of
+/// Cluster-stratified uniform sampling (ANT section 4.2; docs/weightings.md): the batch splits into k chunks of
 /// <c>plan.ChunkSize(c, B)</c> samples and chunk c draws t uniformly in cluster c. With
 /// <c>ClusterPlan.Single(T)</c> this is ordinary uniform sampling.
 /// </summary>
-public sealed class StratifiedTimestepSampler : ITimestepSampler
+public sealed class StratifiedTimesteps : ITimestepDistribution
 {
     /// <inheritdoc/>
     public string Name => "stratified";
@@ -61,7 +61,7 @@ public sealed class StratifiedTimestepSampler : ITimestepSampler
 }
 
 /// <summary>
-/// The one routine that lays out a cluster-stratified batch (method.md section 6): chunk c holds
+/// The one routine that lays out a cluster-stratified batch (ANT section 4.2; docs/weightings.md): chunk c holds
 /// <c>plan.ChunkSize(c, B)</c> samples of cluster c, chunks follow each other in cluster order. Every sampler that
 /// respects clusters (uniform, importance, densities) draws through it, supplying only how a chunk's timesteps are drawn.
 /// </summary>

@@ -1,8 +1,8 @@
 // How the sampler's network call scales with the number of images per call on the CPU: a 200-image forward of the
 // `small` UNet at a given image size, run whole and in slices, timed (mean of 5 per round) and compared with the whole
-// call's output. What `Samplers.CpuPixelsPerCall` rests on; see docs/benchmarks.md, "Sampling in slices".
+// call's output. What `Samplers.CpuPixelsPerCall` rests on; see docs/benchmarks.md, "Sampling speed".
 // Build first (dotnet build src/Cli -c Release), then, from the repository root:
-//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-sampling-slices.fsx SIZE THREADS ROUNDS
+//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-sampling-slices.fsx SIZE THREADS ROUNDS
 #load "bench-torch.fsx"
 open System.Diagnostics
 open TorchSharp

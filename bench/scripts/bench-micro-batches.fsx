@@ -1,8 +1,9 @@
 // The `small` UNet's forward + backward for batch 64 (28x28) taken whole or as micro-batches whose gradients
 // accumulate (the same gradient up to rounding: GroupNorm is per image), interleaved round by round with libtorch's
 // 1024^2 GEMM; medians. Smaller micro-batches keep less of the step's activations alive at once.
-// See docs/benchmarks.md, "What was tried". Build first (dotnet build src/Cli -c Release), then, from the repository root:
-//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/bench-micro-batches.fsx ROUNDS THREADS
+// See docs/benchmarks-history.md, "What was tried, kept or not". Build first (dotnet build src/Cli -c Release), then,
+// from the repository root:
+//   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-micro-batches.fsx ROUNDS THREADS
 #load "bench-torch.fsx"
 open TorchSharp
 open DiffusionFunctional.Models

@@ -9,13 +9,22 @@ namespace DiffusionFunctional.Cli;
 /// <c>dfn --version</c>, <c>dfn kernels</c> and every metrics.jsonl header).</summary>
 public interface IComputesWithTensors;
 
-/// <summary>Runs <see cref="ConvolutionKernels.Ensure"/> before every command whose settings are
-/// <see cref="IComputesWithTensors"/>, after option validation, so bad options are still refused first.</summary>
-internal sealed class KernelGate : ICommandInterceptor
+/// <summary>What runs between parsing and a command: a notice for each old option spelling used, then, for commands
+/// whose settings are <see cref="IComputesWithTensors"/>, <see cref="ConvolutionKernels.Ensure"/>.</summary>
+internal sealed class CommandGate : ICommandInterceptor
 {
     /// <inheritdoc/>
     public void Intercept(CommandContext context, CommandSettings settings)
     {
+        if (settings is Options.IHasDeprecatedOptions deprecated)
+            foreach (var (old, now) in deprecated.Renamed)
+            {
+                if (!Options.Deprecated.Given(context.Arguments, old)) continue;
+                var newName = now.Split(' ')[0];
+                if (Options.Deprecated.Given(context.Arguments, newName))
+                    throw new BadInputException($"give {newName} only ({old} is its old name)");
+                Messages.Warn(Options.Deprecated.Notice("dfn " + context.Name, old, now));
+            }
         if (settings is not IComputesWithTensors) return;
         if (ConvolutionKernels.Ensure() is { FromCache: false, Notice: { } notice }) Messages.Info(notice);
     }

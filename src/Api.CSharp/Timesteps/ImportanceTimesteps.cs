@@ -1,30 +1,29 @@
 using DiffusionFunctional.Core;
-using DiffusionFunctional.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Weighting;
+namespace DiffusionFunctional.Timesteps;
 
 /// <summary>
-/// iDDPM's loss-second-moment importance sampling (Nichol and Dhariwal 2021), method.md section 7, name
+/// iDDPM's loss-second-moment importance sampling (Nichol and Dhariwal 2021), docs/weightings.md, name
 /// <c>importance</c>: it keeps the last <see cref="History"/> losses of every timestep and, once every t has that
 /// many, draws t with p_t proportional to sqrt(E[L_t^2]) mixed with <see cref="UniformMix"/> uniform. Until then
-/// (warm-up) it draws exactly as <see cref="StratifiedTimestepSampler"/>.
+/// (warm-up) it draws exactly as <see cref="StratifiedTimesteps"/>.
 /// <para>With k clusters, chunk c still draws only from cluster c (the batch layout every weighting relies on),
 /// with p restricted to the cluster and renormalised; with one cluster this is iDDPM exactly. The matching
 /// reweighting 1 / (T_c p_t) (T_c = cluster size) is <see cref="ImportanceWeights"/>, applied by
-/// <see cref="ImportanceWeighting"/>, and uses the probabilities of the last <see cref="Sample"/>.</para>
+/// <c>Weighting.ImportanceWeighting</c>, and uses the probabilities of the last <see cref="Sample"/>.</para>
 /// The trainer must call <see cref="Observe"/> with each batch's per-sample losses (the
-/// <see cref="ITimestepSampler"/> contract); the history is the sampler's state.
+/// <see cref="ITimestepDistribution"/> contract); the history is the sampler's state.
 /// </summary>
-public sealed class ImportanceTimestepSampler : ITimestepSampler
+public sealed class ImportanceTimesteps : ITimestepDistribution
 {
     /// <summary>Losses remembered per timestep (iDDPM: 10).</summary>
     public const int History = 10;
     /// <summary>The uniform share mixed into p (iDDPM: 0.001).</summary>
     public const double UniformMix = 0.001;
 
-    private readonly StratifiedTimestepSampler uniform = new();
+    private readonly StratifiedTimesteps uniform = new();
     private double[,] history = new double[0, History];
     private int[] counts = [];
     private int filledTimesteps;

@@ -2,13 +2,13 @@ using DiffusionFunctional.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffusionFunctional.Training;
+namespace DiffusionFunctional.Timesteps;
 
 /// <summary>
 /// A timestep sampler whose draws can be reweighted back to uniform sampling: multiplying each sample's loss by
 /// <see cref="ImportanceWeights"/> makes every cluster chunk's expected loss its uniform mean over the cluster.
 /// </summary>
-public interface IImportanceWeightedSampler : ITimestepSampler
+public interface IImportanceWeightedTimesteps : ITimestepDistribution
 {
     /// <summary>Whether the trainer should apply <see cref="ImportanceWeights"/> to the per-sample losses.</summary>
     bool ImportanceWeighted { get; }
@@ -19,14 +19,14 @@ public interface IImportanceWeightedSampler : ITimestepSampler
 
 /// <summary>
 /// Draws timesteps from a <see cref="TimestepDensity"/> (uniform, logit-normal, beta, SpeeD), stratified by cluster
-/// as <see cref="StratifiedTimestepSampler"/>: chunk c (<c>plan.ChunkSize(c, B)</c> samples) draws from the density
+/// as <see cref="StratifiedTimesteps"/>: chunk c (<c>plan.ChunkSize(c, B)</c> samples) draws from the density
 /// restricted to cluster c and renormalised, by inverse CDF of uniform draws from the trainer's generator only (so a
 /// resumed run draws what the uninterrupted one would). With <c>ClusterPlan.Single(T)</c> it samples the density
 /// itself. The density changes the training objective (as SD3 and SpeeD intend); with
 /// <see cref="ImportanceWeighted"/> the weights 1/(T_c p(t|c)) undo that, keeping each cluster's expected loss
 /// uniform while spending more draws where p is high (docs/routing-and-densities.md).
 /// </summary>
-public sealed class DensityTimestepSampler : IImportanceWeightedSampler
+public sealed class DensityTimesteps : IImportanceWeightedTimesteps
 {
     private readonly double[] probabilities;
     private ClusterPlan? cachedPlan;
@@ -49,7 +49,7 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
     /// <see cref="BadInputException"/> for invalid parameters, or when importance weighting is asked for a density
     /// with a timestep of zero probability (no weight can restore it).
     /// </summary>
-    public DensityTimestepSampler(TimestepDensity density, NoiseSchedule schedule, bool importanceWeighted = false)
+    public DensityTimesteps(TimestepDensity density, NoiseSchedule schedule, bool importanceWeighted = false)
     {
         Density = density;
         Spec = TimestepDensityModule.format(density);
@@ -59,10 +59,10 @@ public sealed class DensityTimestepSampler : IImportanceWeightedSampler
     }
 
     /// <summary>Parses a spec (<c>uniform</c>, <c>logit-normal[:m,s]</c>, <c>beta[:a,b]</c>, <c>speed[:k,threshold]</c>); bad input otherwise.</summary>
-    public static DensityTimestepSampler Parse(string spec, NoiseSchedule schedule, bool importanceWeighted = false)
+    public static DensityTimesteps Parse(string spec, NoiseSchedule schedule, bool importanceWeighted = false)
     {
         if (!TimestepDensities.TryParse(spec, out var density, out var error)) throw new BadInputException($"timestep density: {error}");
-        return new DensityTimestepSampler(density, schedule, importanceWeighted);
+        return new DensityTimesteps(density, schedule, importanceWeighted);
     }
 
     /// <inheritdoc/>
