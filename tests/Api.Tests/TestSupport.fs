@@ -33,6 +33,14 @@ let randomImages () =
     torch.manual_seed 7L |> ignore
     torch.rand(6L, 1L, 8L, 8L).mul_((2.0).ToScalar()).sub_((1.0).ToScalar())
 
+/// The repository root: the folder above the test output holding the solution file.
+let repoRoot () =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then failwith "DiffusionFunctional.sln not found above the test output"
+        elif File.Exists(Path.Combine(dir.FullName, "DiffusionFunctional.sln")) then dir.FullName
+        else up dir.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
 /// A fresh temporary directory, deleted by the returned IDisposable.
 let tempDir (name: string) =
     let dir = Path.Combine(Path.GetTempPath(), sprintf "dfn-test-%s-%s" name (Guid.NewGuid().ToString("N").Substring(0, 8)))

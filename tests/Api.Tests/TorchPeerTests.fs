@@ -28,13 +28,6 @@ let private torchAvailable = lazy (File.Exists python && (try (let code, _, _ = 
 let private requireTorch () =
     if not torchAvailable.Value then skiptest "no PyTorch: /usr/bin/python3 cannot import torch and numpy (apt-get install python3-torch)"
 
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "repository root not found"
-        elif File.Exists(Path.Combine(dir.FullName, "DiffusionFunctional.sln")) then dir.FullName
-        else up dir.Parent
-    lazy (up (DirectoryInfo AppContext.BaseDirectory))
-
 /// A .npy file (format 1.0) of little-endian values: descr '<f4' or '<i8'.
 let private writeNpy (path: string) (descr: string) (shape: int64[]) (data: byte[]) =
     let dims = if shape.Length = 1 then sprintf "(%d,)" shape.[0] else "(" + String.Join(", ", shape) + ")"
@@ -52,31 +45,37 @@ let private fixedInput (c: DenoiserConfig) =
     use generator = new torch.Generator(7UL)
     torch.randn([| 2L; int64 c.ImageChannels; int64 c.ImageSize; int64 c.ImageSize |], generator = generator), torch.tensor([| 3L; 900L |])
 
+/// Runs `net` on the fixed input and writes x.npy, t.npy and y.npy (the output) into `dir`; returns the output.
+let private writeCase (dir: string) (net: Denoiser) =
+    let x, t = fixedInput net.Config
+    use _ = x
+    use _ = t
+    let y =
+        use _ = torch.no_grad()
+        net.forward(x, t)
+    writeNpy (Path.Combine(dir, "x.npy")) "<f4" x.shape (x.bytes.ToArray())
+    writeNpy (Path.Combine(dir, "t.npy")) "<i8" t.shape (t.bytes.ToArray())
+    writeNpy (Path.Combine(dir, "y.npy")) "<f4" y.shape (y.contiguous().bytes.ToArray())
+    y
+
+/// The arguments after the script that compare `dir`'s case with the reference's output at 1e-5.
+let private compareArgs (dir: string) =
+    [ "--input"; Path.Combine(dir, "x.npy"); "--timesteps"; Path.Combine(dir, "t.npy"); "--expected"; Path.Combine(dir, "y.npy"); "--tol"; "1e-5" ]
+
 [<Tests>]
 let tests =
     testSequenced <| testList "PyTorch peer" [
         test "our diffusers export loads strictly into the plain-PyTorch reference and gives the same outputs (1e-5 x max(1, max|y|))" {
             requireTorch ()
             oneThread ()
-            let script = Path.Combine(repoRoot.Value, "bench", "peer", "unet_reference.py")
+            let script = Path.Combine(repoRoot (), "bench", "peer", "unet_reference.py")
             for name in UNetConfig.Names do
                 let dir, clean = tempDir "peer"
                 use _ = clean
                 use net = perturbed (UNetConfig.Named name) 17L
                 WeightsExport.WriteDiffusers(net, GaussianDiffusion.Create(), dir) |> ignore
-                let x, t = fixedInput net.Config
-                use _ = x
-                use _ = t
-                let y =
-                    use _ = torch.no_grad()
-                    net.forward(x, t)
-                use _ = y
-                writeNpy (Path.Combine(dir, "x.npy")) "<f4" x.shape (x.bytes.ToArray())
-                writeNpy (Path.Combine(dir, "t.npy")) "<i8" t.shape (t.bytes.ToArray())
-                writeNpy (Path.Combine(dir, "y.npy")) "<f4" y.shape (y.contiguous().bytes.ToArray())
-                let code, out, err =
-                    runPython [ script; "compare"; "--weights"; dir; "--input"; Path.Combine(dir, "x.npy"); "--timesteps"; Path.Combine(dir, "t.npy")
-                                "--expected"; Path.Combine(dir, "y.npy"); "--tol"; "1e-5" ]
+                use y = writeCase dir net
+                let code, out, err = runPython ([ script; "compare"; "--weights"; dir ] @ compareArgs dir)
                 Expect.equal code 0 (sprintf "%s: the reference agrees (stdout %s, stderr %s)" name out err)
                 let report = JsonDocument.Parse(out.Trim()).RootElement
                 let diff = report.GetProperty("max_abs_diff").GetDouble()
@@ -90,26 +89,15 @@ let tests =
         test "our DiT export loads strictly into a plain-PyTorch DiT written from the paper and gives the same outputs (1e-5 x max(1, max|y|))" {
             requireTorch ()
             oneThread ()
-            let script = Path.Combine(repoRoot.Value, "bench", "peer", "dit_reference.py")
+            let script = Path.Combine(repoRoot (), "bench", "peer", "dit_reference.py")
             for name in Denoisers.Names |> Seq.filter (fun n -> Denoisers.Named n :? DiTConfig) do
                 let dir, clean = tempDir "dit-peer"
                 use _ = clean
                 use net = DiTTests.perturbedDiT (Denoisers.Named name :?> DiTConfig) 17L
                 let weights = WeightsExport.WritePyTorch(net, Path.Combine(dir, "dit.pt"))
-                let x, t = fixedInput net.Config
-                use _ = x
-                use _ = t
-                let y =
-                    use _ = torch.no_grad()
-                    net.forward(x, t)
-                use _ = y
-                writeNpy (Path.Combine(dir, "x.npy")) "<f4" x.shape (x.bytes.ToArray())
-                writeNpy (Path.Combine(dir, "t.npy")) "<i8" t.shape (t.bytes.ToArray())
-                writeNpy (Path.Combine(dir, "y.npy")) "<f4" y.shape (y.contiguous().bytes.ToArray())
+                use y = writeCase dir net
                 let config = (Denoisers.ToJson net.Config).ToJsonString()
-                let code, out, err =
-                    runPython [ script; "compare"; "--weights"; weights; "--config"; config; "--input"; Path.Combine(dir, "x.npy")
-                                "--timesteps"; Path.Combine(dir, "t.npy"); "--expected"; Path.Combine(dir, "y.npy"); "--tol"; "1e-5" ]
+                let code, out, err = runPython ([ script; "compare"; "--weights"; weights; "--config"; config ] @ compareArgs dir)
                 Expect.equal code 0 (sprintf "%s: the reference agrees (stdout %s, stderr %s)" name out err)
                 let report = JsonDocument.Parse(out.Trim()).RootElement
                 let diff = report.GetProperty("max_abs_diff").GetDouble()
@@ -130,8 +118,8 @@ let tests =
             WeightsExport.WriteDiffusers(net, GaussianDiffusion.Create("linear", 40), export) |> ignore
             let pt = WeightsExport.WritePyTorch(net, Path.Combine(dir, "unet.pt"))
             let made = Path.Combine(dir, "made")
-            let script = Path.Combine(repoRoot.Value, "tests", "Api.Tests", "peer", "torch_made_files.py")
-            let code, out, err = runPython [ script; repoRoot.Value; export; pt; made ]
+            let script = Path.Combine(repoRoot (), "tests", "Api.Tests", "peer", "torch_made_files.py")
+            let code, out, err = runPython [ script; repoRoot (); export; pt; made ]
             Expect.equal code 0 (sprintf "fixture script (stderr %s)" err)
             let report = JsonDocument.Parse(out.Trim()).RootElement
             Expect.isTrue (report.GetProperty("pytorch_file_same_keys").GetBoolean()) "torch.load of our .pt gives the reference's keys"

@@ -65,3 +65,9 @@ type TempFile(text: string) =
     member _.Path = path
     interface IDisposable with
         member _.Dispose() = try File.Delete path with _ -> ()
+
+/// The app's own command model (`dfn cli xmldoc`), parsed.
+let commandModel () =
+    let r = run [ "cli"; "xmldoc" ]
+    if r.ExitCode <> 0 then failwithf "dfn cli xmldoc failed: %s" r.Stderr
+    System.Xml.Linq.XDocument.Parse(r.Stdout).Root

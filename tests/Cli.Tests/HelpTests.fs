@@ -9,15 +9,13 @@ open Expecto
 
 /// Command paths ("bench overhead") with whether each is a branch, read from the app's own command model.
 let private commandPaths () =
-    let r = run [ "cli"; "xmldoc" ]
-    if r.ExitCode <> 0 then failwithf "dfn cli xmldoc failed: %s" r.Stderr
     let rec walk (prefix: string list) (element: XElement) =
         [ for command in element.Elements(XName.Get "Command") do
             let path = prefix @ [ command.Attribute(XName.Get "Name").Value ]
             let isBranch = command.Attribute(XName.Get "IsBranch").Value = "true"
             yield path, isBranch
             yield! walk path command ]
-    walk [] (XDocument.Parse(r.Stdout).Root)
+    walk [] (commandModel ())
 
 let private expectHelp (args: string list) =
     let r = run args

@@ -11,8 +11,6 @@ open Expecto
 
 /// (command path, option, help text) of every option shown in the help, from the app's own model (`dfn cli xmldoc`).
 let private options () =
-    let r = run [ "cli"; "xmldoc" ]
-    if r.ExitCode <> 0 then failwithf "dfn cli xmldoc failed: %s" r.Stderr
     let rec walk (prefix: string) (element: XElement) =
         [ for command in element.Elements(XName.Get "Command") do
             let path = (prefix + " " + command.Attribute(XName.Get "Name").Value).Trim()
@@ -23,7 +21,7 @@ let private options () =
                     let text = if isNull description then "" else Regex.Replace(description.Value, @"\s+", " ").Trim()
                     yield path, option.Attribute(XName.Get "Long").Value, text
             yield! walk path command ]
-    walk "" (XDocument.Parse(r.Stdout).Root)
+    walk "" (commandModel ())
 
 /// The first sentence of a help text: the definition commands must share (a second one may add a command's default).
 let private definition (text: string) =

@@ -7,13 +7,8 @@ open System.Diagnostics
 open System.IO
 open System.Text.RegularExpressions
 open Expecto
+open DiffusionFunctional.Api.Tests.TestSupport
 
-let private repoRoot () =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "DiffusionFunctional.sln not found above the test output"
-        elif File.Exists(Path.Combine(dir.FullName, "DiffusionFunctional.sln")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
 
 /// The page's C# blocks that name their file ("// file: PATH" on their first line): (path, code without that line).
 let private blocks (page: string) =

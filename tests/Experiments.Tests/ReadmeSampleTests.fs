@@ -8,13 +8,6 @@ open System.IO
 open Expecto
 open DiffusionFunctional.Api.Tests.TestSupport
 
-/// The repository root: the folder above the test's output holding the solution file.
-let private repoRoot () =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "DiffusionFunctional.sln not found above the test output"
-        elif File.Exists(Path.Combine(dir.FullName, "DiffusionFunctional.sln")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
 
 [<Tests>]
 let tests =
