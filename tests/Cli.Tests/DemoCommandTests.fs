@@ -125,6 +125,20 @@ let tests =
             Expect.stringContains r.Stderr "profile" "names the mismatch"
         }
 
+        test "--model trains another preset on the same digits; the folder keeps it, another model is refused" {
+            let dir = Path.Combine(outDir, "dit")
+            let r = runWithin 600 [ "demo"; "--profile"; "smoke"; "--model"; "dit-mini"; "--methods"; "vanilla"; "--threads"; "1"; "--out"; dir ]
+            Expect.equal r.ExitCode 0 (sprintf "exit code; stderr: %s" r.Stderr)
+            Expect.stringContains (File.ReadAllText(Path.Combine(dir, "results.md"))) "DiT depth 4" "the report describes the DiT"
+            Expect.stringContains r.Stdout "Context: " "the table is followed by its context line"
+            let other = run [ "demo"; "--profile"; "smoke"; "--methods"; "vanilla"; "--out"; dir ]
+            Expect.equal other.ExitCode 2 other.Stderr
+            Expect.stringContains other.Stderr "model" "names the mismatch"
+            let bad = run [ "demo"; "--profile"; "smoke"; "--model"; "dit-huge"; "--out"; Path.Combine(outDir, "bad-model") ]
+            Expect.equal bad.ExitCode 2 bad.Stderr
+            Expect.stringContains bad.Stderr "dit-mini" "lists the presets"
+        }
+
         test "bad method specs are exit 2 with one line" {
             for args, mention in [ [ "--methods"; "vanilla,nope" ], "nope"; [ "--methods"; "uw:bogus" ], "bogus"; [ "--methods"; "uw:snr:0" ], "0"
                                    [ "--profile"; "huge" ], "huge"; [ "--methods"; "vanilla,vanilla" ], "twice" ] do

@@ -25,6 +25,9 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         public int Workers { get; init; } = 2;
         [CommandOption("--device <DEVICE>"), Description(Options.OptionText.Device), DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";
+        [CommandOption("--model <NAME>"), Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}. Default: the profile's; any preset trains at the profile's image size, on the same digits.")]
+        public string? Model { get; init; }
+
         [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
         public string Precision { get; init; } = "fp32";
         [CommandOption("--log-every <N>"), Description(Options.OptionText.LogEvery), DefaultValue(50)]
@@ -35,6 +38,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [
             Checks.Precision(Precision), Checks.Device(Device), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
             Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => DemoProfile.Named(Profile), "--profile"),
+            Model is { } model ? Checks.Library(() => WithModel(DemoProfile.Named(Profile), model), "--model") : null,
             Checks.Library(() => DemoMethod.ParseList(Methods), "--methods"),
         ];
     }
@@ -47,7 +51,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         OutputLocation.CheckDirectory(output); // a file or unwritable --out is refused before any data are loaded
         var options = new DemoOptions
         {
-            Profile = DemoProfile.Named(s.Profile) with { Precision = Training.TrainingPrecision.Parse(s.Precision) }, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
+            Profile = WithModel(DemoProfile.Named(s.Profile), s.Model) with { Precision = Training.TrainingPrecision.Parse(s.Precision) },
+            Model = s.Model, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = output, Data = s.Data, Threads = s.ThreadsOr(2), EvaluationWorkers = s.Workers, Device = s.Device,
         };
         var runner = new DemoRunner(options, Messages.Info);
@@ -62,6 +67,10 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         }
         return DfnApp.Ok;
     }
+
+    /// <summary>The profile with the named network at the profile's image size (null: the profile's own).</summary>
+    static DemoProfile WithModel(DemoProfile profile, string? model) =>
+        model is null ? profile : profile with { Model = Models.Denoisers.Named(model, imageSize: profile.Model.ImageSize) };
 
     static void PrintTable(DemoSummary s)
     {

@@ -145,7 +145,7 @@ public static class DemoReport
             var interval = FormattableString.Invariant($"{change:+0;-0}% from step {before.Step} to {last.Step}");
             parts.Add(change < -2
                 ? $"{s.BaselineId} was still falling ({interval}): these are early-training differences"
-                : $"{s.BaselineId} had levelled off ({interval})");
+                : $"{s.BaselineId} did not fall further ({interval})");
         }
         parts.Add("trained to a plateau (dfn reproduce, 3 seeds), vanilla ends ahead of ANT: docs/fidelity.md says when ANT helps");
         return "Context: " + string.Join("; ", parts) + ".";

@@ -40,6 +40,8 @@ public sealed record DemoOptions
     public PredictionType Prediction { get; init; } = PredictionType.Epsilon;
     /// <summary>The recipe's name, recorded in demo.json so one folder holds one recipe (null: none named).</summary>
     public string? Recipe { get; init; }
+    /// <summary>The network preset replacing the profile's (recorded in the folder's manifest); null: the profile's.</summary>
+    public string? Model { get; init; }
     /// <summary>Diffusion timesteps T.</summary>
     public int Timesteps { get; init; } = 1000;
     /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
@@ -328,6 +330,7 @@ public sealed partial class DemoRunner
         // Recorded only when they differ from what older folders implied, so those folders keep resuming.
         if (options.Prediction != PredictionType.Epsilon) manifest["prediction"] = "v";
         if (options.Recipe is { } recipe && recipe != "ours") manifest["recipe"] = recipe;
+        if (options.Model is { } model) manifest["model"] = model;
         if (File.Exists(path))
         {
             var existing = JsonNode.Parse(File.ReadAllText(path))?.AsObject();
