@@ -12,6 +12,8 @@ Command line:
     python3 bench/peer/dit_reference.py compare --weights dit.pt --config '{"ImageChannels":1,...}' \
         --input x.npy --timesteps t.npy --expected y.npy [--tol 1e-5]
     python3 bench/peer/dit_reference.py keys --config '{...}'
+    python3 bench/peer/dit_reference.py time --config '{...}' [--batch 64] [--steps 10] [--threads 1]
+        (seconds per training step: forward, eps-MSE, backward, AdamW; the speed peer of dfn bench throughput)
 """
 import argparse
 import json
@@ -144,10 +146,33 @@ class DiT(nn.Module):
         return self.unpatchify(self.final_layer(h, c))
 
 
+def time_steps(model, config, batch, steps):
+    """Median seconds of a training step on random data: what dfn bench throughput times, without EMA and data."""
+    import time
+    torch.manual_seed(0)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    size, channels = config["ImageSize"], config["ImageChannels"]
+    seconds = []
+    for step in range(steps + 2):
+        x, noise = torch.randn(batch, channels, size, size), torch.randn(batch, channels, size, size)
+        t = torch.randint(0, 1000, (batch,))
+        start = time.perf_counter()
+        optimiser.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x, t), noise)
+        loss.backward()
+        optimiser.step()
+        if step >= 2:
+            seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    print(json.dumps({"seconds_per_step": seconds[len(seconds) // 2], "images_per_second": batch / seconds[len(seconds) // 2],
+                      "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("compare", "keys"):
+    for name in ("compare", "keys", "time"):
         p = sub.add_parser(name)
         p.add_argument("--config", required=True, help="dfn's DiT configuration as JSON (a checkpoint header's model)")
         if name == "compare":
@@ -156,13 +181,19 @@ def main(argv=None):
             p.add_argument("--timesteps", required=True, help="t as .npy, integers [B]")
             p.add_argument("--expected", required=True, help="dfn's output, .npy")
             p.add_argument("--tol", type=float, default=1e-5, help="pass when max|y - expected| <= tol * max(1, max|expected|)")
+        if name == "time":
+            p.add_argument("--batch", type=int, default=64)
+            p.add_argument("--steps", type=int, default=10, help="timed steps, after 2 untimed ones")
+            p.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(getattr(args, "threads", 1))
     model = DiT(json.loads(args.config))
     if args.command == "keys":
         for key, value in model.state_dict().items():
             print(key, list(value.shape))
         return 0
+    if args.command == "time":
+        return time_steps(model, json.loads(args.config), args.batch, args.steps)
     own_positions = model.pos_embed.clone()
     model.load_state_dict({k: v.float() for k, v in torch.load(args.weights, map_location="cpu").items()}, strict=True)
     model.eval()
