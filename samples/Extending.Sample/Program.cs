@@ -20,3 +20,11 @@ using var trainer = Trainer.Create(UNetConfig.Named("tiny"), GaussianDiffusion.C
 });
 trainer.Train();
 Console.WriteLine($"trained {trainer.Step} steps of {data.Description} with '{trainer.Weighting.Name}' on {plan}");
+
+// A backbone: register its kind (so its checkpoints load) and a preset (so Denoisers.Named and --model find it).
+Denoisers.RegisterKind<PixelMlpConfig>(PixelMlpConfig.KindName);
+Denoisers.RegisterPreset("pixel-mlp-8", () => new PixelMlpConfig { ImageSize = 8, Hidden = 64 });
+using var mlp = Trainer.Create(Denoisers.Named("pixel-mlp-8"), GaussianDiffusion.Create("linear", 1000), data,
+    new TrainerOptions { Steps = steps, BatchSize = 16 });
+mlp.Train();
+Console.WriteLine($"trained {mlp.Step} steps of a {mlp.Model.Config.Describe()} ({mlp.Model.ParameterCount} parameters)");

@@ -38,5 +38,6 @@ let tests =
             Expect.equal p.ExitCode 0 err.Result
             Expect.stringContains out "trained 3 steps of rings (64 images, seed 1) with 'scaled'" "trained"
             Expect.stringContains out "sqrt-snr k=4" "on the new objective's plan"
+            Expect.stringContains out "trained 3 steps of a pixel MLP of width 64" "the registered backbone trained"
         }
     ]
