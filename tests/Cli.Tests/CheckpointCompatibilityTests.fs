@@ -33,4 +33,25 @@ let tests =
             expectOneLine 2 [ "weighting settings"; "gamma=3"; "gamma=5" ] "a 1.1 checkpoint trained with gamma 3" (train "7" [ "--resume" ])
             Directory.Delete(dir, true)
         }
+
+        test "a checkpoint written before backbones had kinds resumes and samples as a UNet; a DiT does not take it over" {
+            let dir = tempFolder "no-kind"
+            let idxPath = Path.Combine(dir, "d-idx3-ubyte")
+            writeIdx idxPath 40 8
+            let out = Path.Combine(dir, "run")
+            let train steps extra = run (trainArgs ("idx:" + idxPath) out [ "--steps", steps ] extra)
+            Expect.equal (train "3" []).ExitCode 0 "a run"
+            let checkpoint = Path.Combine(out, "checkpoint.dfn")
+            rebuildCheckpoint checkpoint checkpoint (fun h ->
+                h.["model"].AsObject().Remove("Kind") |> ignore
+                h.["identity"].AsObject().Remove("model Kind") |> ignore) id
+            let resumed = train "5" [ "--resume" ]
+            Expect.equal resumed.ExitCode 0 (sprintf "the header without a kind resumes: %s" resumed.Stderr)
+            let sampled = run [ "sample"; "--checkpoint"; out; "--count"; "2"; "--sampler-steps"; "2"; "--out"; Path.Combine(dir, "grid.png") ]
+            Expect.equal sampled.ExitCode 0 (sprintf "and samples: %s" sampled.Stderr)
+            let dit = run (trainArgs ("idx:" + idxPath) out [ "--steps", "7"; "--model", "dit-mini" ] [ "--resume" ])
+            Expect.equal dit.ExitCode 2 (sprintf "a DiT is refused: %s" dit.Stderr)
+            Expect.stringContains dit.Stderr "Kind" "naming the backbone"
+            Directory.Delete(dir, true)
+        }
     ]

@@ -74,8 +74,11 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update(double decay)
     {
         using var noGrad = no_grad();
-        average.Values.mul_(decay).add_(live.Values, alpha: 1 - decay);
-        foreach (var (e, l) in buffers) e.mul_(decay).add_(l, alpha: 1 - decay);
+        // Explicit Scalars held to the end: see FlatAdamW.Update on implicit ones.
+        using var keep = decay.ToScalar();
+        using var take = (1 - decay).ToScalar();
+        average.Values.mul_(keep).add_(live.Values, alpha: take);
+        foreach (var (e, l) in buffers) e.mul_(keep).add_(l, alpha: take);
         InitialWeightShare *= decay;
     }
 

@@ -76,19 +76,27 @@ internal sealed class FlatAdamW : IDisposable
     }
 
     // TorchSharp's AdamW.step for one tensor (or one flat buffer), amsgrad and maximize off; the same operations in the
-    // same order, so a flat update computes what the per-tensor loop computed.
+    // same order, so a flat update computes what the per-tensor loop computed. Every number is an explicit Scalar held
+    // to the end of the update: an implicit one is referenced only by its raw handle during the native call, and its
+    // finaliser freed one under a running add_ twice in a long run (docs/platform.md, "a freed Scalar").
     private static void Update(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamW.Options options, long step)
     {
         var learningRate = options.LearningRate!.Value;
         var (beta1, beta2) = (options.beta1!.Value, options.beta2!.Value);
-        param.mul_(1 - learningRate * options.weight_decay!.Value);
-        var biasCorrection1 = 1 - Math.Pow(beta1, step);
-        var biasCorrection2 = 1 - Math.Pow(beta2, step);
-        expAvg.mul_(beta1).add_(grad, alpha: 1 - beta1);
-        expAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-        var denominator = expAvgSq.sqrt();
-        denominator.div_(Math.Sqrt(biasCorrection2)).add_(options.eps!.Value);
-        param.addcdiv_(expAvg, denominator, value: -learningRate / biasCorrection1);
+        using var decay = (1 - learningRate * options.weight_decay!.Value).ToScalar();
+        using var b1 = beta1.ToScalar();
+        using var oneMinusB1 = (1 - beta1).ToScalar();
+        using var b2 = beta2.ToScalar();
+        using var oneMinusB2 = (1 - beta2).ToScalar();
+        using var correction2 = Math.Sqrt(1 - Math.Pow(beta2, step)).ToScalar();
+        using var eps = options.eps!.Value.ToScalar();
+        using var stepSize = (-learningRate / (1 - Math.Pow(beta1, step))).ToScalar();
+        param.mul_(decay);
+        expAvg.mul_(b1).add_(grad, alpha: oneMinusB1);
+        expAvgSq.mul_(b2).addcmul_(grad, grad, value: oneMinusB2);
+        using var denominator = expAvgSq.sqrt();
+        denominator.div_(correction2).add_(eps);
+        param.addcdiv_(expAvg, denominator, value: stepSize);
     }
 
     /// <summary>Frees TorchSharp's optimiser (with the moments' views) and the moment buffers.</summary>
