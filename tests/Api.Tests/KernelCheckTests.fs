@@ -12,11 +12,15 @@ open DiffusionFunctional.Api.Tests.TestSupport
 
 let private case = KernelCheck.Case(16, 24, 16, 8, 3, 1)
 
-/// Runs `f` with ATen's own convolutions, restoring the process's setting afterwards.
+/// Runs `f` with ATen's own direct convolutions (oneDNN and NNPACK off, as DFN_KERNELS=aten), restoring the process's
+/// settings afterwards.
 let private withAten f =
-    let before = LibTorchNative.OneDnnEnabled
+    let oneDnn, nnpack = LibTorchNative.OneDnnEnabled, LibTorchNative.NnpackEnabled
     LibTorchNative.SetOneDnnEnabled false
-    try f () finally LibTorchNative.SetOneDnnEnabled before
+    LibTorchNative.SetNnpackEnabled false
+    try f () finally
+        LibTorchNative.SetOneDnnEnabled oneDnn
+        LibTorchNative.SetNnpackEnabled nnpack
 
 [<Tests>]
 let tests =

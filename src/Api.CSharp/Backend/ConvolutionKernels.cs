@@ -96,7 +96,11 @@ public static class ConvolutionKernels
             switch (configuration)
             {
                 case KernelConfiguration.Aten:
+                    // ATen's direct kernels only: with oneDNN off, ATen sends batches of 16 or more to NNPACK where it
+                    // initialises (Zen 4 here), and NNPACK's transform-based convolutions miss the check's bound
+                    // (docs/platform.md, "ATen's kernels and NNPACK").
                     LibTorchNative.SetOneDnnEnabled(false);
+                    LibTorchNative.SetNnpackEnabled(false);
                     return null;
                 case KernelConfiguration.OneDnnRepaired:
                     repair = OneDnnCacheRepair.Inspect(write: true, accessorOffset);

@@ -7,7 +7,8 @@ public static class KernelConfiguration
     public const string OneDnn = "onednn";
     /// <summary>oneDNN's convolutions after <see cref="OneDnnCacheRepair"/> gave it this CPU's cache sizes.</summary>
     public const string OneDnnRepaired = "onednn-repaired";
-    /// <summary>ATen's own convolutions (oneDNN off, as <c>torch.backends.mkldnn.enabled = False</c>): slower, no JIT.</summary>
+    /// <summary>ATen's own direct convolutions (oneDNN and NNPACK off, as <c>torch.backends.mkldnn.enabled = False</c> and
+    /// <c>torch.backends.nnpack.set_flags(False)</c>): slower, no JIT.</summary>
     public const string Aten = "aten";
     /// <summary>What <c>DFN_KERNELS</c> accepts besides <c>auto</c>, fastest first.</summary>
     public static IReadOnlyList<string> Names { get; } = [OneDnn, OneDnnRepaired, Aten];

@@ -13,8 +13,9 @@ namespace DiffusionFunctional.Backend;
 /// </summary>
 public static class KernelVerdictCache
 {
-    /// <summary>Bumped whenever <see cref="KernelCheck"/> changes, so older verdicts are not trusted.</summary>
-    public const int CheckVersion = 1;
+    /// <summary>Bumped whenever <see cref="KernelCheck"/> or a configuration changes (2: <c>aten</c> turns NNPACK off
+    /// too), so older verdicts are not trusted.</summary>
+    public const int CheckVersion = 2;
 
     private static readonly string[] KernelVariables = ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_CPU_ISA_HINTS", "ATEN_CPU_CAPABILITY"];
 

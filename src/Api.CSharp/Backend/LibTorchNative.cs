@@ -46,6 +46,14 @@ public static class LibTorchNative
     /// effect for the next convolution.</summary>
     public static void SetOneDnnEnabled(bool enabled) => Call<SetFlag>("_ZN2at7Context20setUserEnabledMkldnnEb")(Context(), enabled ? (byte)1 : (byte)0);
 
+    /// <summary>Whether ATen may send convolutions with a batch of 16 or more to NNPACK (true unless
+    /// <see cref="SetNnpackEnabled"/> turned it off; used only where NNPACK initialises).</summary>
+    public static bool NnpackEnabled => Call<GetFlag>("_ZNK2at7Context17userEnabledNNPACKEv")(Context()) != 0;
+
+    /// <summary>Lets ATen use NNPACK's fast convolutions (true, libtorch's default; <c>torch.backends.nnpack.set_flags</c>
+    /// in PyTorch) or not (false); takes effect for the next convolution.</summary>
+    public static void SetNnpackEnabled(bool enabled) => Call<SetFlag>("_ZN2at7Context20setUserEnabledNNPACKEb")(Context(), enabled ? (byte)1 : (byte)0);
+
     /// <summary>
     /// Hides libtorch's warnings (for example NNPACK's "Could not initialize NNPACK! Reason: Unsupported hardware.",
     /// printed dozens of times per training step on CPUs its cpuinfo does not know) by giving its logging the level

@@ -11,7 +11,7 @@ namespace DiffusionFunctional.Cli.Commands;
 /// <summary><c>dfn demo</c>: ANT against the baselines on MNIST, trained and scored by <see cref="DemoRunner"/>.</summary>
 public sealed class DemoCommand : Command<DemoCommand.Settings>
 {
-    public sealed class Settings : Options.DataSettings
+    public sealed class Settings : Options.GridSettings
     {
         [CommandOption("--profile <NAME>"), Description(Options.OptionText.Profile + " smoke (CI check, seconds), quick (about 10 min on 2 cores) or full."), DefaultValue("quick")]
         public string Profile { get; init; } = "quick";
@@ -48,24 +48,29 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
     {
         Training.Bf16Support.Require(s.Precision, TorchBackend.Resolve(s.Device));
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, "demo");
-        OutputLocation.CheckDirectory(output); // a file or unwritable --out is refused before any data are loaded
         var options = new DemoOptions
         {
             Profile = WithModel(DemoProfile.Named(s.Profile), s.Model) with { Precision = Training.TrainingPrecision.Parse(s.Precision) },
             Model = s.Model, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = output, Data = s.Data, Threads = s.ThreadsOr(2), EvaluationWorkers = s.Workers, Device = s.Device,
+            Cells = GridRun.Selection(s),
         };
-        var runner = new DemoRunner(options, Messages.Info);
+        var runner = new DemoRunner(options, Messages.Info); // checks methods and named cells before anything is written
+        OutputLocation.CheckDirectory(output); // a file or unwritable --out is refused before any data are loaded
+        if (GridRun.RunJobs(s, stop) is { } jobsEnded) return jobsEnded;
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
 
-        PrintTable(summary);
-        Messages.Info($"report in {Path.Combine(output, "results.md")}, results.csv, convergence.png, samples-<method>.png");
+        if (options.Cells.WritesReport)
+        {
+            PrintTable(summary);
+            Messages.Info($"report in {Path.Combine(output, "results.md")}, results.csv, convergence.png, samples-<method>.png");
+        }
         if (outcome == DemoOutcome.Interrupted)
         {
             Messages.Info("interrupted; checkpoints written; run the same command again to resume");
             return DfnApp.Interrupted;
         }
-        return DfnApp.Ok;
+        return GridRun.Ending(options.Cells, outcome == DemoOutcome.CellsMissing, runner.MissingCells) ?? DfnApp.Ok;
     }
 
     /// <summary>The profile with the named network at the profile's image size (null: the profile's own).</summary>

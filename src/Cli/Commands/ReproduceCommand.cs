@@ -9,7 +9,7 @@ namespace DiffusionFunctional.Cli.Commands;
 public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
     /// <summary>Options of <c>dfn reproduce</c>.</summary>
-    public sealed class Settings : Options.DataSettings
+    public sealed class Settings : Options.GridSettings
     {
         /// <summary>Profile.</summary>
         [CommandOption("--profile <NAME>"), Description(Options.OptionText.Profile + " smoke (CI check, a minute), quick (about an hour on 2 idle cores, 1 seed) or full (3 seeds, hours; resumable across days)."), DefaultValue("quick")]
@@ -71,20 +71,25 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         profile = profile with { Convergence = profile.Convergence with { Precision = Training.TrainingPrecision.Parse(s.Precision) } };
         Training.Bf16Support.Require(profile.Convergence.Precision, TorchSharp.torch.CPU);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
+        if (GridRun.RunJobs(s, stop) is { } jobsEnded) return jobsEnded;
         var extra = string.IsNullOrWhiteSpace(s.Methods) ? null : Experiments.Demo.DemoMethod.ParseList(s.Methods);
         var options = new ReproduceOptions(profile, s.Seeds ?? profile.Seeds, output, s.Data, s.ThreadsOr(2), s.Workers, extra,
-            Experiments.Reproduce.Recipe.Parse(s.Recipe), !s.NoObservations);
+            Experiments.Reproduce.Recipe.Parse(s.Recipe), !s.NoObservations, GridRun.Selection(s));
         var runner = new ReproduceRunner(options, Messages.Info);
         var (outcome, summary) = WorkProgressDisplay.Run(s.LogEvery, progress => runner.Run(stop, progress));
-        var table = new Table().AddColumns("claim", "ours", "verdict");
-        foreach (var c in summary.Claims) table.AddRow(Markup.Escape(c.Claim), Markup.Escape(c.Ours), Markup.Escape(c.Verdict));
-        AnsiConsole.Write(table);
-        Messages.Info($"report: {Path.Combine(output, "report.md")} (and report.json, figures)");
+        var selection = options.Cells ?? Experiments.Grid.CellSelection.Every;
+        if (selection.WritesReport)
+        {
+            var table = new Table().AddColumns("claim", "ours", "verdict");
+            foreach (var c in summary.Claims) table.AddRow(Markup.Escape(c.Claim), Markup.Escape(c.Ours), Markup.Escape(c.Verdict));
+            AnsiConsole.Write(table);
+            Messages.Info($"report: {Path.Combine(output, "report.md")} (and report.json, figures)");
+        }
         if (outcome == ReproduceOutcome.Interrupted)
         {
             Messages.Info("stopped before every part finished; run the same command again to continue");
             return DfnApp.Interrupted;
         }
-        return DfnApp.Ok;
+        return GridRun.Ending(selection, outcome == ReproduceOutcome.CellsMissing, runner.MissingCells) ?? DfnApp.Ok;
     }
 }

@@ -36,7 +36,8 @@ public sealed record DemoRecord(
 /// <summary>
 /// The demo's results so far, as JSON lines in <c>results.jsonl</c>: one <see cref="DemoRecord"/> per
 /// (method, seed, step). Every append rewrites the file to a temporary name and renames it, so an interrupted run
-/// never leaves half a line; a re-run reads it and skips what is done.
+/// never leaves half a line; a re-run reads it and skips what is done. Several processes may add to it (cells of one
+/// grid, <see cref="Grid.CellSelection"/>).
 /// </summary>
 public sealed class DemoResultStore
 {
@@ -52,8 +53,15 @@ public sealed class DemoResultStore
     public DemoResultStore(string path)
     {
         Path = path;
-        if (!File.Exists(path)) return;
-        foreach (var line in File.ReadAllLines(path))
+        Reload();
+    }
+
+    /// <summary>Reads the file again: what other processes running cells of the same grid have added since.</summary>
+    public void Reload()
+    {
+        records.Clear();
+        if (!File.Exists(Path)) return;
+        foreach (var line in File.ReadAllLines(Path))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
@@ -78,9 +86,13 @@ public sealed class DemoResultStore
     public DemoRecord? Divergence(string method, long seed) =>
         records.FirstOrDefault(r => r.Method == method && r.Seed == seed && r.Diverged);
 
-    /// <summary>Adds a record (replacing one for the same method, seed and step) and rewrites the file atomically.</summary>
+    /// <summary>Adds a record (replacing one for the same method, seed and step) and rewrites the file atomically.
+    /// Processes running other cells of the grid add to the same file: the rewrite holds the file's lock and starts
+    /// from what is on disk, so no process drops another's records.</summary>
     public void Add(DemoRecord record)
     {
+        using var held = Grid.FileLock.Acquire(Path + ".lock");
+        Reload();
         records.RemoveAll(r => r.Method == record.Method && r.Seed == record.Seed && r.Step == record.Step);
         records.Add(record);
         AtomicFile.WriteAllLines(Path, records.Select(r => JsonSerializer.Serialize(r, Json)));

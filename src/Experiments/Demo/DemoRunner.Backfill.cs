@@ -13,15 +13,16 @@ public sealed partial class DemoRunner
     /// its first <see cref="DemoProfile.EvaluationSamples"/> images are drawn again (same sampler noise) and scored, so
     /// an older run gains the comparable value without training anything again.
     /// </summary>
-    void ScoreFirstSamplesOfOlderRecords(DemoResultStore store, GaussianDiffusion diffusion, ImageDataset train, ImageBatch real,
-        Evaluator evaluator, CancellationToken cancellation)
+    void ScoreFirstSamplesOfOlderRecords(DemoResultStore store, IReadOnlyList<(DemoMethod Method, long Seed)> held, GaussianDiffusion diffusion,
+        ImageDataset train, ImageBatch real, Evaluator evaluator, CancellationToken cancellation)
     {
         var n = options.Profile.EvaluationSamples;
         var older = store.Records.Where(r => !r.Diverged && r.Samples > n && double.IsNaN(r.FdOfFirst) && r.Seed < options.Seeds).ToList();
         foreach (var record in older)
         {
             if (cancellation.IsCancellationRequested) return;
-            if (options.Methods.FirstOrDefault(m => m.Id == record.Method) is not { } method) continue;
+            // Only a cell this process holds: its checkpoint is not being written by another.
+            if (held.FirstOrDefault(c => c.Method.Id == record.Method && c.Seed == record.Seed).Method is not { } method) continue;
             using var trainer = OpenTrainer(method, record.Seed, diffusion, train);
             if (!trainer.TryResume() || trainer.Step != record.Step)
             {

@@ -1,4 +1,5 @@
 using DiffusionFunctional.Experiments.Data;
+using DiffusionFunctional.Experiments.Grid;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -46,6 +47,9 @@ public sealed record DemoOptions
     public int Timesteps { get; init; } = 1000;
     /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
     public long SplitSeed { get; init; } = 20231;
+    /// <summary>Which cells (method x seed) this process trains and whether it writes the report (default: every
+    /// cell, then the report; <see cref="CellSelection"/>).</summary>
+    public CellSelection Cells { get; init; } = CellSelection.Every;
 }
 
 /// <summary>A demo's data: what it trains on, the real reference images, and the rest of the held-out images.</summary>
@@ -61,6 +65,9 @@ public enum DemoOutcome
     Completed,
     /// <summary>Stopped by cancellation after writing checkpoints; a re-run continues.</summary>
     Interrupted,
+    /// <summary>This process did all it could, but cells of the grid are unfinished: other shards', ones another
+    /// process holds, or (for the report step) ones nobody has run (<see cref="DemoRunner.MissingCells"/>).</summary>
+    CellsMissing,
 }
 
 /// <summary>
@@ -91,6 +98,7 @@ public sealed partial class DemoRunner
         if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
         if (options.Methods.Count == 0) throw new BadInputException("no methods to run");
         foreach (var m in options.Methods) TrainerOptions.CheckClusterCount(m.Clusters, options.Profile.BatchSize, options.Timesteps);
+        options.Cells.Choose(Grid); // a named cell outside the grid is refused here, before anything is written
     }
 
     /// <summary>Where the JSON-lines results are.</summary>
@@ -102,11 +110,13 @@ public sealed partial class DemoRunner
     /// <summary>The copy of a run's checkpoint kept at <paramref name="step"/> (see <see cref="DemoProfile.KeptCheckpoints"/>).</summary>
     public string KeptCheckpoint(DemoMethod method, long seed, long step) => Path.Combine(RunDirectory(method, seed), $"checkpoint-step-{step:D7}.dfn");
 
-    /// <summary>Runs (or resumes) everything, then writes the report. Cancellation finishes the step in progress,
-    /// writes a checkpoint and returns <see cref="DemoOutcome.Interrupted"/> with the report of what is done.</summary>
+    /// <summary>Runs (or resumes) the cells of <see cref="DemoOptions.Cells"/> (every cell by default), then writes the
+    /// report when the selection does. Cancellation finishes the step in progress, writes a checkpoint and returns
+    /// <see cref="DemoOutcome.Interrupted"/> (with the report of what is done, for a selection that writes it).</summary>
     public (DemoOutcome Outcome, DemoSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
     {
         var profile = options.Profile;
+        var chosen = options.Cells.Choose(Grid);
         Directory.CreateDirectory(options.OutputDirectory);
         CheckOrWriteManifest(write: false);
         TorchBackend.SetThreads(options.Threads);
@@ -117,32 +127,32 @@ public sealed partial class DemoRunner
         CheckOrWriteManifest(write: true);
         var store = new DemoResultStore(ResultsPath);
 
+        using (var held = HoldCells(chosen))
         using (train)
         using (var evaluator = new Evaluator(new EvaluationOptions(Workers: options.EvaluationWorkers)))
         {
-            realFloor = RealFloor(split.Spare, real, evaluator);
+            if (options.Cells.WritesReport) realFloor = RealFloor(split.Spare, real, evaluator);
             NativeMemory.ReturnFreePages(); // what reading the data and loading the ResNet-18 left, before training's peak
             var diffusion = GaussianDiffusion.Create(options.Schedule, options.Timesteps, options.Prediction);
-            ScoreFirstSamplesOfOlderRecords(store, diffusion, train, real, evaluator, cancellation);
-            // Round-robin over evaluation points: every method reaches step s before any goes past it, so a demo
+            ScoreFirstSamplesOfOlderRecords(store, held.Cells, diffusion, train, real, evaluator, cancellation);
+            // Round-robin over evaluation points: every cell reaches step s before any goes past it, so a demo
             // stopped early still compares all methods at the same budget.
             foreach (var evaluationStep in profile.EvaluationSteps)
-            for (long seed = 0; seed < options.Seeds; seed++)
-            foreach (var method in options.Methods)
+            foreach (var (method, seed) in held.Cells)
             {
                 if (IsFinished(store, method, seed) || store.Find(method.Id, seed, evaluationStep) is not null) continue;
                 var outcome = TrainAndEvaluate(method, seed, evaluationStep, diffusion, train, real, evaluator, store, cancellation, progress);
                 if (outcome == DemoOutcome.Interrupted)
-                    return (DemoOutcome.Interrupted, WriteReport(store));
+                    return (DemoOutcome.Interrupted, Summarise(store, write: options.Cells.WritesReport));
             }
-            WriteReport(store);
         }
-        return (DemoOutcome.Completed, WriteReport(store));
+        return Finish(store);
     }
 
-    DemoSummary WriteReport(DemoResultStore store)
+    DemoSummary Summarise(DemoResultStore store, bool write)
     {
         var summary = DemoReport.Summarise(store.Records, options.Methods, options.Profile, options.Seeds) with { RealFloor = realFloor };
+        if (!write) return summary;
         var grids = options.Methods.ToDictionary(m => m.Id, m => Path.Combine(RunDirectory(m, 0), "samples.png"));
         DemoReport.Write(summary, options, grids);
         return summary;
@@ -339,6 +349,7 @@ public sealed partial class DemoRunner
                     throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString() ?? "unset"}, not {value?.ToJsonString()}: choose another --out");
             return;
         }
-        if (write) File.WriteAllText(path, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        // Atomic: shards of one grid starting together may both write it (the same text).
+        if (write) AtomicFile.Write(path, temp => File.WriteAllText(temp, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })), uniqueTemporary: true);
     }
 }

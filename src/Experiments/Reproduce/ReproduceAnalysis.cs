@@ -67,6 +67,7 @@ public static class ReproduceAnalysis
         if (!double.IsFinite(target)) return double.NaN;
         var points = records.Where(r => r.Method == id && r.Seed == seed && !r.Diverged && r.Step <= compared)
             .Select(r => (r.Step, Fd: r.FdAt(samples))).Where(p => double.IsFinite(p.Fd)).OrderBy(p => p.Step).ToList();
+        if (points.Count == 0) return double.NaN; // a cell not run yet (the report step after shards names it)
         return ReproductionStatistics.TryStepsToTarget(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Fd).ToArray(), target, out var step)
             ? step : double.NaN;
     }

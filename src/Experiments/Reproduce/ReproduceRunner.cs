@@ -5,6 +5,7 @@ using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Evaluation;
 using DiffusionFunctional.Experiments.Analysis;
 using DiffusionFunctional.Experiments.Demo;
+using DiffusionFunctional.Experiments.Grid;
 using DiffusionFunctional.Training;
 using static TorchSharp.torch;
 
@@ -22,8 +23,11 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// convergence verdicts; O1 and O2 stay on vanilla and ANT-UW.</param>
 /// <param name="Recipe">Schedule, prediction, clusters, clipping, warm-up, learning rate, EMA and sampler (null: <see cref="Recipe.Ours"/>).</param>
 /// <param name="Observations">Whether O1 and O2 are measured after the convergence runs (off: convergence only).</param>
+/// <param name="Cells">Which convergence cells this process trains (null: every cell). A selection that does not write the
+/// report (a shard, named cells) trains only; the report step (<see cref="CellSelection.ReportOnly"/>) measures the floors,
+/// the mechanism, O1 and O2 once every cell is finished, and writes the report.</param>
 public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2,
-    IReadOnlyList<DemoMethod>? ExtraMethods = null, Recipe? Recipe = null, bool Observations = true)
+    IReadOnlyList<DemoMethod>? ExtraMethods = null, Recipe? Recipe = null, bool Observations = true, CellSelection? Cells = null)
 {
     /// <summary>The recipe in force.</summary>
     public Recipe RecipeInForce => Recipe ?? Reproduce.Recipe.Ours;
@@ -44,6 +48,9 @@ public enum ReproduceOutcome
     Completed,
     /// <summary>Stopped by cancellation; the report shows what is done, and a re-run continues.</summary>
     Interrupted,
+    /// <summary>This process's cells are done (or it held none) but cells of the grid are unfinished
+    /// (<see cref="ReproduceRunner.MissingCells"/>); the report step comes after them.</summary>
+    CellsMissing,
 }
 
 /// <summary>
@@ -66,26 +73,36 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         Profile = options.RecipeInForce.Apply(options.Profile.Convergence, options.Profile.Timesteps), Methods = options.Methods, Seeds = options.Seeds,
         OutputDirectory = ConvergenceDirectory, Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers,
         Timesteps = options.Profile.Timesteps, Schedule = options.RecipeInForce.Schedule, Prediction = options.RecipeInForce.Prediction,
-        Recipe = options.RecipeInForce.Name,
+        Recipe = options.RecipeInForce.Name, Cells = options.Cells ?? CellSelection.Every,
     }, log);
+
+    /// <summary>After <see cref="Run"/>: the convergence cells not finished.</summary>
+    public IReadOnlyList<Cell> MissingCells { get; private set; } = [];
 
     /// <summary>Runs (or resumes) every part, then writes report.md, report.json and the figures.</summary>
     public (ReproduceOutcome Outcome, ReproduceSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
     {
         options.Profile.Validate();
         if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
+        var convergence = Convergence(); // checks the methods and the named cells before anything is written
         OutputLocation.CheckDirectory(options.OutputDirectory);
         var store = new ReproduceStore(Path.Combine(options.OutputDirectory, "measurements.json"));
-        var convergence = Convergence();
         var (outcome, demo) = convergence.Run(cancellation, progress);
-        if (outcome == DemoOutcome.Completed && !cancellation.IsCancellationRequested)
+        MissingCells = convergence.MissingCells;
+        var reports = (options.Cells ?? CellSelection.Every).WritesReport;
+        if (outcome == DemoOutcome.Completed && reports && !cancellation.IsCancellationRequested)
         {
             try { RunObservations(convergence, store, cancellation, progress); }
             catch (OperationCanceledException) { outcome = DemoOutcome.Interrupted; }
         }
         var summary = ReproduceAnalysis.Summarise(options, demo, new DemoResultStore(convergence.ResultsPath).Records, store);
-        ReproduceReport.Write(summary, options, convergence);
-        return (outcome == DemoOutcome.Completed ? ReproduceOutcome.Completed : ReproduceOutcome.Interrupted, summary);
+        if (reports) ReproduceReport.Write(summary, options, convergence);
+        return (outcome switch
+        {
+            DemoOutcome.Completed => ReproduceOutcome.Completed,
+            DemoOutcome.CellsMissing => ReproduceOutcome.CellsMissing,
+            _ => ReproduceOutcome.Interrupted,
+        }, summary);
     }
 
     void RunObservations(DemoRunner convergence, ReproduceStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
