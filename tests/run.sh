@@ -3,6 +3,7 @@
 # "N passed, N failed" (no colour codes anywhere in the output).
 # Usage: bash tests/run.sh [extra Expecto arguments, e.g. --filter "Clustering"]
 #   DFN_SKIP_COLD_BUILD=1 skips tests/cold-build.sh (five clean builds, several minutes) when iterating locally.
+#   Without arguments it also runs tests/slurm.sh (a one-node Slurm; installs slurm-wlm and munge with apt when root).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,19 +51,31 @@ for project in "${projects[@]}"; do
   count "$name" "$code" "$p" $((f + e))
 done
 
-if [ "${DFN_SKIP_COLD_BUILD:-0}" != "1" ] && [ $# -eq 0 ]; then
-  echo "== cold-build"
+# Runs a test script that ends with "N passed, N failed" (or "...: skipped: WHY", which counts nothing) and adds its counts.
+script() {
+  local name=$1 path=$2 log code summary
+  echo "== $name"
   log=$(mktemp)
-  bash tests/cold-build.sh 2>&1 | strip_colours | tee "$log"
+  bash "$path" 2>&1 | strip_colours | tee "$log"
   code=${PIPESTATUS[0]}
   summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  if [ -z "$summary" ] && grep -q ': skipped: ' "$log"; then
+    rm -f "$log"
+    return
+  fi
   rm -f "$log"
   if [ -z "$summary" ]; then
-    echo "cold-build: no summary (exit code $code)"
+    echo "$name: no summary (exit code $code)"
     failed=$((failed + 1))
   else
-    count cold-build "$code" "$(echo "$summary" | cut -d' ' -f1)" "$(echo "$summary" | cut -d' ' -f3)"
+    count "$name" "$code" "$(echo "$summary" | cut -d' ' -f1)" "$(echo "$summary" | cut -d' ' -f3)"
   fi
+}
+
+if [ $# -eq 0 ]; then
+  # A real one-node Slurm running examples/slurm (docs/grids.md); it says why when it cannot start one.
+  script slurm tests/slurm.sh
+  [ "${DFN_SKIP_COLD_BUILD:-0}" = "1" ] || script cold-build tests/cold-build.sh
 fi
 
 echo "$passed passed, $failed failed"
