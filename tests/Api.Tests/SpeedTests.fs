@@ -75,6 +75,14 @@ let tests =
             Expect.throwsT<BadInputException> (fun () -> TrainerOptions(Precision = "half").Validate(1000)) "options refuse it too"
         }
 
+        test "auto precision is bf16 exactly where the CPU has native bfloat16 and the bf16 kernels pass the check" {
+            Expect.equal (Bf16Support.Auto(torch.CPU, Bf16Support.CpuFeatures(false, false))) TrainingPrecision.Fp32 "no native bf16: fp32"
+            let bf16Correct = ConvolutionKernels.Ensure().Bf16Correct = Nullable true
+            let native = Bf16Support.Auto(torch.CPU, Bf16Support.CpuFeatures(true, false))
+            Expect.equal native (if bf16Correct then TrainingPrecision.Bf16 else TrainingPrecision.Fp32) "native bf16: the kernel verdict decides"
+            Expect.equal (Bf16Support.Auto(torch.CPU)) (if nativeBf16 && bf16Correct then TrainingPrecision.Bf16 else TrainingPrecision.Fp32) "this machine"
+        }
+
         test "CPUID's bf16 features agree with the kernel's /proc/cpuinfo flags" {
             let cpuinfo = "/proc/cpuinfo"
             if not (File.Exists cpuinfo) then skiptest "no /proc/cpuinfo on this system"

@@ -131,6 +131,14 @@ public static class Bf16Support
         return new CpuFeatures(avx512Usable && (eax1 & (1 << 5)) != 0, (edx0 & (1 << 22)) != 0);
     }
 
+    /// <summary>The precision <c>auto</c> stands for on <paramref name="device"/>: bf16 on a CPU with native bfloat16
+    /// whose bf16 convolutions pass the kernel check (mixed precision trains about 1.7x faster there, with FD within
+    /// seed noise: docs/benchmarks.md, "bf16 against fp32"), fp32 everywhere else (no native bf16, wrong bf16 kernels,
+    /// CUDA).</summary>
+    public static string Auto(Device device, CpuFeatures? features = null) =>
+        device.type == DeviceType.CPU && (features ?? Detect()).HasNativeBf16 && Backend.ConvolutionKernels.Ensure().Bf16Correct == true
+            ? TrainingPrecision.Bf16 : TrainingPrecision.Fp32;
+
     /// <summary>
     /// Refuses <paramref name="precision"/> on <paramref name="device"/> when it cannot run there: bf16 on a CPU whose
     /// <paramref name="features"/> (default: <see cref="Detect"/>) have no native bfloat16. fp32 and CUDA always pass.

@@ -28,15 +28,15 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--model <NAME>"), Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}. Default: the profile's; any preset trains at the profile's image size, on the same digits.")]
         public string? Model { get; init; }
 
-        [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
-        public string Precision { get; init; } = "fp32";
+        [CommandOption("--precision <P>"), Description(Options.OptionText.PrecisionAuto), DefaultValue("auto")]
+        public string Precision { get; init; } = "auto";
         [CommandOption("--log-every <N>"), Description(Options.OptionText.LogEvery), DefaultValue(50)]
         public int LogEvery { get; init; } = 50;
 
         /// <inheritdoc/>
         protected override IEnumerable<ValidationResult?> OwnChecks() =>
         [
-            Checks.Precision(Precision), Checks.Device(Device), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
+            Checks.PrecisionOrAuto(Precision), Checks.Device(Device), Checks.Positive(Workers, "--workers"), Checks.Positive(Seeds, "--seeds"),
             Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => DemoProfile.Named(Profile), "--profile"),
             Model is { } model ? Checks.Library(() => WithModel(DemoProfile.Named(Profile), model), "--model") : null,
             Checks.Library(() => DemoMethod.ParseList(Methods), "--methods"),
@@ -46,11 +46,13 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
     /// <inheritdoc/>
     public override int Execute(CommandContext context, Settings s, CancellationToken stop)
     {
-        Training.Bf16Support.Require(s.Precision, TorchBackend.Resolve(s.Device));
+        var device = TorchBackend.Resolve(s.Device);
+        var precision = Checks.ResolvePrecision(s.Precision, device);
+        Training.Bf16Support.Require(precision, device);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, "demo");
         var options = new DemoOptions
         {
-            Profile = WithModel(DemoProfile.Named(s.Profile), s.Model) with { Precision = Training.TrainingPrecision.Parse(s.Precision) },
+            Profile = WithModel(DemoProfile.Named(s.Profile), s.Model) with { Precision = precision },
             Model = s.Model, Methods = DemoMethod.ParseList(s.Methods), Seeds = s.Seeds,
             OutputDirectory = output, Data = s.Data, Threads = s.ThreadsOr(2), EvaluationWorkers = s.Workers, Device = s.Device,
             Cells = GridRun.Selection(s),

@@ -36,8 +36,8 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         [CommandOption("--evaluate-every <N>"), Description("With --steps beyond the profile's: steps between the added evaluation points (default: the profile's last spacing).")]
         public int? EvaluateEvery { get; init; }
         /// <summary>Precision.</summary>
-        [CommandOption("--precision <P>"), Description(Options.OptionText.Precision), DefaultValue("fp32")]
-        public string Precision { get; init; } = "fp32";
+        [CommandOption("--precision <P>"), Description(Options.OptionText.PrecisionAuto), DefaultValue("auto")]
+        public string Precision { get; init; } = "auto";
         /// <summary>Network.</summary>
         [CommandOption("--model <NAME>"), Options.ListedDescription(Options.Listing.ModelPresets, "Network preset: {0}.")]
         public string? Model { get; init; }
@@ -57,7 +57,7 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
             Checks.Positive(LogEvery, "--log-every"), Checks.Library(() => Experiments.Reproduce.Recipe.Parse(Recipe), "--recipe"),
             Steps is { } steps ? Checks.Between(steps, 2, 10_000_000, "--steps") : null,
             EvaluateEvery is { } every ? Checks.Between(every, 1, 10_000_000, "--evaluate-every") : null,
-            Checks.Library(() => Training.TrainingPrecision.Parse(Precision), "--precision"),
+            Checks.PrecisionOrAuto(Precision),
             Model is { } model ? Checks.Library(() => Models.Denoisers.Named(model), "--model") : null,
         ];
     }
@@ -68,7 +68,7 @@ public sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         var profile = ReproduceProfile.Named(s.Profile);
         if (s.Model is { } model) profile = profile.WithModel(model);
         if (s.Steps is { } steps) profile = profile.WithSteps(steps, s.EvaluateEvery);
-        profile = profile with { Convergence = profile.Convergence with { Precision = Training.TrainingPrecision.Parse(s.Precision) } };
+        profile = profile with { Convergence = profile.Convergence with { Precision = Checks.ResolvePrecision(s.Precision, TorchSharp.torch.CPU) } };
         Training.Bf16Support.Require(profile.Convergence.Precision, TorchSharp.torch.CPU);
         var output = s.Out ?? Path.Combine(CacheDirectory.Runs, $"reproduce-{profile.Name}");
         if (GridRun.RunJobs(s, stop) is { } jobsEnded) return jobsEnded;
