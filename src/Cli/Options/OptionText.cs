@@ -17,7 +17,7 @@ internal static class OptionText
     public const string Data = "mnist (fetched on first use), idx:PATH (IDX images, .gz or not) or folder:PATH (PNG/JPEG).";
     public const string Precision = "fp32, or bf16: mixed precision with fp32 master weights, on CPUs with native bfloat16 whose kernels pass the check.";
     /// <summary>--precision of the grids (demo, reproduce).</summary>
-    public const string PrecisionAuto = "auto (default: bf16 on a CPU with native bfloat16 whose bf16 kernels pass the check, else fp32), fp32, or bf16 (mixed precision with fp32 master weights).";
+    public const string PrecisionAuto = Precision + " Default here: auto, which is bf16 on a CPU with native bfloat16 whose bf16 kernels pass the check, else fp32.";
     public const string Workers = "Threads of the ResNet-18 (one OnnxRuntime session).";
     public const string SamplerSteps = "Steps of the sampler (DDIM, DPM-Solver++), 1..T.";
     /// <summary>--sampler.</summary>
