@@ -65,16 +65,12 @@ internal static class Checks
     public static ValidationResult? PrecisionOrAuto(string? precision) =>
         string.Equals(precision?.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : Precision(precision);
 
-    /// <summary>The precision <c>auto</c> resolves to on <paramref name="device"/> (said once), or the one given.</summary>
-    public static string ResolvePrecision(string precision, TorchSharp.torch.Device device)
-    {
-        if (!string.Equals(precision.Trim(), "auto", StringComparison.OrdinalIgnoreCase)) return Training.TrainingPrecision.Parse(precision);
-        var chosen = Training.Bf16Support.Auto(device);
-        Messages.Info(chosen == Training.TrainingPrecision.Bf16
-            ? "precision: bf16 (this CPU has native bfloat16 and its bf16 kernels pass the check; --precision fp32 for float32)"
-            : "precision: fp32 (no native bfloat16 here, or its bf16 kernels fail the check)");
-        return chosen;
-    }
+    /// <summary>The precision <c>auto</c> resolves to on <paramref name="device"/>, or the one given. Said by the run's
+    /// first line (<c>output: ...; precision ...</c>) rather than here, so that an input refused later stays one line.</summary>
+    public static string ResolvePrecision(string precision, TorchSharp.torch.Device device) =>
+        string.Equals(precision.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
+            ? Training.Bf16Support.Auto(device)
+            : Training.TrainingPrecision.Parse(precision);
 
     /// <summary>A precision name <see cref="Training.TrainingPrecision.Parse"/> accepts.</summary>
     public static ValidationResult? Precision(string? precision, string option = "--precision") =>

@@ -97,8 +97,12 @@ let tests =
                 let p, err = start args
                 if kills < 10 then
                     if kills % 4 = 3 then
-                        // Some kills land during start-up or the first step.
-                        Thread.Sleep(rng.Next(200, 2500))
+                        // Some kills land during start-up or the first steps: after a random delay, but never later
+                        // than the fifth new step, since a fast machine trains all 300 steps of this model within it.
+                        let delay = int64 (rng.Next(200, 2500))
+                        let latest = defaultArg before 0L + 5L
+                        let clock = Stopwatch.StartNew()
+                        while clock.ElapsedMilliseconds < delay && lastPrinted < latest && not p.HasExited do Thread.Sleep 1
                     else
                         // Most land a random few steps into training, at a random moment inside a step or a checkpoint write.
                         let target = defaultArg before 0L + int64 (rng.Next(1, 6))

@@ -323,7 +323,7 @@ public sealed partial class DemoRunner
             using (var chosen = all.Images.index_select(0, spareIndex)) spare = ImageBatch.FromSigned(chosen);
         var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images", 0,
             $"{all.ContentIdentity}; {trainCount} training images, split seed {options.SplitSeed}");
-        log($"output: {options.OutputDirectory}; data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD");
+        log($"output: {options.OutputDirectory}; data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD; training precision {profile.Precision}");
         return new DemoData(train, real, spare);
     }
 
