@@ -66,7 +66,8 @@ internal static class Checks
         string.Equals(precision?.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : Precision(precision);
 
     /// <summary>The precision <c>auto</c> resolves to on <paramref name="device"/>, or the one given. Said by the run's
-    /// first line (<c>output: ...; training precision bf16</c>) rather than here, so that an input refused later stays one line.</summary>
+    /// first line (<c>output: ...; training precision bf16</c>) rather than here, so that an input refused later stays
+    /// one line.</summary>
     public static string ResolvePrecision(string precision, TorchSharp.torch.Device device) =>
         string.Equals(precision.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
             ? Training.Bf16Support.Auto(device)
