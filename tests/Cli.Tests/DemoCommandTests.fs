@@ -125,6 +125,22 @@ let tests =
             Expect.stringContains r.Stderr "profile" "names the mismatch"
         }
 
+        test "the sampler is recorded; a folder scored with DDIM before DPM-Solver++ became the profiles' sampler is refused, untouched" {
+            firstRun.Force() |> ignore
+            let manifest = File.ReadAllText(Path.Combine(outDir, "demo.json"))
+            Expect.stringContains manifest "\"sampler\": \"DPM-Solver++(2M), 5 steps\"" "recorded, readable"
+            let old = Path.Combine(outDir, "ddim-era")
+            Directory.CreateDirectory old |> ignore
+            let oldManifest = manifest.Replace(",\n  \"sampler\": \"DPM-Solver++(2M), 5 steps\"", "")
+            Expect.isFalse (oldManifest.Contains "sampler") "the older manifest names no sampler"
+            File.WriteAllText(Path.Combine(old, "demo.json"), oldManifest)
+            let r = run (smokeArgs |> List.map (fun a -> if a = outDir then old else a))
+            Expect.equal r.ExitCode 2 r.Stderr
+            Expect.stringContains r.Stderr "sampler DDIM or DDPM, not \"DPM-Solver++(2M), 5 steps\"" "names both samplers"
+            Expect.equal (Directory.GetFileSystemEntries old |> Array.map Path.GetFileName) [| "demo.json" |] "nothing written"
+            Expect.equal (File.ReadAllText(Path.Combine(old, "demo.json"))) oldManifest "demo.json untouched"
+        }
+
         test "--model trains another preset on the same digits; the folder keeps it, another model is refused" {
             let dir = Path.Combine(outDir, "dit")
             let r = runWithin 600 [ "demo"; "--profile"; "smoke"; "--model"; "dit-mini"; "--methods"; "vanilla"; "--threads"; "1"; "--out"; dir ]

@@ -107,6 +107,21 @@ let tests =
                 Expect.floatClose Accuracy.medium after before "the same checkpoint and sampler noise give the same FD"
         }
 
+        test "a folder started under DDIM is refused by ours (now DPM-Solver++) and goes on under ours:sampler=ddim" {
+            let dir = Path.Combine(outDir, "ddim-era", "convergence")
+            Directory.CreateDirectory dir |> ignore
+            let manifest = """{ "format": 2, "profile": "reproduce-smoke", "data": "mnist", "schedule": "linear", "timesteps": 100, "split_seed": 20231 }"""
+            File.WriteAllText(Path.Combine(dir, "demo.json"), manifest)
+            let report recipe = run [ "reproduce"; "--profile"; "smoke"; "--recipe"; recipe; "--report"; "--threads"; "1"; "--out"; Path.GetDirectoryName dir ]
+            let refused = report "ours"
+            Expect.equal refused.ExitCode 2 refused.Stderr
+            Expect.stringContains refused.Stderr "sampler DDIM or DDPM, not \"DPM-Solver++(2M), 5 steps\"" "names both samplers"
+            let continued = report "ours:sampler=ddim"
+            Expect.equal continued.ExitCode 1 (sprintf "the report step names the missing cells; stderr: %s" continued.Stderr)
+            Expect.stringContains (continued.Stdout + continued.Stderr) "unfinished" "missing cells named"
+            Expect.equal (File.ReadAllText(Path.Combine(dir, "demo.json"))) manifest "demo.json untouched"
+        }
+
         test "cleanup" {
             if Directory.Exists outDir then Directory.Delete(outDir, true)
         }

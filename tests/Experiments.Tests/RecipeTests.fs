@@ -35,9 +35,23 @@ let tests =
             for w in [ "vanilla"; "uw"; "nash" ] do
                 Expect.equal (p.Training(0L, w).GradientClipNorm |> Option.ofNullable) (Some 1.0) w
         }
+        test "ours samples with the profile's sampler (DPM-Solver++(2M), 25 steps); sampler=ddim brings back the earlier runs' DDIM" {
+            for profile in [ quick; ReproduceProfile.Named "full" ] do
+                let p = Recipe.Ours.Apply(profile.Convergence, 1000)
+                Expect.equal (p.SamplerKind, p.SamplerSteps, p.SamplerEta) (SamplerKind.DpmSolver2M, 25, 0.0) profile.Name
+                Expect.equal (p.Sampler(0L).Description) "DPM-Solver++(2M), 25 steps" "said so in the report"
+            let ddim = (Recipe.Parse "ours:sampler=ddim").Apply(quick.Convergence, 1000)
+            Expect.equal (ddim.SamplerKind, ddim.SamplerSteps, ddim.SamplerEta) (SamplerKind.Ddim, 25, 0.0) "DDIM at the profile's steps"
+            Expect.equal (ddim.Sampler(0L).Description) "DDIM, 25 steps, eta 0" "described"
+            let official = (Recipe.Parse "official").Apply(quick.Convergence, 1000)
+            Expect.equal (official.Sampler(0L).Description) "DDPM over 250 evenly spaced timesteps (DDIM with eta 1)" "official described"
+            for name in [ "quick"; "full" ] do
+                let d = DemoProfile.Named name
+                Expect.equal (d.SamplerKind, d.SamplerSteps) (SamplerKind.DpmSolver2M, 25) ("demo " + name)
+        }
         test "single changes apply on top of a named recipe, and the sampler is capped at T" {
             let r = Recipe.Parse "official:schedule=linear,clip=all,objective=snr,sampler=ddim:50,ema-warmup=on"
-            Expect.equal (r.Schedule, r.Clip, r.Objective, r.Sampler, r.SamplerSteps, r.EmaWarmup) ("linear", "all", "snr", SamplerKind.Ddim, Nullable 50, true) "changed"
+            Expect.equal (r.Schedule, r.Clip, r.Objective, r.Sampler, r.SamplerSteps, r.EmaWarmup) ("linear", "all", "snr", Nullable SamplerKind.Ddim, Nullable 50, true) "changed"
             Expect.equal r.LearningRate (Nullable 1e-4) "the rest stays official"
             Expect.equal ((Recipe.Parse "official").Apply(quick.Convergence, 100).SamplerSteps) 100 "capped at T = 100"
         }

@@ -43,6 +43,16 @@ public sealed record SamplerOptions
         "dpm++2m" or "dpmpp2m" => SamplerKind.DpmSolver2M,
         _ => throw new BadInputException($"unknown sampler '{text}' (expected ddim, ddpm or dpm++2m)"),
     };
+
+    /// <summary>The sampler in words, as reports name it (e.g. "DPM-Solver++(2M), 25 steps").</summary>
+    public string Description => Kind switch
+    {
+        SamplerKind.Ddpm => "DDPM over every timestep",
+        SamplerKind.DpmSolver2M => $"DPM-Solver++(2M), {Steps} steps",
+        // DDIM with eta 1 over a subsequence is DDPM over those timesteps (Song et al. 2021, eq. 16).
+        _ when Eta == 1 => $"DDPM over {Steps} evenly spaced timesteps (DDIM with eta 1)",
+        _ => FormattableString.Invariant($"DDIM, {Steps} steps, eta {Eta}"),
+    };
 }
 
 /// <summary>DDPM, DDIM and DPM-Solver++(2M) reverse processes. Deterministic for a given seed, model and thread count.</summary>

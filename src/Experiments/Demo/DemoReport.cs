@@ -160,7 +160,7 @@ public static class DemoReport
         b.Append(Inv, $"# dfn demo: ANT vs baselines ({s.Profile} profile)\n\n");
         b.Append(Inv, $"Data {o.Data} at {p.Model.ImageSize}x{p.Model.ImageSize}; {p.Model.Describe()}; ");
         b.Append(Inv, $"{p.Steps} steps, batch {p.BatchSize}, AdamW lr {p.LearningRate:G3} (warm-up {p.WarmupSteps}, clip {p.GradientClipNorm:G3}), EMA {p.EmaDecay} with warm-up; ");
-        b.Append(Inv, $"{o.Schedule} schedule, T = {o.Timesteps}; FD-ResNet18 of {p.EvaluationSamples} EMA samples (DDIM {p.SamplerSteps}) against {p.RealSamples} held-out real images; ");
+        b.Append(Inv, $"{o.Schedule} schedule, T = {o.Timesteps}; FD-ResNet18 of {p.EvaluationSamples} EMA samples ({p.Sampler(0).Description}) against {p.RealSamples} held-out real images; ");
         b.Append(Inv, $"{s.Seeds} seed(s){(s.Seeds > 1 ? ", mean ± std" : "")}.\n\n");
         if (!s.Complete) b.Append(Inv, $"**Incomplete**: not every run reached step {s.Steps}; the table compares at step {s.ComparedStep}, the last one all methods reached. Re-run the same command to continue.\n\n");
         b.Append(Inv, $"| method | FD at step {s.ComparedStep} | vs {s.BaselineId} | steps to reach {s.BaselineId}'s FD at step {s.ComparedStep} | s/step | diverged |\n");

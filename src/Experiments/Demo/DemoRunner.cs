@@ -327,6 +327,11 @@ public sealed partial class DemoRunner
         return new DemoData(train, real, spare);
     }
 
+    // Relaxed escaping: the manifest is read by people too, and "DPM-Solver++" should not read "DPM-Solver\u002B\u002B".
+    static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    static string Unrecorded(string key) => key == "sampler" ? "DDIM or DDPM" : "unset";
+
     /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.
     /// Compares with the folder's <c>demo.json</c>, and writes it when missing and <paramref name="write"/> is set.</summary>
     void CheckOrWriteManifest(bool write)
@@ -339,17 +344,21 @@ public sealed partial class DemoRunner
         };
         // Recorded only when they differ from what older folders implied, so those folders keep resuming.
         if (options.Prediction != PredictionType.Epsilon) manifest["prediction"] = "v";
-        if (options.Recipe is { } recipe && recipe != "ours") manifest["recipe"] = recipe;
+        // ours:sampler=ddim is what ours was before DPM-Solver++ became the profiles' sampler: its folders resume with it.
+        if (options.Recipe is { } recipe && recipe is not ("ours" or "ours:sampler=ddim")) manifest["recipe"] = recipe;
         if (options.Model is { } model) manifest["model"] = model;
+        // Folders from before DPM-Solver++(2M) became the profiles' sampler were scored with DDIM or DDPM: a resumed run
+        // must not change sampler between evaluation points.
+        if (options.Profile.SamplerKind == SamplerKind.DpmSolver2M) manifest["sampler"] = options.Profile.Sampler(0).Description;
         if (File.Exists(path))
         {
             var existing = JsonNode.Parse(File.ReadAllText(path))?.AsObject();
             foreach (var key in manifest.Select(p => p.Key).Union(existing?.Select(p => p.Key) ?? []))
                 if (existing?[key]?.ToJsonString() != manifest[key]?.ToJsonString() && manifest[key] is var value)
-                    throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString() ?? "unset"}, not {value?.ToJsonString()}: choose another --out");
+                    throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString(ManifestJson) ?? Unrecorded(key)}, not {value?.ToJsonString(ManifestJson) ?? Unrecorded(key)}: choose another --out");
             return;
         }
         // Atomic: shards of one grid starting together may both write it (the same text).
-        if (write) AtomicFile.Write(path, temp => File.WriteAllText(temp, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true })), uniqueTemporary: true);
+        if (write) AtomicFile.Write(path, temp => File.WriteAllText(temp, manifest.ToJsonString(ManifestJson)), uniqueTemporary: true);
     }
 }

@@ -36,14 +36,15 @@ public sealed record Recipe
     public double? EmaDecay { get; init; }
     /// <summary>Whether the EMA warms up (decay min(d, (1+t)/(10+t))).</summary>
     public bool EmaWarmup { get; init; } = true;
-    /// <summary>Evaluation sampler.</summary>
-    public SamplerKind Sampler { get; init; } = SamplerKind.Ddim;
+    /// <summary>Evaluation sampler; null: the profile's.</summary>
+    public SamplerKind? Sampler { get; init; }
     /// <summary>Its steps; null: the profile's.</summary>
     public int? SamplerSteps { get; init; }
     /// <summary>What of the original recipe our models cannot follow (said in the report).</summary>
     public IReadOnlyList<string> NotFollowed { get; init; } = [];
 
-    /// <summary>Today's recipe: the profile's settings, linear schedule, log-SNR clusters, every method clipped at 1.0.</summary>
+    /// <summary>Today's recipe: the profile's settings (its sampler too), linear schedule, log-SNR clusters, every method
+    /// clipped at 1.0. Runs before the profiles moved to DPM-Solver++(2M) sampled with DDIM: <c>ours:sampler=ddim</c>.</summary>
     public static Recipe Ours => new() { Name = "ours" };
 
     /// <summary>
@@ -144,8 +145,8 @@ public sealed record Recipe
         ClippedWeightings = Clip switch { "all" => null, "nash" => ["nash"], _ => [] },
         // DDPM over a subsequence of timesteps (the released code's "250-step DDPM", iDDPM's respacing) is DDIM with
         // eta 1: its noise is the respaced chain's posterior standard deviation (Song et al. 2021, eq. 16).
-        SamplerEta = Sampler == SamplerKind.Ddpm && SamplerSteps is not null ? 1.0 : 0.0,
-        SamplerKind = Sampler == SamplerKind.Ddpm && SamplerSteps is not null ? SamplerKind.Ddim : Sampler,
+        SamplerEta = Sampler is null ? profile.SamplerEta : Sampler == SamplerKind.Ddpm && SamplerSteps is not null ? 1.0 : 0.0,
+        SamplerKind = Sampler == SamplerKind.Ddpm && SamplerSteps is not null ? SamplerKind.Ddim : Sampler ?? profile.SamplerKind,
         SamplerSteps = Math.Min(SamplerSteps ?? profile.SamplerSteps, timesteps),
     };
 
@@ -161,9 +162,7 @@ public sealed record Recipe
             ("gradient clipping", Clip switch { "all" => $"every method at {ClipNorm}", "nash" => $"Nash-MTL only, at {ClipNorm}", _ => "none" }),
             ("learning rate", FormattableString.Invariant($"{applied.LearningRate:G3}, warm-up {applied.WarmupSteps} steps, then constant")),
             ("EMA", FormattableString.Invariant($"{applied.EmaDecay}, {(EmaWarmup ? "warmed up (min(d, (1+t)/(10+t)))" : "from step 0")}")),
-            ("evaluation sampler", Sampler == SamplerKind.Ddpm
-                ? SamplerSteps is not null ? $"DDPM over {applied.SamplerSteps} evenly spaced timesteps (DDIM with eta 1)" : "DDPM over every timestep"
-                : $"DDIM {applied.SamplerSteps} steps, eta 0"),
+            ("evaluation sampler", applied.Sampler(0).Description),
         ];
     }
 }

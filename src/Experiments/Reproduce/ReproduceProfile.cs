@@ -86,7 +86,7 @@ public sealed record ReproduceProfile
         {
             Name = "reproduce-full", Steps = 16000,
             EvaluationSteps = [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000], KeptCheckpoints = [1000, 4000, 16000],
-            EvaluationSamples = 500, FinalEvaluationSamples = 1000, SamplerSteps = 50,
+            EvaluationSamples = 500, FinalEvaluationSamples = 1000,
         },
         Seeds = 3, SpecialistSteps = 4000, NtgSamples = 1000,
     };
