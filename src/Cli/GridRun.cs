@@ -31,9 +31,9 @@ internal static class GridRun
 
     /// <summary>The exit code and message when cells of the grid are unfinished or this process writes no report;
     /// null when the command should print its results and succeed.</summary>
-    public static int? Ending(CellSelection selection, bool cellsMissing, IReadOnlyList<Cell> missing)
+    public static int? Ending(CellSelection selection, bool cellsMissing, IReadOnlyList<string> missing)
     {
-        var names = string.Join(", ", missing.Select(c => c.Id));
+        var names = string.Join(", ", missing);
         if (!selection.WritesReport)
         {
             Messages.Info(cellsMissing

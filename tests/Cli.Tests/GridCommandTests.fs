@@ -61,6 +61,30 @@ let tests =
                 if Directory.Exists out then Directory.Delete(out, true)
         }
 
+        test "with O1 and O2, a seed's specialists are a cell of the grid: a shard trains them, --report only scores, the report is the sequential one's" {
+            let observed out extra = reproduce out extra |> List.filter ((<>) "--no-observations")
+            let out = folder "observed-shards"
+            let seqOut = folder "observed-sequential"
+            try
+                let unknown = runWithin 120 (observed out [ "--cell"; "nope/seed-0" ])
+                expectOneLine 2 [ "nope/seed-0"; "ntg/seed-0" ] "an unknown cell lists the specialists' cell too" unknown
+                let first = start (observed out [ "--shard"; "1/2" ])
+                let second = start (observed out [ "--shard"; "2/2" ])
+                let shards = [ first (); second () ] |> List.map (fun r -> Expect.equal r.ExitCode 0 r.Stderr; r.Stdout + r.Stderr)
+                // 4 convergence cells then ntg/seed-0 at position 4: shard 1 of 2 takes positions 0, 2, 4.
+                Expect.stringContains shards.[0] "specialist-0: training steps" "shard 1/2 trains the specialists"
+                Expect.isFalse (shards.[1].Contains "specialist-") "shard 2/2 trains none"
+                Expect.isTrue (File.Exists(Path.Combine(out, "ntg", "seed-0", "specialists.done"))) "the cell says it is finished"
+                let report = runWithin 600 (observed out [ "--report" ])
+                Expect.equal report.ExitCode 0 report.Stderr
+                Expect.isFalse ((report.Stdout + report.Stderr).Contains "training steps") "the report step trains nothing"
+                let sequential = runWithin 600 (observed seqOut [])
+                Expect.equal sequential.ExitCode 0 sequential.Stderr
+                Expect.equal (comparable out) (comparable seqOut) "the same report, number for number"
+            finally
+                for d in [ out; seqOut ] do if Directory.Exists d then Directory.Delete(d, true)
+        }
+
         test "--report before the cells ran names every missing cell, exits 1, and writes a partial report" {
             let out = folder "early"
             try

@@ -72,7 +72,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             Messages.Info("interrupted; checkpoints written; run the same command again to resume");
             return DfnApp.Interrupted;
         }
-        return GridRun.Ending(options.Cells, outcome == DemoOutcome.CellsMissing, runner.MissingCells) ?? DfnApp.Ok;
+        return GridRun.Ending(options.Cells, outcome == DemoOutcome.CellsMissing, [.. runner.MissingCells.Select(c => c.Id)]) ?? DfnApp.Ok;
     }
 
     /// <summary>The profile with the named network at the profile's image size (null: the profile's own).</summary>

@@ -58,7 +58,7 @@ public abstract class GridSettings : DataSettings
     public string? Shard { get; init; }
 
     /// <summary>Cells.</summary>
-    [CommandOption("--cell <IDS>"), Description("Run only these cells, comma-separated METHOD-ID/seed-S (e.g. uw-snr-k5/seed-0; a wrong id lists the grid's).")]
+    [CommandOption("--cell <IDS>"), Description("Run only these cells, comma-separated METHOD-ID/seed-S (e.g. uw-snr-k5/seed-0; reproduce's O2 specialists: ntg/seed-S; a wrong id lists the grid's).")]
     public string? Cell { get; init; }
 
     /// <summary>Report step.</summary>

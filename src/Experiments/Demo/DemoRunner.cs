@@ -50,6 +50,9 @@ public sealed record DemoOptions
     /// <summary>Which cells (method x seed) this process trains and whether it writes the report (default: every
     /// cell, then the report; <see cref="CellSelection"/>).</summary>
     public CellSelection Cells { get; init; } = CellSelection.Every;
+    /// <summary>Cells of the grid that the caller runs itself, after the training cells (reproduce's O2 specialists):
+    /// named here so that <c>--cell</c> accepts them and shards count them.</summary>
+    public IReadOnlyList<string> OtherCells { get; init; } = [];
 }
 
 /// <summary>A demo's data: what it trains on, the real reference images, and the rest of the held-out images.</summary>
@@ -98,7 +101,7 @@ public sealed partial class DemoRunner
         if (options.Seeds < 1) throw new BadInputException($"seeds must be at least 1, got {options.Seeds}");
         if (options.Methods.Count == 0) throw new BadInputException("no methods to run");
         foreach (var m in options.Methods) TrainerOptions.CheckClusterCount(m.Clusters, options.Profile.BatchSize, options.Timesteps);
-        options.Cells.Choose(Grid); // a named cell outside the grid is refused here, before anything is written
+        options.Cells.Choose(Grid, options.OtherCells); // a named cell outside the grid is refused here, before anything is written
     }
 
     /// <summary>Where the JSON-lines results are.</summary>
@@ -116,7 +119,7 @@ public sealed partial class DemoRunner
     public (DemoOutcome Outcome, DemoSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
     {
         var profile = options.Profile;
-        var chosen = options.Cells.Choose(Grid);
+        var chosen = options.Cells.Choose(Grid, options.OtherCells);
         Directory.CreateDirectory(options.OutputDirectory);
         CheckOrWriteManifest(write: false);
         TorchBackend.SetThreads(options.Threads);

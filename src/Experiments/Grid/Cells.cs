@@ -29,9 +29,9 @@ public sealed record Cell(DemoMethod Method, long Seed)
 /// </summary>
 public sealed class CellSelection
 {
-    readonly Func<int, Cell, bool> contains;
+    readonly Func<int, string, bool> contains;
 
-    CellSelection(string description, bool writesReport, Func<int, Cell, bool> contains, IReadOnlyList<string>? names = null)
+    CellSelection(string description, bool writesReport, Func<int, string, bool> contains, IReadOnlyList<string>? names = null)
     {
         Description = description;
         WritesReport = writesReport;
@@ -56,7 +56,7 @@ public sealed class CellSelection
 
     /// <summary>The cells named (checked against the grid by <see cref="Choose"/>).</summary>
     public static CellSelection Named(IReadOnlyList<string> ids) =>
-        new($"cell {string.Join(", ", ids)}", false, (_, cell) => ids.Contains(cell.Id), ids);
+        new($"cell {string.Join(", ", ids)}", false, (_, id) => ids.Contains(id), ids);
 
     /// <summary>Reads <c>--shard i/n</c>, <c>--cell ID[,ID...]</c> and <c>--report</c> (at most one of them).</summary>
     /// <exception cref="BadInputException">Two of them, or a malformed shard.</exception>
@@ -87,13 +87,21 @@ public sealed class CellSelection
     /// <summary>The ids given to <see cref="Named"/> (empty otherwise).</summary>
     public IReadOnlyList<string> Names { get; }
 
-    /// <summary>The cells of <paramref name="grid"/> this selection trains.</summary>
+    /// <summary>The cells of <paramref name="grid"/> this selection trains. <paramref name="others"/> names the grid's
+    /// cells of other kinds (e.g. reproduce's O2 specialists), counted after the training cells (<see cref="ChooseOthers"/>).</summary>
     /// <exception cref="BadInputException">A named cell is not in the grid (the message lists the grid's cells).</exception>
-    public IReadOnlyList<Cell> Choose(IReadOnlyList<Cell> grid)
+    public IReadOnlyList<Cell> Choose(IReadOnlyList<Cell> grid, IReadOnlyList<string>? others = null)
     {
-        var unknown = Names.Where(id => grid.All(c => c.Id != id)).ToList();
+        IReadOnlyList<string> every = [.. grid.Select(c => c.Id), .. others ?? []];
+        var unknown = Names.Where(id => !every.Contains(id)).ToList();
         if (unknown.Count > 0)
-            throw new BadInputException($"no cell {string.Join(", ", unknown)} in this grid; its cells: {string.Join(", ", grid.Select(c => c.Id))}");
-        return [.. grid.Where((cell, position) => contains(position, cell))];
+            throw new BadInputException($"no cell {string.Join(", ", unknown)} in this grid; its cells: {string.Join(", ", every)}");
+        return [.. grid.Where((cell, position) => contains(position, cell.Id))];
     }
+
+    /// <summary>The cells of other kinds this selection takes: <paramref name="others"/> sit at positions
+    /// <paramref name="gridCount"/>, <paramref name="gridCount"/> + 1, ... after the grid's training cells, so shard i of n
+    /// names the same ones in every process.</summary>
+    public IReadOnlyList<string> ChooseOthers(int gridCount, IReadOnlyList<string> others) =>
+        [.. others.Where((id, i) => contains(gridCount + i, id))];
 }

@@ -24,8 +24,9 @@ namespace DiffusionFunctional.Experiments.Reproduce;
 /// <param name="Recipe">Schedule, prediction, clusters, clipping, warm-up, learning rate, EMA and sampler (null: <see cref="Recipe.Ours"/>).</param>
 /// <param name="Observations">Whether O1 and O2 are measured after the convergence runs (off: convergence only).</param>
 /// <param name="Cells">Which convergence cells this process trains (null: every cell). A selection that does not write the
-/// report (a shard, named cells) trains only; the report step (<see cref="CellSelection.ReportOnly"/>) measures the floors,
-/// the mechanism, O1 and O2 once every cell is finished, and writes the report.</param>
+/// report (a shard, named cells) trains only (convergence cells and O2's specialists, <c>ntg/seed-S</c>); the report step
+/// (<see cref="CellSelection.ReportOnly"/>) measures the floors, the mechanism, O1 and O2's scores once every cell is
+/// finished, and writes the report.</param>
 public sealed record ReproduceOptions(ReproduceProfile Profile, int Seeds, string OutputDirectory, string Data = "mnist", int Threads = 2, int Workers = 2,
     IReadOnlyList<DemoMethod>? ExtraMethods = null, Recipe? Recipe = null, bool Observations = true, CellSelection? Cells = null)
 {
@@ -61,7 +62,7 @@ public enum ReproduceOutcome
 /// specialists per seed. Every part is resumable and nothing finished is redone; the report is rewritten at the end
 /// (and on interruption) by <see cref="ReproduceReport"/>.
 /// </summary>
-public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? log = null)
+public sealed partial class ReproduceRunner(ReproduceOptions options, Action<string>? log = null)
 {
     readonly Action<string> log = log ?? (_ => { });
 
@@ -73,11 +74,11 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         Profile = options.RecipeInForce.Apply(options.Profile.Convergence, options.Profile.Timesteps), Methods = options.Methods, Seeds = options.Seeds,
         OutputDirectory = ConvergenceDirectory, Data = options.Data, Threads = options.Threads, EvaluationWorkers = options.Workers,
         Timesteps = options.Profile.Timesteps, Schedule = options.RecipeInForce.Schedule, Prediction = options.RecipeInForce.Prediction,
-        Recipe = options.RecipeInForce.Name, Cells = options.Cells ?? CellSelection.Every,
+        Recipe = options.RecipeInForce.Name, Cells = options.Cells ?? CellSelection.Every, OtherCells = SpecialistCells,
     }, log);
 
-    /// <summary>After <see cref="Run"/>: the convergence cells not finished.</summary>
-    public IReadOnlyList<Cell> MissingCells { get; private set; } = [];
+    /// <summary>After <see cref="Run"/>: the cells not finished (convergence cells, then the specialists' cells).</summary>
+    public IReadOnlyList<string> MissingCells { get; private set; } = [];
 
     /// <summary>Runs (or resumes) every part, then writes report.md, report.json and the figures.</summary>
     public (ReproduceOutcome Outcome, ReproduceSummary Summary) Run(CancellationToken cancellation = default, IProgress<WorkProgress>? progress = null)
@@ -88,8 +89,20 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         OutputLocation.CheckDirectory(options.OutputDirectory);
         var store = new ReproduceStore(Path.Combine(options.OutputDirectory, "measurements.json"));
         var (outcome, demo) = convergence.Run(cancellation, progress);
-        MissingCells = convergence.MissingCells;
-        var reports = (options.Cells ?? CellSelection.Every).WritesReport;
+        var selection = options.Cells ?? CellSelection.Every;
+        if (outcome != DemoOutcome.Interrupted && !cancellation.IsCancellationRequested)
+        {
+            try { RunSpecialistCells(convergence, selection.ChooseOthers(convergence.Grid.Count, SpecialistCells), store, cancellation, progress); }
+            catch (OperationCanceledException) { outcome = DemoOutcome.Interrupted; }
+        }
+        var missingSpecialists = MissingSpecialistCells(store);
+        MissingCells = [.. convergence.MissingCells.Select(c => c.Id), .. missingSpecialists];
+        if (outcome == DemoOutcome.Completed && missingSpecialists.Count > 0)
+        {
+            log($"{missingSpecialists.Count} of {SpecialistCells.Count} specialists' cells unfinished: {string.Join(", ", missingSpecialists)}");
+            outcome = DemoOutcome.CellsMissing;
+        }
+        var reports = selection.WritesReport;
         if (outcome == DemoOutcome.Completed && reports && !cancellation.IsCancellationRequested)
         {
             try { RunObservations(convergence, store, cancellation, progress); }
@@ -119,7 +132,7 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
         {
             cancellation.ThrowIfCancellationRequested();
             MeasureAffinity(convergence, seed, train, diffusion, store);
-            MeasureNtg(convergence, seed, train, data.Real, diffusion, evaluator, store, cancellation, progress);
+            MeasureNtg(convergence, seed, train, data.Real, evaluator, store, cancellation, progress);
         }
     }
 
@@ -175,31 +188,6 @@ public sealed class ReproduceRunner(ReproduceOptions options, Action<string>? lo
             log(FormattableString.Invariant($"affinity of vanilla seed {seed} at step {step}: Spearman rho {decay.Correlation.Rho:F3} (p = {decay.Correlation.PValue:G3})"));
             store.Add(new AffinityRecord(seed, step, decay.Correlation.Rho, decay.Correlation.PValue,
                 decay.Bins.Select(b => (b.Lower + b.Upper) / 2).ToArray(), decay.Bins.Select(b => b.MeanAffinity).ToArray(), csv));
-        }
-    }
-
-    /// <summary>O2: specialists for this seed, then NTG of the vanilla and ANT-UW final models against them.</summary>
-    void MeasureNtg(DemoRunner convergence, long seed, ImageDataset train, ImageBatch real, GaussianDiffusion diffusion, Evaluator evaluator,
-        ReproduceStore store, CancellationToken cancellation, IProgress<WorkProgress>? progress)
-    {
-        var profile = options.Profile;
-        var shared = new[] { options.Methods[0], options.Methods[2] }
-            .Where(m => store.Ntg.All(n => n.Seed != seed || n.Method != m.Id) && File.Exists(FinalCheckpoint(convergence, m, seed)))
-            .ToList();
-        if (shared.Count == 0) return;
-        var folder = Path.Combine(options.OutputDirectory, "ntg", $"seed-{seed}");
-        var convergenceProfile = options.RecipeInForce.Apply(profile.Convergence, profile.Timesteps);
-        var trainerOptions = convergenceProfile.Training(seed, "vanilla") with { Steps = profile.SpecialistSteps, CheckpointEvery = profile.Convergence.CheckpointEvery, SampleCount = 0 };
-        var specialists = NegativeTransferGap.TrainSpecialists(profile.Convergence.Model, diffusion, train, trainerOptions, profile.NtgIntervals, folder,
-            cancellation, log, (name, m) => progress?.Report(new WorkProgress($"{name} seed {seed}", "train", m.Step, profile.SpecialistSteps, FormattableString.Invariant($"loss {m.MeanLoss:F4}"))));
-        var sampler = convergenceProfile.Sampler(DemoRunner.EvaluationNoiseSeed);
-        foreach (var method in shared)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            var scores = NegativeTransferGap.Score(FinalCheckpoint(convergence, method, seed), specialists, real, evaluator, profile.NtgSamples, sampler,
-                Path.Combine(folder, "scores.json"), method.Id + "/", log);
-            store.Add(new NtgRecord(seed, method.Id, scores.FdShared, [.. scores.Intervals.Select(i => i.Start)], [.. scores.Intervals.Select(i => i.End)],
-                [.. scores.Intervals.Select(i => i.FdHybrid)], [.. scores.Intervals.Select(i => i.Gap)]));
         }
     }
 
