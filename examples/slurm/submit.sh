@@ -2,7 +2,7 @@
 # Submits a dfn grid to Slurm: SHARDS array tasks, each running one shard of the cells, then the report as a job that
 # depends on all of them. Prints the two job ids.
 # Usage: DFN="dotnet /path/to/dfn.dll" bash examples/slurm/submit.sh OUT SHARDS COMMAND [OPTIONS...]
-#   e.g. bash examples/slurm/submit.sh /shared/runs/full 12 reproduce --profile full --seeds 3
+#   e.g. bash examples/slurm/submit.sh /shared/runs/full 15 reproduce --profile full --seeds 3  (12 cells + 3 O2 specialists cells)
 # OUT must be on a file system every node sees (and that supports flock: NFS v4, Lustre, BeeGFS do).
 set -euo pipefail
 if [ $# -lt 3 ]; then
