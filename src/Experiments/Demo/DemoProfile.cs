@@ -88,7 +88,7 @@ public sealed record DemoProfile
 
     /// <summary>
     /// <c>smoke</c>: a tiny model, a few steps and samples (the CI check that the pipeline runs end to end; its numbers
-    /// mean nothing). <c>quick</c>: 16x16 MNIST, about 9.5 minutes for three methods on 2 idle CPU cores (see
+    /// mean nothing). <c>quick</c>: 16x16 MNIST, about 7.5 minutes for three methods on 2 idle CPU cores (see
     /// docs/benchmarks.md, "Quick demo"). <c>full</c>: 28x28 MNIST, longer training, more samples.
     /// </summary>
     public static DemoProfile Named(string name) => (name ?? "").Trim().ToLowerInvariant() switch
