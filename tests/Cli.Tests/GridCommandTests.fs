@@ -54,6 +54,9 @@ let tests =
                 Expect.stringContains (shards.[0].Stderr + shards.[1].Stderr) "--report writes the report" "the last shard says what comes next"
                 let report = runWithin 600 (reproduce out [ "--report" ])
                 Expect.equal report.ExitCode 0 report.Stderr
+                let markdown = File.ReadAllText(Path.Combine(out, "report.md"))
+                Expect.stringContains markdown "Not measured: the run had --no-observations." "O1 and O2 say why they are empty"
+                Expect.isFalse (markdown.Contains "not measured yet") "not 'yet': this run will never measure them"
                 let seqOut, seqRun = sequential.Force()
                 Expect.equal seqRun.ExitCode 0 seqRun.Stderr
                 Expect.equal (comparable out) (comparable seqOut) "the same report, number for number"

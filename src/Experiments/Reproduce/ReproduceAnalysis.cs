@@ -49,7 +49,7 @@ public static class ReproduceAnalysis
         var ntg = new[] { methods[0].Id, methods[2].Id }.Select(id => NtgOf(store, id)).Where(n => n.Seeds > 0).ToList();
         var complete = demo.Complete && store.Floors.Count > 0 && (!options.Observations || Expected(options, own, store));
         var partial = new ReproduceSummary(profile.Name, options.Seeds, complete, compared, results, store.Floors.OrderBy(f => f.Samples).ToList(),
-            plateau, affinity, ntg, [], store.Mechanism.OrderBy(m => m.Seed).ToList());
+            plateau, affinity, ntg, [], store.Mechanism.OrderBy(m => m.Seed).ToList(), ObservationsOff: !options.Observations);
         return partial with { Claims = ReproduceClaims.Judge(partial) };
     }
 

@@ -33,7 +33,7 @@ public static class ReproduceClaims
         foreach (var method in s.Methods.Skip(2))
             claims.Add(Faster(method, s.ComparedStep));
         if (s.Methods.Count > 2) claims.Add(VersusMinSnr(s.Methods[2]));
-        claims.Add(AffinityFalls(s.Affinity));
+        claims.Add(AffinityFalls(s.Affinity, s.Unmeasured()));
         if (s.Ntg.FirstOrDefault(n => n.Method == "vanilla") is { } vanillaNtg) claims.Add(NegativeTransfer(vanillaNtg));
         if (s.Ntg.Count == 2) claims.Add(AntReducesNegativeTransfer(s.Ntg[0], s.Ntg[1]));
         return claims;
@@ -76,9 +76,9 @@ public static class ReproduceClaims
         return new ClaimVerdict($"{ant.Spec} against Min-SNR (the strongest single-task baseline here)", "not reported", ours, verdict);
     }
 
-    static ClaimVerdict AffinityFalls(IReadOnlyList<AffinityStage> stages)
+    static ClaimVerdict AffinityFalls(IReadOnlyList<AffinityStage> stages, string unmeasured)
     {
-        if (stages.Count == 0) return new ClaimVerdict("O1: task affinity falls as the noise-level gap grows", "affinity decays with the timestep gap (heatmaps)", "not measured yet", "not measured yet");
+        if (stages.Count == 0) return new ClaimVerdict("O1: task affinity falls as the noise-level gap grows", "affinity decays with the timestep gap (heatmaps)", unmeasured, unmeasured);
         var ours = string.Join("; ", stages.Select(a => string.Create(Inv, $"step {a.Step}: rho {a.RhoMean:F2}{(a.Rho.Length > 1 ? $" ± {a.RhoStd:F2}" : "")} (max p {a.PValue.Max():G2})")));
         var allSignificant = stages.All(a => a.Rho.All(r => r < 0) && a.PValue.All(p => p < 0.05));
         var verdict = allSignificant ? "reproduced: negative and significant at every stage and seed"

@@ -76,7 +76,7 @@ internal static class ReproduceSections
         b.Append("## 2. Observation O1: task affinity falls with the noise-level gap\n\n");
         if (s.Affinity.Count == 0)
         {
-            b.Append("Not measured yet.\n\n");
+            b.Append(AsSentence(s.Unmeasured()));
             return;
         }
         b.Append("Gradient cosine between timestep groups on a fixed image batch (vanilla model's live weights), Spearman's rho of affinity against |delta log-SNR| over all group pairs. ");
@@ -97,7 +97,7 @@ internal static class ReproduceSections
         b.Append("## 3. Observation O2: negative transfer\n\n");
         if (s.Ntg.Count == 0)
         {
-            b.Append("Not measured yet.\n\n");
+            b.Append(AsSentence(s.Unmeasured()));
             return;
         }
         b.Append(Inv, $"One specialist per interval ({profile.SpecialistSteps} steps each, drawing t only in its interval); the shared models are the convergence runs' final models. ");
@@ -140,4 +140,7 @@ internal static class ReproduceSections
         var spread = r.Reached > 1 ? string.Create(Inv, $" ± {r.StandardDeviation:F0}") : "";
         return string.Create(Inv, $"{r.Mean:F0}{spread}{(r.Reached < r.Seeds ? $" ({r.Reached} of {r.Seeds} seeds)" : "")}");
     }
+
+    /// <summary>A lower-case phrase as a paragraph of its own.</summary>
+    static string AsSentence(string phrase) => char.ToUpperInvariant(phrase[0]) + phrase[1..] + ".\n\n";
 }

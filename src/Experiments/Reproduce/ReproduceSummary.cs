@@ -84,7 +84,12 @@ public sealed record ClaimVerdict(string Claim, string Paper, string Ours, strin
 /// <param name="Ntg">O2 per shared model.</param>
 /// <param name="Claims">The claims with their verdicts.</param>
 /// <param name="Mechanism">Each final model's held-out loss per interval and its FD under DDIM and DDPM.</param>
+/// <param name="ObservationsOff">The run was told not to measure O1 and O2.</param>
 public sealed record ReproduceSummary(
     string Profile, int Seeds, bool Complete, long ComparedStep, IReadOnlyList<MethodResult> Methods, IReadOnlyList<FloorRecord> Floors,
     PlateauCheck Plateau, IReadOnlyList<AffinityStage> Affinity, IReadOnlyList<NtgSummary> Ntg, IReadOnlyList<ClaimVerdict> Claims,
-    IReadOnlyList<MechanismRecord>? Mechanism = null);
+    IReadOnlyList<MechanismRecord>? Mechanism = null, bool ObservationsOff = false)
+{
+    /// <summary>What an observation (O1, O2) with nothing recorded says: not yet, or not in this run.</summary>
+    public string Unmeasured() => ObservationsOff ? "not measured: the run had --no-observations" : "not measured yet";
+}
