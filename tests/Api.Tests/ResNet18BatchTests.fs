@@ -131,6 +131,12 @@ let batchDimensionTests =
             use outputs = session.Run(runOptions, [| "x" |], [| input |], [| "y" |])
             Expect.equal (outputs.[0].GetTensorDataAsSpan<float32>().ToArray()) (values |> Array.map (max 0.0f)) "ReLU of 5 images"
         }
+        test "a quantized (QDQ) model's QuantizeLinear and DequantizeLinear take the symbolic batch" {
+            // Per-tensor activation scales treat every image alike (bench/scripts/bench-feature-int8.fsx writes such a model).
+            for op in [ "QuantizeLinear"; "DequantizeLinear" ] do
+                let model = OnnxBatchDimension.MakeBatchDynamic(onnxModel op [ 1L; 6L ] [ 1L; 6L ])
+                Expect.isGreaterThan model.Length 0 op
+        }
         test "operators that may fix or mix the batch, batches other than 1 and non-ONNX bytes are refused" {
             let refused (bytes: byte[]) (fragment: string) =
                 let e = Expect.throwsC (fun () -> OnnxBatchDimension.MakeBatchDynamic bytes |> ignore) id

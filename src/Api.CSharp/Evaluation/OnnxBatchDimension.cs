@@ -32,8 +32,11 @@ internal static class OnnxBatchDimension
     const int Varint = 0, Fixed64 = 1, LengthDelimited = 2, Fixed32 = 5;
 
     /// <summary>Operators whose output for one image depends on that image alone (what ResNet-18 uses, and kin).</summary>
+    // QuantizeLinear and DequantizeLinear (a QDQ int8 model) qualify with per-tensor activation scales, which scale every
+    // image alike; a per-axis scale along the batch axis would not match a symbolic batch and fails at run time, not silently.
     static readonly HashSet<string> PerImageOperators =
-        ["Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Identity"];
+        ["Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Identity",
+         "QuantizeLinear", "DequantizeLinear"];
 
     /// <summary>The model with leading dimension <paramref name="symbol"/> instead of 1 on every declared shape.</summary>
     /// <exception cref="BadInputException">The bytes are not an ONNX model, a shape does not start with 1, or an operator may mix images.</exception>

@@ -1,0 +1,364 @@
+// PROBE, not a supported path: writes an int8 (QDQ) copy of the ResNet-18 feature network, to see whether
+// OnnxRuntime's u8 x s8 kernels (QLinearConv/QLinearAdd, AVX512-VNNI where the CPU has it) could make FD-ResNet18
+// features cheaper without moving FD, KID, precision or recall. Nothing in the library uses the result unless told to
+// with DFN_MODELS_DIR, and features from it are not the reference ResNet-18 features.
+//
+// What it writes, into OUT_DIR (default /tmp/int8-models; keep it outside the repository):
+//   OUT_DIR/ResNetPrepOnnx/ResNetPreprocess.onnx   the package's preprocessing, copied as it is
+//   OUT_DIR/ResNet18Onnx/ResNet18.onnx             the network: each BatchNormalization folded into the Conv before it
+//       (a bias added), opset 13, weights int8 symmetric per output channel (DequantizeLinear axis 0), biases int32 at
+//       scale x_scale * w_scale, and a uint8 per-tensor QuantizeLinear/DequantizeLinear pair on the graph input, every
+//       Relu and MaxPool output and every Conv or Add output not followed by a Relu (OnnxRuntime's level-2 optimiser
+//       drops a Relu followed by a zero-point-0 Q and fuses the rest into QLinearConv/QLinearAdd); the final
+//       AveragePool stays float. MaxPool's Q/DQ reuse its input's scale, so OnnxRuntime runs it on uint8 as it is.
+//   OUT_DIR/float-folded.onnx                      the BN-folded float network (what calibration runs)
+//   OUT_DIR/optimized-int8.onnx                    OnnxRuntime's optimised int8 graph, to count the fused nodes
+// Activation ranges are calibrated (min/max, 0 included) on CALIBRATION (default 256) MNIST digits at 16x16, resized
+// to 224x224 bilinear (the script's own resize; TorchSharp does not load in dotnet fsi), replicated to 3 channels, scaled to 0..255, BGR minus the mean image, as the extractor does.
+// The digits are taken from the seed-0 permutation of MNIST after its first 5,000, so they are not among the real
+// images `dfn evaluate --real mnist --count 1000 --seed 0` draws (the first 1,000 of that permutation).
+//
+// Run (after building the solution in Release):
+//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION]
+// then compare, one command at a time:
+//   dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
+//   DFN_MODELS_DIR=OUT_DIR dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
+//   dfn bench evaluation --images 256 --repeats 2 --json   (and again with DFN_MODELS_DIR=OUT_DIR)
+#I "../../src/Cli/bin/Release/net10.0"
+#r "nuget: OnnxSharp, 0.3.2"
+#r "DiffusionFunctional.dll"
+#r "DiffusionFunctional.Core.dll"
+#r "Microsoft.ML.OnnxRuntime.dll"
+open System
+open System.Collections.Generic
+open System.IO
+open System.Diagnostics
+open Google.Protobuf
+open Onnx
+open Microsoft.ML.OnnxRuntime
+
+let args = fsi.CommandLineArgs |> Array.skip 1
+let outDir = if args.Length > 0 then args.[0] else "/tmp/int8-models"
+let calibrationCount = if args.Length > 1 then int args.[1] else 256
+let binDirectory = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../../src/Cli/bin/Release/net10.0"))
+let sourceModels = Path.Combine(binDirectory, "DnnImageModels")
+let side = 224
+
+// ---------------------------------------------------------------- model helpers
+let floatType = int TensorProto.Types.DataType.Float
+let uint8Type = int TensorProto.Types.DataType.Uint8
+let int8Type = int TensorProto.Types.DataType.Int8
+let int32Type = int TensorProto.Types.DataType.Int32
+
+let floatsOf (t: TensorProto) =
+    if t.DataType <> floatType then failwithf "initializer %s is not float" t.Name
+    if not t.RawData.IsEmpty then
+        let bytes = t.RawData.ToByteArray()
+        Array.init (bytes.Length / 4) (fun i -> BitConverter.ToSingle(bytes, 4 * i))
+    else Seq.toArray t.FloatData
+
+let tensor (name: string) (dataType: int) (dims: int64 seq) (raw: byte[]) =
+    let t = TensorProto(Name = name, DataType = dataType, RawData = ByteString.CopyFrom raw)
+    t.Dims.AddRange dims
+    t
+
+let floatTensor name dims (values: float32[]) =
+    let raw = Array.zeroCreate<byte> (values.Length * 4)
+    Buffer.BlockCopy(values, 0, raw, 0, raw.Length)
+    tensor name floatType dims raw
+
+let int32Tensor name dims (values: int[]) =
+    let raw = Array.zeroCreate<byte> (values.Length * 4)
+    Buffer.BlockCopy(values, 0, raw, 0, raw.Length)
+    tensor name int32Type dims raw
+
+let node (op: string) (name: string) (inputs: string seq) (outputs: string seq) =
+    let n = NodeProto(OpType = op, Name = name)
+    n.Input.AddRange inputs
+    n.Output.AddRange outputs
+    n
+
+let intAttribute (name: string) (value: int64) =
+    AttributeProto(Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value)
+
+let floatOutput (name: string) =
+    ValueInfoProto(Name = name, Type = TypeProto(TensorType = TypeProto.Types.Tensor(ElemType = floatType)))
+
+// ---------------------------------------------------------------- fold BatchNormalization into Conv
+let original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(sourceModels, "ResNet18Onnx/ResNet18.onnx")))
+let g0 = original.Graph
+printfn "original: IR %d, opset %s, %d nodes: %s" original.IrVersion
+    (original.OpsetImport |> Seq.map (fun o -> sprintf "%s:%d" o.Domain o.Version) |> String.concat ",") g0.Node.Count
+    (g0.Node |> Seq.countBy (fun n -> n.OpType) |> Seq.map (fun (k, v) -> sprintf "%s %d" k v) |> String.concat ", ")
+
+let initializers = Dictionary<string, TensorProto>()
+for t in g0.Initializer do initializers.[t.Name] <- t
+let consumers (g: seq<NodeProto>) =
+    let d = Dictionary<string, ResizeArray<NodeProto>>()
+    for n in g do
+        for i in n.Input do
+            if not (d.ContainsKey i) then d.[i] <- ResizeArray()
+            d.[i].Add n
+    d
+let consumersOf (d: Dictionary<string, ResizeArray<NodeProto>>) name = match d.TryGetValue name with | true, l -> List.ofSeq l | _ -> []
+
+// Folded conv weights and biases by conv node name.
+let convWeights = Dictionary<string, float32[] * int64[] * float32[]>()
+let folded = ResizeArray<NodeProto>()
+let c0 = consumers g0.Node
+let skip = HashSet<NodeProto>(HashIdentity.Reference)
+let renames = Dictionary<string, string>()
+for n in g0.Node do
+    if not (skip.Contains n) then
+        if n.OpType = "Conv" then
+            let w = initializers.[n.Input.[1]]
+            let weights = floatsOf w
+            let dims = Seq.toArray w.Dims
+            let outChannels = int dims.[0]
+            let perChannel = weights.Length / outChannels
+            let bias = if n.Input.Count > 2 then floatsOf initializers.[n.Input.[2]] else Array.zeroCreate outChannels
+            let conv = NodeProto(n)
+            match consumersOf c0 n.Output.[0] with
+            | [ bn ] when bn.OpType = "BatchNormalization" ->
+                let get i = floatsOf initializers.[bn.Input.[i]]
+                let gamma, beta, mean, var = get 1, get 2, get 3, get 4
+                let eps = bn.Attribute |> Seq.tryFind (fun a -> a.Name = "epsilon") |> Option.map (fun a -> a.F) |> Option.defaultValue 1e-5f
+                for a in bn.Attribute do
+                    if a.Name = "spatial" && a.I <> 1L then failwithf "%s: non-spatial BatchNormalization" bn.Name
+                let w' = Array.copy weights
+                let b' = Array.zeroCreate<float32> outChannels
+                for c in 0 .. outChannels - 1 do
+                    let k = float gamma.[c] / sqrt (float var.[c] + float eps)
+                    for j in 0 .. perChannel - 1 do w'.[c * perChannel + j] <- float32 (float weights.[c * perChannel + j] * k)
+                    b'.[c] <- float32 ((float bias.[c] - float mean.[c]) * k + float beta.[c])
+                skip.Add bn |> ignore
+                conv.Output.[0] <- bn.Output.[0]
+                convWeights.[n.Name] <- (w', dims, b')
+            | _ -> convWeights.[n.Name] <- (weights, dims, bias)
+            conv.Input.Clear()
+            conv.Input.Add n.Input.[0]
+            folded.Add conv
+        elif n.OpType = "BatchNormalization" then failwithf "%s does not follow a Conv" n.Name
+        else folded.Add(NodeProto(n))
+let convNames = folded |> Seq.filter (fun n -> n.OpType = "Conv") |> Seq.map (fun n -> n.Name) |> Seq.toArray
+if convNames |> Array.distinct |> Array.length <> convNames.Length || convNames |> Array.exists String.IsNullOrEmpty then
+    failwith "Conv nodes need distinct names"
+// Other initializers some node still uses (none expected in this graph).
+let usedOthers =
+    folded |> Seq.filter (fun n -> n.OpType <> "Conv") |> Seq.collect (fun n -> n.Input) |> Seq.filter initializers.ContainsKey |> Seq.distinct |> Seq.toArray
+printfn "folded: %d nodes, %d conv, other initializers used: %A" folded.Count convNames.Length usedOthers
+
+let inputName = g0.Input |> Seq.map (fun i -> i.Name) |> Seq.find (fun n -> not (initializers.ContainsKey n))
+let outputName = g0.Output.[0].Name
+
+let newModel (nodes: seq<NodeProto>) (inits: seq<TensorProto>) (extraOutputs: string seq) =
+    let g = GraphProto(Name = g0.Name)
+    g.Node.AddRange nodes
+    g.Initializer.AddRange inits
+    for n in usedOthers do g.Initializer.Add initializers.[n]
+    g.Input.Add(g0.Input |> Seq.find (fun i -> i.Name = inputName))
+    g.Output.Add g0.Output.[0]
+    for e in extraOutputs do g.Output.Add(floatOutput e)
+    let m = ModelProto(IrVersion = 7L, ProducerName = "bench-feature-int8.fsx", Graph = g)
+    m.OpsetImport.Add(OperatorSetIdProto(Domain = "", Version = 13L))
+    m
+
+// Float folded model: Conv with weight and bias initializers.
+let floatNodes =
+    folded |> Seq.map (fun n ->
+        let c = NodeProto(n)
+        if n.OpType = "Conv" then c.Input.Add(n.Name + "_W"); c.Input.Add(n.Name + "_B")
+        c) |> Seq.toArray
+let floatInits =
+    convNames |> Seq.collect (fun name ->
+        let w, dims, b = convWeights.[name]
+        [ floatTensor (name + "_W") dims w; floatTensor (name + "_B") [ int64 b.Length ] b ]) |> Seq.toArray
+
+// ---------------------------------------------------------------- tensors to quantize
+let cf = consumers folded
+let producer = Dictionary<string, NodeProto>()
+for n in folded do for o in n.Output do producer.[o] <- n
+let quantized = ResizeArray<string>([ inputName ])
+for n in folded do
+    match n.OpType with
+    | "Relu" | "MaxPool" -> quantized.Add n.Output.[0]
+    | "Conv" | "Add" ->
+        match consumersOf cf n.Output.[0] with
+        | [ r ] when r.OpType = "Relu" -> ()
+        | _ -> quantized.Add n.Output.[0]
+    | "AveragePool" -> ()
+    | op -> failwithf "unexpected operator %s" op
+printfn "%d tensors to quantize" quantized.Count
+// Every Conv/Add/MaxPool/AveragePool input must be one of them.
+for n in folded do
+    for i in n.Input do
+        if not (quantized.Contains i) && not (initializers.ContainsKey i) && n.OpType <> "Relu" then failwithf "%s input %s is not quantized" n.Name i
+
+Directory.CreateDirectory(Path.Combine(outDir, "ResNet18Onnx")) |> ignore
+Directory.CreateDirectory(Path.Combine(outDir, "ResNetPrepOnnx")) |> ignore
+File.Copy(Path.Combine(sourceModels, "ResNetPrepOnnx/ResNetPreprocess.onnx"), Path.Combine(outDir, "ResNetPrepOnnx/ResNetPreprocess.onnx"), true)
+let floatFile = Path.Combine(outDir, "float-folded.onnx")
+File.WriteAllBytes(floatFile, (newModel floatNodes floatInits []).ToByteArray())
+
+// ---------------------------------------------------------------- calibration images
+// MNIST read from its JSON files (TorchSharp's native library does not load in dotnet fsi), resized 28 -> 16 -> 224 with
+// an antialiased bilinear (triangle) filter at half-pixel centres, as the library's resize does.
+let digits =
+    [| for d in 0 .. 9 do
+        use doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(DiffusionFunctional.Data.Mnist.PackageDirectory, "src", "digits", sprintf "%d.json" d)))
+        let values = [| for v in doc.RootElement.GetProperty("data").EnumerateArray() -> v.GetSingle() |]
+        for k in 0 .. values.Length / 784 - 1 -> values.[k * 784 .. k * 784 + 783] |]
+let order = DiffusionFunctional.Data.DataStream.Permutation(digits.Length, 0UL, 0UL)
+let chosen = order.[5000 .. 5000 + calibrationCount - 1]
+let filterWeights (n: int) (m: int) =
+    let scale = float n / float m
+    let support = max scale 1.0
+    Array.init m (fun i ->
+        let centre = (float i + 0.5) * scale
+        let w = Array.init n (fun j -> max 0.0 (1.0 - abs ((float j + 0.5 - centre) / support)))
+        let total = Array.sum w
+        w |> Array.map (fun v -> v / total))
+let resize (image: float[]) n m =
+    let w = filterWeights n m
+    let rows = Array.init (m * n) (fun k -> let i, x = k / n, k % n in Seq.sum (seq { for y in 0 .. n - 1 -> w.[i].[y] * image.[y * n + x] }))
+    Array.init (m * m) (fun k -> let i, j = k / m, k % m in Seq.sum (seq { for x in 0 .. n - 1 -> w.[j].[x] * rows.[i * n + x] }))
+let negatedMean =
+    use s = new InferenceSession(Path.Combine(sourceModels, "ResNetPrepOnnx/ResNetPreprocess.onnx"))
+    let inName = s.InputMetadata.Keys |> Seq.head
+    use input = OrtValue.CreateTensorValueFromMemory(Array.zeroCreate<float32> (3 * side * side), [| 1L; 3L; int64 side; int64 side |])
+    use results = s.Run(new RunOptions(), [| inName |], [| input |], [| s.OutputMetadata.Keys |> Seq.head |])
+    results.[0].GetTensorDataAsSpan<float32>().ToArray()
+let prepared (indices: int[]) =
+    let plane = side * side
+    indices |> Array.map (fun index ->
+        // To the generated images' 16 x 16, stored as float32 in [-1, 1] and back, then to 224 x 224.
+        let small = resize (digits.[index] |> Array.map float) 28 16 |> Array.map (fun v -> float (float32 (v * 2.0 - 1.0)))
+        let large = resize (small |> Array.map (fun v -> (v + 1.0) / 2.0)) 16 side
+        Array.init (3 * plane) (fun i -> float32 large.[i % plane] * 255f + negatedMean.[i]))
+let calibration = prepared chosen
+// Check images: further along the same permutation, for a quick float-vs-int8 feature comparison.
+let checkImages = prepared order.[8000 .. 8063]
+
+let sessionOptions () =
+    let o = new SessionOptions(GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1, InterOpNumThreads = 1)
+    o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
+    o
+
+let runAll (session: InferenceSession) (outputs: string[]) (image: float32[]) =
+    use input = OrtValue.CreateTensorValueFromMemory(image, [| 1L; 3L; int64 side; int64 side |])
+    use results = session.Run(new RunOptions(), [| inputName |], [| input |], outputs)
+    [| for r in results -> r.GetTensorDataAsSpan<float32>().ToArray() |]
+
+// ---------------------------------------------------------------- calibrate
+let ranges = Dictionary<string, float32 * float32>()
+let sw = Stopwatch.StartNew()
+do
+    let calibrationModel = newModel floatNodes floatInits (quantized |> Seq.filter (fun q -> q <> inputName))
+    use o = sessionOptions ()
+    use s = new InferenceSession(calibrationModel.ToByteArray(), o)
+    let names = Array.append [| outputName |] (quantized |> Seq.filter (fun q -> q <> inputName) |> Seq.toArray)
+    for q in quantized do ranges.[q] <- (0f, 0f)
+    for image in calibration do
+        let update name (values: float32[]) =
+            let lo, hi = ranges.[name]
+            ranges.[name] <- (min lo (Array.min values), max hi (Array.max values))
+        update inputName image
+        runAll s names image |> Array.iteri (fun i v -> if i > 0 then update names.[i] v)
+printfn "calibrated %d tensors on %d images in %.1f s" ranges.Count calibration.Length sw.Elapsed.TotalSeconds
+
+// MaxPool: the same parameters as its input, so OnnxRuntime drops the pair and pools uint8 values as they are.
+for n in folded do
+    if n.OpType = "MaxPool" then ranges.[n.Output.[0]] <- ranges.[n.Input.[0]]
+let qparams name =
+    let lo, hi = ranges.[name]
+    let scale = max ((hi - lo) / 255f) 1e-8f
+    let zp = Math.Clamp(int (Math.Round(float (-lo / scale))), 0, 255)
+    scale, byte zp
+
+// ---------------------------------------------------------------- QDQ model
+let qNodes = ResizeArray<NodeProto>()
+let qInits = ResizeArray<TensorProto>()
+let dq name = name + "_dq"
+let addQdq (name: string) (sourceName: string) =
+    let scale, zp = qparams name
+    qInits.Add(floatTensor (name + "_scale") [] [| scale |])
+    qInits.Add(tensor (name + "_zp") uint8Type [] [| zp |])
+    qNodes.Add(node "QuantizeLinear" (name + "_Q") [ sourceName; name + "_scale"; name + "_zp" ] [ name + "_q" ])
+    qNodes.Add(node "DequantizeLinear" (name + "_DQ") [ name + "_q"; name + "_scale"; name + "_zp" ] [ dq name ])
+addQdq inputName inputName
+for n in folded do
+    let c = NodeProto(n)
+    // Inputs come from the dequantized copies (a Relu reads its producer's float output directly).
+    if n.OpType <> "Relu" then
+        for i in 0 .. c.Input.Count - 1 do
+            if quantized.Contains c.Input.[i] then c.Input.[i] <- dq c.Input.[i]
+    let produced = n.Output.[0]
+    let isQuantized = quantized.Contains produced
+    if isQuantized then c.Output.[0] <- produced + "_f"
+    if n.OpType = "Conv" then
+        let w, dims, b = convWeights.[n.Name]
+        let outChannels = int dims.[0]
+        let perChannel = w.Length / outChannels
+        let xScale, _ = qparams n.Input.[0]
+        let wScale = Array.init outChannels (fun ch ->
+            let m = seq { for j in 0 .. perChannel - 1 -> abs w.[ch * perChannel + j] } |> Seq.max
+            max (m / 127f) 1e-12f)
+        let wq = Array.init w.Length (fun i -> sbyte (Math.Clamp(Math.Round(float w.[i] / float wScale.[i / perChannel]), -127.0, 127.0)))
+        let bScale = wScale |> Array.map (fun s -> xScale * s)
+        let bq = Array.init outChannels (fun ch -> int (Math.Round(float b.[ch] / float bScale.[ch])))
+        let p = n.Name
+        qInits.Add(tensor (p + "_Wq") int8Type dims (Array.map byte wq))
+        qInits.Add(floatTensor (p + "_Wscale") [ int64 outChannels ] wScale)
+        qInits.Add(tensor (p + "_Wzp") int8Type [ int64 outChannels ] (Array.zeroCreate outChannels))
+        qInits.Add(int32Tensor (p + "_Bq") [ int64 outChannels ] bq)
+        qInits.Add(floatTensor (p + "_Bscale") [ int64 outChannels ] bScale)
+        qInits.Add(int32Tensor (p + "_Bzp") [ int64 outChannels ] (Array.zeroCreate outChannels))
+        let axis = intAttribute "axis" 0L
+        let wdq = node "DequantizeLinear" (p + "_W_DQ") [ p + "_Wq"; p + "_Wscale"; p + "_Wzp" ] [ p + "_W" ]
+        wdq.Attribute.Add axis
+        let bdq = node "DequantizeLinear" (p + "_B_DQ") [ p + "_Bq"; p + "_Bscale"; p + "_Bzp" ] [ p + "_B" ]
+        bdq.Attribute.Add(intAttribute "axis" 0L)
+        qNodes.Add wdq
+        qNodes.Add bdq
+        c.Input.Add(p + "_W")
+        c.Input.Add(p + "_B")
+    qNodes.Add c
+    if isQuantized then addQdq produced (produced + "_f")
+// The graph's input is the input name; the float output is the AveragePool output (not quantized).
+let int8Model = newModel qNodes qInits []
+let int8File = Path.Combine(outDir, "ResNet18Onnx/ResNet18.onnx")
+File.WriteAllBytes(int8File, int8Model.ToByteArray())
+printfn "wrote %s (%d bytes, %d nodes)" int8File (FileInfo(int8File).Length) qNodes.Count
+
+// ---------------------------------------------------------------- fused? and a quick comparison
+let optimizedFile = Path.Combine(outDir, "optimized-int8.onnx")
+do
+    use o = sessionOptions ()
+    o.OptimizedModelFilePath <- optimizedFile
+    use s = new InferenceSession(int8File, o)
+    ()
+let optimized = ModelProto.Parser.ParseFrom(File.ReadAllBytes optimizedFile)
+printfn "optimised int8 graph: %s"
+    (optimized.Graph.Node |> Seq.countBy (fun n -> if n.Domain = "" then n.OpType else n.Domain + "." + n.OpType)
+     |> Seq.map (fun (k, v) -> sprintf "%s %d" k v) |> String.concat ", ")
+
+let features (file: string) =
+    use o = sessionOptions ()
+    use s = new InferenceSession(file, o)
+    let result = checkImages |> Array.map (fun image -> (runAll s [| outputName |] image).[0])
+    let sw = Stopwatch.StartNew()
+    let proc = Process.GetCurrentProcess()
+    proc.Refresh()
+    let cpu0 = proc.TotalProcessorTime
+    for image in checkImages do runAll s [| outputName |] image |> ignore
+    proc.Refresh()
+    result, (proc.TotalProcessorTime - cpu0).TotalMilliseconds / float checkImages.Length, sw.Elapsed.TotalMilliseconds / float checkImages.Length
+let fRef, cpuRef, wallRef = features (Path.Combine(sourceModels, "ResNet18Onnx/ResNet18.onnx"))
+let fFold, cpuFold, _ = features floatFile
+let fInt8, cpuInt8, wallInt8 = features int8File
+let relError (a: float32[][]) (b: float32[][]) =
+    let num = Seq.map2 (fun (x: float32[]) (y: float32[]) -> Array.fold2 (fun s u v -> s + float (u - v) ** 2.0) 0.0 x y) a b |> Seq.sum
+    let den = a |> Seq.sumBy (fun x -> x |> Array.sumBy (fun u -> float u ** 2.0))
+    sqrt (num / den)
+printfn "features of %d check images: ||folded - float|| / ||float|| = %.2e, ||int8 - float|| / ||float|| = %.4f" checkImages.Length (relError fFold fRef) (relError fInt8 fRef)
+printfn "one image per run, 1 thread: float %.1f CPU-ms (wall %.1f), folded float %.1f, int8 %.1f CPU-ms (wall %.1f)" cpuRef wallRef cpuFold cpuInt8 wallInt8
