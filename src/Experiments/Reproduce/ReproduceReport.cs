@@ -40,9 +40,9 @@ public static class ReproduceReport
             AtomicFile.Write(Path.Combine(dir, "affinity-decay.png"), p => ReproducePlots.Decay(s).SavePng(p, 800, 500));
         }
         if (s.Ntg.Count > 0) AtomicFile.Write(Path.Combine(dir, "ntg.png"), p => ReproducePlots.Ntg(s).SavePng(p, 800, 500));
-        if (s.Mechanism is { Count: > 0 }) AtomicFile.Write(Path.Combine(dir, "mechanism-loss.png"), p => MechanismPlots.HeldOutLoss(s).SavePng(p, 800, 500));
+        if (s.Mechanism is { Count: > 0 }) AtomicFile.Write(Path.Combine(dir, "mechanism-loss.png"), p => MechanismPlots.HeldOutLoss(s).SavePng(p, 900, 500));
         if (MechanismPlots.ClusterWeights(options.Methods, m => Path.Combine(convergence.RunDirectory(m, 0), "metrics.jsonl")) is { } weights)
-            AtomicFile.Write(Path.Combine(dir, "cluster-weights.png"), p => weights.SavePng(p, 900, 560));
+            AtomicFile.Write(Path.Combine(dir, "cluster-weights.png"), p => weights.SavePng(p, 1000, 560));
         AtomicFile.WriteAllText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(s, Json));
         AtomicFile.WriteAllText(Path.Combine(dir, "report.md"), Markdown(s, options));
     }
