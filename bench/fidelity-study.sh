@@ -35,7 +35,9 @@ run official-clip-all --recipe official:clip=all --seeds 1 --steps 48000 --evalu
 run ours --recipe ours --seeds 3 --steps 16000 --evaluate-every 2000 --methods uw:snr:5+anneal:4000,nash:snr:5+anneal:4000
 # 4. Official's other two seeds.
 run official --recipe official --seeds 3 --steps 48000 --evaluate-every 4000
-# 5. The regime: a 4x larger model at 28x28, and v-prediction, 2 seeds, our recipe.
+# 5. The regime, our recipe: a 4x larger model at 28x28 (2 seeds), and v-prediction (3 seeds, 8,000 steps).
 run ours-small --recipe ours --model small --seeds 2 --steps 16000 --evaluate-every 2000
-run ours-v --recipe ours:prediction=v --seeds 2 --steps 16000 --evaluate-every 2000
+run ours-v --recipe ours:prediction=v --seeds 3 --steps 8000 --evaluate-every 2000
+# 6. One factor of official on ours, at ours's budget and run 3's sampler: the cosine schedule, 2 seeds.
+run ours-cosine --recipe ours:schedule=squaredcos_cap_v2,sampler=ddim --seeds 2 --steps 8000 --evaluate-every 2000
 echo "== all done $(date -u +%FT%TZ)"
