@@ -147,7 +147,9 @@ public static class DemoReport
                 ? $"{s.BaselineId} was still falling ({interval}): these are early-training differences"
                 : $"{s.BaselineId} did not fall further ({interval})");
         }
-        parts.Add("trained to a plateau (dfn reproduce, 3 seeds), vanilla ends ahead of ANT: docs/fidelity.md says when ANT helps");
+        // What the longer runs found (docs/fidelity.md, runs 3 and 5); no run there reached a plateau, so this says budget.
+        parts.Add("over 8,000 steps and 3 seeds (dfn reproduce) vanilla ends ahead of ANT-UW when the network predicts eps "
+            + "and behind it when it predicts v, no model yet at a plateau: docs/fidelity.md says when ANT helps");
         return "Context: " + string.Join("; ", parts) + ".";
     }
 
