@@ -38,7 +38,7 @@ run official --recipe official --seeds 3 --steps 48000 --evaluate-every 4000
 # 5. The regime, our recipe: a 4x larger model at 28x28 (2 seeds), and v-prediction (3 seeds, 8,000 steps).
 run ours-small --recipe ours --model small --seeds 2 --steps 16000 --evaluate-every 2000
 run ours-v --recipe ours:prediction=v --seeds 3 --steps 8000 --evaluate-every 2000
-# 6. One factor of official on ours, at ours's budget and run 3's sampler: the cosine schedule, 3 seeds (it flips a verdict).
+# 6. One factor of official on ours, at ours's budget and run 3's sampler: the cosine schedule, 3 seeds (it changes the verdicts).
 run ours-cosine --recipe ours:schedule=squaredcos_cap_v2,sampler=ddim --seeds 3 --steps 8000 --evaluate-every 2000
 # 7. The other two factors of official on ours, the same way, one seed each: equal timestep clusters; Nash-only clipping.
 run ours-timestep --recipe ours:objective=timestep,sampler=ddim --seeds 1 --steps 8000 --evaluate-every 2000
