@@ -63,7 +63,7 @@ let tests =
             for v in verdicts do Expect.isTrue (v.StartsWith "reproduced" || v.StartsWith "partly" || v.StartsWith "not" || v.Contains "ends" || v.Contains "difference") v
         }
 
-        test "report.md has the summary and the three sections; every figure is a PNG, sample grids at 64 pixels per image" {
+        test "report.md has the summary and the three sections; every figure is a PNG, sample grids at 64 pixels per image; the plots are also SVG" {
             finished.Force() |> ignore
             let md = File.ReadAllText(Path.Combine(outDir, "report.md"))
             for heading in [ "## Summary"; "## 1. Convergence"; "## 2. Observation O1"; "## 3. Observation O2"; "Plateau criterion" ] do
@@ -71,6 +71,10 @@ let tests =
             for png in [ "convergence-fd.png"; "convergence-kid.png"; "affinity-heatmap.png"; "affinity-decay.png"; "ntg.png"; "samples-vanilla.png"; "samples-nash-snr-k5.png" ] do
                 let bytes = File.ReadAllBytes(Path.Combine(outDir, png))
                 Expect.sequenceEqual bytes.[0..7] [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |] (png + " is a PNG")
+            for svg in [ "convergence-fd.svg"; "convergence-kid.svg" ] do
+                let text = File.ReadAllText(Path.Combine(outDir, svg))
+                Expect.stringContains text "<svg" (svg + " is an SVG document")
+                Expect.stringContains text "</svg>" (svg + " is complete")
             use grid = SkiaSharp.SKBitmap.Decode(Path.Combine(outDir, "samples-vanilla.png"))
             // 16 samples of 16x16 in a 4x4 grid: each image enlarged to at least 64 pixels.
             Expect.isGreaterThanOrEqual grid.Width (4 * 64) "images at least 64 pixels wide"

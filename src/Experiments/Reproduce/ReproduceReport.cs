@@ -25,8 +25,8 @@ public static class ReproduceReport
     public static void Write(ReproduceSummary s, ReproduceOptions options, DemoRunner convergence)
     {
         var dir = options.OutputDirectory;
-        AtomicFile.Write(Path.Combine(dir, "convergence-fd.png"), p => ReproducePlots.Convergence(s, kid: false).SavePng(p, 900, 560));
-        AtomicFile.Write(Path.Combine(dir, "convergence-kid.png"), p => ReproducePlots.Convergence(s, kid: true).SavePng(p, 900, 560));
+        Figure(dir, "convergence-fd", ReproducePlots.Convergence(s, kid: false), 900, 560);
+        Figure(dir, "convergence-kid", ReproducePlots.Convergence(s, kid: true), 900, 560);
         foreach (var m in options.Methods)
             if (Path.Combine(convergence.RunDirectory(m, 0), "samples.png") is var grid && File.Exists(grid))
                 AtomicFile.Write(Path.Combine(dir, $"samples-{m.Id}.png"), temporary => File.Copy(grid, temporary, overwrite: true));
@@ -40,11 +40,19 @@ public static class ReproduceReport
             AtomicFile.Write(Path.Combine(dir, "affinity-decay.png"), p => ReproducePlots.Decay(s).SavePng(p, 800, 500));
         }
         if (s.Ntg.Count > 0) AtomicFile.Write(Path.Combine(dir, "ntg.png"), p => ReproducePlots.Ntg(s).SavePng(p, 800, 500));
-        if (s.Mechanism is { Count: > 0 }) AtomicFile.Write(Path.Combine(dir, "mechanism-loss.png"), p => MechanismPlots.HeldOutLoss(s).SavePng(p, 900, 500));
+        if (s.Mechanism is { Count: > 0 }) Figure(dir, "mechanism-loss", MechanismPlots.HeldOutLoss(s), 900, 500);
         if (MechanismPlots.ClusterWeights(options.Methods, m => Path.Combine(convergence.RunDirectory(m, 0), "metrics.jsonl")) is { } weights)
-            AtomicFile.Write(Path.Combine(dir, "cluster-weights.png"), p => weights.SavePng(p, 1000, 560));
+            Figure(dir, "cluster-weights", weights, 1000, 560);
         AtomicFile.WriteAllText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(s, Json));
         AtomicFile.WriteAllText(Path.Combine(dir, "report.md"), Markdown(s, options));
+    }
+
+    // The study's figures as PNG for reading and as SVG, which is text: a page such as docs/fidelity.md can keep a run's
+    // figures in the repository after the run folder is gone.
+    static void Figure(string dir, string name, ScottPlot.Plot plot, int width, int height)
+    {
+        AtomicFile.Write(Path.Combine(dir, name + ".png"), p => plot.SavePng(p, width, height));
+        AtomicFile.Write(Path.Combine(dir, name + ".svg"), p => plot.SaveSvg(p, width, height));
     }
 
     static string Markdown(ReproduceSummary s, ReproduceOptions o)
