@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using DiffusionFunctional.Experiments.Analysis;
 
 namespace DiffusionFunctional.Experiments.Demo;
 

@@ -1,7 +1,6 @@
 using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Evaluation;
-using DiffusionFunctional.Imaging;
 
 namespace DiffusionFunctional.Experiments.Demo;
 

