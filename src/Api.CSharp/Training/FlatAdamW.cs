@@ -77,8 +77,8 @@ internal sealed class FlatAdamW : IDisposable
 
     // TorchSharp's AdamW.step for one tensor (or one flat buffer), amsgrad and maximize off; the same operations in the
     // same order, so a flat update computes what the per-tensor loop computed. Every number is an explicit Scalar held
-    // to the end of the update: an implicit one is referenced only by its raw handle during the native call, and its
-    // finaliser freed one under a running add_ twice in a long run (docs/platform.md, "a freed Scalar").
+    // to the end of the update: an implicit one is referenced only by its raw handle during the native call, so its
+    // finaliser may free it under a running add_; a freed Scalar stopped long runs (docs/platform.md, "a freed Scalar").
     private static void Update(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamW.Options options, long step)
     {
         var learningRate = options.LearningRate!.Value;
