@@ -8,13 +8,16 @@ public static class ReproducePlots
     /// <summary>FD or KID against steps: one line per method (mean over seeds) with a band of one standard deviation,
     /// and the real-vs-real floor at the final sample count as a dashed line. FD's line stays on one sample count (a
     /// final point scored on more images shows its FD on the first ones, FD's bias depending on the count), with the
-    /// final point's FD on all its images as an open marker.</summary>
+    /// final point's FD on all its images as an open marker. FD is drawn on a logarithmic axis: it falls by two orders
+    /// of magnitude over a run, and on a linear one the late differences, the ones the verdicts are about, vanish.
+    /// KID stays linear (it is unbiased and can be negative near the floor).</summary>
     public static ScottPlot.Plot Convergence(ReproduceSummary s, bool kid)
     {
         PlotFonts.EnsureRegistered();
         var plot = new ScottPlot.Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var index = 0;
+        var plotted = new List<double>(); // FD's line values on the log axis, for its ticks
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {
             var color = palette.GetColor(index++);
@@ -22,14 +25,16 @@ public static class ReproducePlots
             var xs = points.Select(p => (double)p.Step).ToArray();
             var mean = points.Select(p => kid ? p.KidMean : p.CurveFdMean).ToArray();
             var std = points.Select(p => kid ? p.KidStd : p.CurveFdStd).ToArray();
-            if (!kid) MarkAllSampleFinal(plot, m, color, first: index == 1);
+            Func<double, double> y = kid ? v => v : LogAxis;
+            if (!kid && MarkAllSampleFinal(plot, m, color, first: index == 1) is { } finalY) plotted.Add(finalY);
             if (s.Seeds > 1)
             {
-                var band = plot.Add.FillY(xs, mean.Zip(std, (a, b) => a - b).ToArray(), mean.Zip(std, (a, b) => a + b).ToArray());
+                var band = plot.Add.FillY(xs, mean.Zip(std, (a, b) => y(a - b)).ToArray(), mean.Zip(std, (a, b) => y(a + b)).ToArray());
                 band.FillColor = color.WithAlpha(0.2);
                 band.LineWidth = 0;
             }
-            var line = plot.Add.Scatter(xs, mean);
+            var line = plot.Add.Scatter(xs, mean.Select(y).ToArray());
+            if (!kid) plotted.AddRange(line.Data.GetScatterPoints().Select(p => p.Y));
             line.Color = color;
             line.LineWidth = 2;
             line.MarkerSize = 5;
@@ -42,28 +47,51 @@ public static class ReproducePlots
             var floors = kid ? [s.Floors.MaxBy(f => f.Samples)!] : s.Floors.Where(f => f.Samples == curveSamples).Append(s.Floors.MaxBy(f => f.Samples)!).Distinct();
             foreach (var floor in floors)
             {
-                var at = plot.Add.HorizontalLine(kid ? floor.Kid : floor.Fd);
+                var at = plot.Add.HorizontalLine(kid ? floor.Kid : LogAxis(floor.Fd));
+                if (!kid) plotted.Add(at.Y);
                 at.LinePattern = floor.Samples == curveSamples && !kid ? ScottPlot.LinePattern.Dotted : ScottPlot.LinePattern.Dashed;
                 at.Color = ScottPlot.Colors.Gray;
                 at.LegendText = $"real vs real ({floor.Samples} images)";
             }
         }
-        plot.Axes.Left.Min = 0;
+        if (kid) plot.Axes.Left.Min = 0;
+        else UseLogTicks(plot, plotted);
         var metric = kid ? "KID" : "FD-ResNet18";
         plot.Title($"{metric} of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ": mean ± std" : "")})");
         plot.XLabel("training step");
-        plot.YLabel($"{metric} (lower is better)");
+        plot.YLabel(kid ? "KID (lower is better)" : "FD-ResNet18 (log scale; lower is better)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight); // metrics fall with training: the upper right stays free
         return plot;
     }
 
+    // ScottPlot draws a logarithmic axis as log10 of the values with ticks labelled back in the original units. A band's
+    // lower edge (mean - std) can reach zero or below with few seeds: it is drawn at 0.1 instead, below any real FD.
+    static double LogAxis(double value) => Math.Log10(Math.Max(value, 0.1));
+
+    // Ticks at 1, 2 and 5 times the powers of ten that the plotted values span, with one beyond each end, so that a run
+    // whose FD stays within one decade still gets labelled ticks.
+    static void UseLogTicks(ScottPlot.Plot plot, IReadOnlyCollection<double> logValues)
+    {
+        if (logValues.Count == 0) return;
+        var (low, high) = (Math.Pow(10, logValues.Min()), Math.Pow(10, logValues.Max()));
+        var candidates = Enumerable.Range((int)Math.Floor(Math.Log10(low)), (int)Math.Ceiling(Math.Log10(high)) - (int)Math.Floor(Math.Log10(low)) + 1)
+            .SelectMany(k => new[] { 1.0, 2.0, 5.0 }.Select(m => m * Math.Pow(10, k))).ToList();
+        var below = candidates.Where(v => v <= low).DefaultIfEmpty(candidates[0]).Max();
+        var above = candidates.Where(v => v >= high).DefaultIfEmpty(candidates[^1]).Min();
+        var ticks = candidates.Where(v => v >= below && v <= above).ToArray();
+        var labels = ticks.Select(v => v.ToString(v < 1 ? "G2" : "N0", System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        plot.Axes.Left.SetTicks(ticks.Select(Math.Log10).ToArray(), labels);
+    }
+
     // The final point's FD on all its images (lower than the curve's count would give): an open marker, not joined.
-    static void MarkAllSampleFinal(ScottPlot.Plot plot, MethodResult m, ScottPlot.Color color, bool first)
+    // Returns where it was drawn (on the log axis), or null when the final point has the curve's sample count.
+    static double? MarkAllSampleFinal(ScottPlot.Plot plot, MethodResult m, ScottPlot.Color color, bool first)
     {
         var last = m.Curve[^1];
-        if (last.Samples <= m.Curve[0].Samples) return;
-        var marker = plot.Add.Marker(last.Step, last.FdMean, ScottPlot.MarkerShape.OpenCircle, 9, color);
+        if (last.Samples <= m.Curve[0].Samples || !double.IsFinite(last.FdMean)) return null;
+        var marker = plot.Add.Marker(last.Step, LogAxis(last.FdMean), ScottPlot.MarkerShape.OpenCircle, 9, color);
         if (first) marker.LegendText = $"step {last.Step} on {last.Samples} images (open)";
+        return marker.Y;
     }
 
     /// <summary>Mean affinity per |delta log-SNR| bin, one line per checkpoint stage (O1 predicts falling lines).</summary>
