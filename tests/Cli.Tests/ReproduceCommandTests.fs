@@ -77,19 +77,16 @@ let tests =
                 Expect.stringContains text "<svg" (svg + " is an SVG document")
                 Expect.stringContains text "</svg>" (svg + " is complete")
             // FD falls by orders of magnitude: its axis is logarithmic. The vertical axis's tick labels (numbers drawn at
-            // one x position) sit at heights linear in the logarithm of their values, at 1, 2 and 5 x 10^k.
+            // one x position) sit at heights linear in the logarithm of their values.
             let fdSvg = File.ReadAllText(Path.Combine(outDir, "convergence-fd.svg"))
             Expect.stringContains fdSvg "log scale" "the FD axis says it is logarithmic"
             let yTicks =
-                Regex.Matches(fdSvg, @"<text transform=""translate\(([-0-9.]+) ([-0-9.]+)\)[^>]*>\s*([0-9][0-9,]*)\s*</text>")
+                Regex.Matches(fdSvg, @"<text transform=""translate\(([-0-9.]+) ([-0-9.]+)\)[^>]*>\s*([0-9][0-9,.]*)\s*</text>")
                 |> Seq.map (fun m -> float m.Groups.[1].Value, float m.Groups.[2].Value, float (m.Groups.[3].Value.Replace(",", "")))
                 |> Seq.groupBy (fun (x, _, _) -> x)
                 |> Seq.map (fun (_, ticks) -> ticks |> Seq.map (fun (_, y, v) -> y, v) |> Seq.sortBy snd |> Seq.toArray)
                 |> Seq.maxBy (fun ticks -> ticks.Length)
             Expect.isGreaterThanOrEqual yTicks.Length 2 "at least two labelled FD ticks"
-            for _, v in yTicks do
-                let lead = v / (10.0 ** floor (log10 v))
-                Expect.isTrue ([ 1.0; 2.0; 5.0 ] |> List.exists (fun l -> abs (lead - l) < 1e-9)) $"tick {v} is 1, 2 or 5 x 10^k"
             let pixelsPerDecade =
                 yTicks |> Array.pairwise |> Array.map (fun ((y0, v0), (y1, v1)) -> (y0 - y1) / (log10 v1 - log10 v0))
             for p in pixelsPerDecade do

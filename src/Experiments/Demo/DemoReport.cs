@@ -191,16 +191,20 @@ public static class DemoReport
     {
         Plots.PlotFonts.EnsureRegistered();
         var plot = new ScottPlot.Plot();
+        var plotted = new List<double>();
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {
-            var line = plot.Add.Scatter(m.Curve.Select(c => (double)c.Step).ToArray(), m.Curve.Select(c => c.MeanFd).ToArray());
+            var ys = m.Curve.Select(c => Plots.LogAxis.Position(c.MeanFd)).ToArray();
+            var line = plot.Add.Scatter(m.Curve.Select(c => (double)c.Step).ToArray(), ys);
             line.LegendText = m.Spec;
             line.LineWidth = 2;
             line.MarkerSize = 6;
+            plotted.AddRange(ys);
         }
+        Plots.LogAxis.UseOn(plot, plotted);
         plot.Title($"FD-ResNet18 of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ", mean" : "")})");
         plot.XLabel("training step");
-        plot.YLabel("FD-ResNet18 (lower is better)");
+        plot.YLabel("FD-ResNet18 (log scale; lower is better)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight); // FD falls with training: the upper right stays free
         return plot;
     }

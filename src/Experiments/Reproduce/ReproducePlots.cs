@@ -8,8 +8,7 @@ public static class ReproducePlots
     /// <summary>FD or KID against steps: one line per method (mean over seeds) with a band of one standard deviation,
     /// and the real-vs-real floor at the final sample count as a dashed line. FD's line stays on one sample count (a
     /// final point scored on more images shows its FD on the first ones, FD's bias depending on the count), with the
-    /// final point's FD on all its images as an open marker. FD is drawn on a logarithmic axis: it falls by two orders
-    /// of magnitude over a run, and on a linear one the late differences, the ones the verdicts are about, vanish.
+    /// final point's FD on all its images as an open marker. FD is drawn on a logarithmic axis (<see cref="LogAxis"/>);
     /// KID stays linear (it is unbiased and can be negative near the floor).</summary>
     public static ScottPlot.Plot Convergence(ReproduceSummary s, bool kid)
     {
@@ -25,7 +24,7 @@ public static class ReproducePlots
             var xs = points.Select(p => (double)p.Step).ToArray();
             var mean = points.Select(p => kid ? p.KidMean : p.CurveFdMean).ToArray();
             var std = points.Select(p => kid ? p.KidStd : p.CurveFdStd).ToArray();
-            Func<double, double> y = kid ? v => v : LogAxis;
+            Func<double, double> y = kid ? v => v : LogAxis.Position;
             if (!kid && MarkAllSampleFinal(plot, m, color, first: index == 1) is { } finalY) plotted.Add(finalY);
             if (s.Seeds > 1)
             {
@@ -47,7 +46,7 @@ public static class ReproducePlots
             var floors = kid ? [s.Floors.MaxBy(f => f.Samples)!] : s.Floors.Where(f => f.Samples == curveSamples).Append(s.Floors.MaxBy(f => f.Samples)!).Distinct();
             foreach (var floor in floors)
             {
-                var at = plot.Add.HorizontalLine(kid ? floor.Kid : LogAxis(floor.Fd));
+                var at = plot.Add.HorizontalLine(kid ? floor.Kid : LogAxis.Position(floor.Fd));
                 if (!kid) plotted.Add(at.Y);
                 at.LinePattern = floor.Samples == curveSamples && !kid ? ScottPlot.LinePattern.Dotted : ScottPlot.LinePattern.Dashed;
                 at.Color = ScottPlot.Colors.Gray;
@@ -55,7 +54,7 @@ public static class ReproducePlots
             }
         }
         if (kid) plot.Axes.Left.Min = 0;
-        else UseLogTicks(plot, plotted);
+        else LogAxis.UseOn(plot, plotted);
         var metric = kid ? "KID" : "FD-ResNet18";
         plot.Title($"{metric} of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ": mean ± std" : "")})");
         plot.XLabel("training step");
@@ -64,32 +63,13 @@ public static class ReproducePlots
         return plot;
     }
 
-    // ScottPlot draws a logarithmic axis as log10 of the values with ticks labelled back in the original units. A band's
-    // lower edge (mean - std) can reach zero or below with few seeds: it is drawn at 0.1 instead, below any real FD.
-    static double LogAxis(double value) => Math.Log10(Math.Max(value, 0.1));
-
-    // Ticks at 1, 2 and 5 times the powers of ten that the plotted values span, with one beyond each end, so that a run
-    // whose FD stays within one decade still gets labelled ticks.
-    static void UseLogTicks(ScottPlot.Plot plot, IReadOnlyCollection<double> logValues)
-    {
-        if (logValues.Count == 0) return;
-        var (low, high) = (Math.Pow(10, logValues.Min()), Math.Pow(10, logValues.Max()));
-        var candidates = Enumerable.Range((int)Math.Floor(Math.Log10(low)), (int)Math.Ceiling(Math.Log10(high)) - (int)Math.Floor(Math.Log10(low)) + 1)
-            .SelectMany(k => new[] { 1.0, 2.0, 5.0 }.Select(m => m * Math.Pow(10, k))).ToList();
-        var below = candidates.Where(v => v <= low).DefaultIfEmpty(candidates[0]).Max();
-        var above = candidates.Where(v => v >= high).DefaultIfEmpty(candidates[^1]).Min();
-        var ticks = candidates.Where(v => v >= below && v <= above).ToArray();
-        var labels = ticks.Select(v => v.ToString(v < 1 ? "G2" : "N0", System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        plot.Axes.Left.SetTicks(ticks.Select(Math.Log10).ToArray(), labels);
-    }
-
     // The final point's FD on all its images (lower than the curve's count would give): an open marker, not joined.
     // Returns where it was drawn (on the log axis), or null when the final point has the curve's sample count.
     static double? MarkAllSampleFinal(ScottPlot.Plot plot, MethodResult m, ScottPlot.Color color, bool first)
     {
         var last = m.Curve[^1];
         if (last.Samples <= m.Curve[0].Samples || !double.IsFinite(last.FdMean)) return null;
-        var marker = plot.Add.Marker(last.Step, LogAxis(last.FdMean), ScottPlot.MarkerShape.OpenCircle, 9, color);
+        var marker = plot.Add.Marker(last.Step, LogAxis.Position(last.FdMean), ScottPlot.MarkerShape.OpenCircle, 9, color);
         if (first) marker.LegendText = $"step {last.Step} on {last.Samples} images (open)";
         return marker.Y;
     }
