@@ -45,7 +45,6 @@ run ours-timestep --recipe ours:objective=timestep,sampler=ddim --seeds 1 --step
 run ours-clip-nash --recipe ours:clip=nash,sampler=ddim --seeds 1 --steps 8000 --evaluate-every 2000
 # 8. The three factors together on ours, 3 seeds (ANT ahead on every seed).
 run ours-official3 --recipe ours:schedule=squaredcos_cap_v2,objective=timestep,clip=nash,sampler=ddim --seeds 3 --steps 8000 --evaluate-every 2000
-# 8, longer: the same three factors to 16,000 steps, to see whether ANT's lead survives vanilla's catching up (2 seeds
-# so far; --seeds 3 adds the third to the same folder).
-run ours-official3-16k --recipe ours:schedule=squaredcos_cap_v2,objective=timestep,clip=nash,sampler=ddim --seeds 2 --steps 16000 --evaluate-every 2000
+# 8b. The same three factors to 16,000 steps, 3 seeds: does ANT's lead survive vanilla's catching up?
+run ours-official3-16k --recipe ours:schedule=squaredcos_cap_v2,objective=timestep,clip=nash,sampler=ddim --seeds 3 --steps 16000 --evaluate-every 2000
 echo "== all done $(date -u +%FT%TZ)"
