@@ -22,7 +22,10 @@ public static class LogAxis
         var decades = Enumerable.Range((int)Math.Floor(low), (int)Math.Ceiling(high) - (int)Math.Floor(low) + 1)
             .SelectMany(k => new[] { 1.0, 2.0, 5.0 }.Select(m => m * Math.Pow(10, k)))
             .Where(v => Math.Log10(v) >= low - 1e-9 && Math.Log10(v) <= high + 1e-9).ToArray();
-        var (ticks, step) = decades.Length >= 2 ? (decades, 1.0) : EvenlySpaced(Math.Pow(10, low), Math.Pow(10, high));
+        // Decimals enough for the finest tick: the step between even ticks, or the smallest decade tick's magnitude.
+        var (ticks, step) = decades.Length >= 2
+            ? (decades, Math.Pow(10, Math.Floor(Math.Log10(decades[0]))))
+            : EvenlySpaced(Math.Pow(10, low), Math.Pow(10, high));
         var decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(step)));
         var labels = ticks.Select(v => v.ToString("N" + decimals, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (ticks.Length > 0) plot.Axes.Left.SetTicks(ticks.Select(Math.Log10).ToArray(), labels);

@@ -32,8 +32,9 @@ public static class ReproducePlots
                 band.FillColor = color.WithAlpha(0.2);
                 band.LineWidth = 0;
             }
-            var line = plot.Add.Scatter(xs, mean.Select(y).ToArray());
-            if (!kid) plotted.AddRange(line.Data.GetScatterPoints().Select(p => p.Y));
+            var ys = mean.Select(y).ToArray();
+            var line = plot.Add.Scatter(xs, ys);
+            if (!kid) plotted.AddRange(ys);
             line.Color = color;
             line.LineWidth = 2;
             line.MarkerSize = 5;
