@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Analysis;
@@ -33,7 +34,9 @@ public sealed class HybridDenoiser : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();
-        var inside = timesteps.ge(Start).logical_and(timesteps.lt(End));
+        using var start = Start.ToScalar();
+        using var end = End.ToScalar();
+        var inside = timesteps.ge(start).logical_and(timesteps.lt(end));
         var insideCount = inside.sum().item<long>();
         Tensor result;
         if (insideCount == timesteps.shape[0]) result = specialist.forward(x, timesteps);

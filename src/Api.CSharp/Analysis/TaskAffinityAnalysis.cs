@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Diffusion;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -123,9 +124,9 @@ public static class TaskAffinityAnalysis
             var len = Math.Min(ProjectionChunk, total - start);
             using var gen = new Generator((ulong)(seed * 1_000_003 + chunk + 1), flat.device);
             var r = randn([dim, len], generator: gen, device: flat.device);
-            sketch.add_(r.matmul(flat.narrow(0, start, len)));
+            sketch.AddInPlace(r.matmul(flat.narrow(0, start, len)));
         }
-        return sketch.div_(Math.Sqrt(dim)).MoveToOuterDisposeScope();
+        return sketch.DivideInPlace(Math.Sqrt(dim)).MoveToOuterDisposeScope();
     }
 
     /// <summary>max over j of |cos_sketch(0, j) - cos_exact(0, j)|.</summary>

@@ -124,7 +124,7 @@ public static class KernelCheck
         using var scope = NewDisposeScope();
         var padded = (c.InChannels + 15) / 16 * 16 + (c.OutChannels + 15) / 16 * 16;
         foreach (var elements in new long[] { (long)c.Batch * padded * c.Size * c.Size, (long)padded * padded * c.Kernel * c.Kernel, 1L << 20 })
-            _ = full(elements, double.NaN, ScalarType.Float32);
+            _ = Scalars.Full([elements], double.NaN, ScalarType.Float32);
     }
 
     /// <summary>A case's inputs (rounded to the checked precision), its exact outputs in float64 and their error
@@ -149,7 +149,7 @@ public static class KernelCheck
             var outSize = (c.Size + 2 * Padding(c) - c.Kernel) / c.Stride + 1;
             // Inputs are rounded to the checked precision once, so the float64 reference sees exactly the same values.
             x = Rounded(randn([c.Batch, c.InChannels, c.Size, c.Size], generator: generator));
-            w = Rounded(randn([c.OutChannels, c.InChannels, c.Kernel, c.Kernel], generator: generator) / Math.Sqrt(c.InChannels * c.Kernel * c.Kernel));
+            w = Rounded(randn([c.OutChannels, c.InChannels, c.Kernel, c.Kernel], generator: generator).Over(Math.Sqrt(c.InChannels * c.Kernel * c.Kernel)));
             dy = Rounded(randn([c.Batch, c.OutChannels, outSize, outSize], generator: generator));
             Exact = Passes(x, w, dy, ScalarType.Float64);
             var absolute = Passes(x.abs(), w.abs(), dy.abs(), ScalarType.Float64);
@@ -157,22 +157,28 @@ public static class KernelCheck
             // bf16 kernels accumulate in fp32 but may round partial sums to bf16 on the way (2^-8 of the absolute sum).
             var bf16Rounding = precision == ScalarType.BFloat16 ? Math.Pow(2, -8) : 0;
             Bound = Enumerable.Range(0, 3)
-                .Select(i => 2 * (((terms[i] + 1) * Math.Pow(2, -24) + bf16Rounding) * absolute[i]) + 1e-30)
+                .Select(i => absolute[i].Times(2 * ((terms[i] + 1) * Math.Pow(2, -24) + bf16Rounding)).Plus(1e-30))
                 .ToArray();
         }
 
         /// <summary>The three passes with the kernels in force, in the checked precision.</summary>
         public Tensor[] Compute() => Passes(x, w, dy, precision);
 
-        private Tensor Rounded(Tensor t) => t.to_type(precision).to_type(ScalarType.Float64);
+        private Tensor Rounded(Tensor t)
+        {
+            using (t)
+            using (var rounded = t.to_type(precision))
+                return rounded.to_type(ScalarType.Float64);
+        }
 
         private Tensor[] Passes(Tensor input, Tensor weight, Tensor gradient, ScalarType type)
         {
+            using var scope = NewDisposeScope();
             var xi = input.to_type(type).detach().requires_grad_(true);
             var wi = weight.to_type(type).detach().requires_grad_(true);
             var y = nn.functional.conv2d(xi, wi, strides: [c.Stride, c.Stride], padding: [Padding(c), Padding(c)]);
             y.backward([gradient.to_type(type)]);
-            return [y.detach(), xi.grad!.detach(), wi.grad!.detach()];
+            return [y.detach().MoveToOuterDisposeScope(), xi.grad!.detach().MoveToOuterDisposeScope(), wi.grad!.detach().MoveToOuterDisposeScope()];
         }
 
         private static long Padding(Case c) => c.Kernel % 2 == 1 ? c.Kernel / 2 : 0;

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using System.IO.Compression;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,6 +50,7 @@ public static class IdxFile
             throw new BadInputException($"{path} is truncated: header says {n} images of {rows}x{cols}, file has {bytes.Length} bytes");
         using var raw = tensor(bytes.AsSpan(16, n * rows * cols).ToArray(), dtype: uint8);
         using var asFloat = raw.to_type(float32);
-        return (asFloat / 255f).reshape(n, 1, rows, cols);
+        using var unit = asFloat.Over(255f);
+        return unit.reshape(n, 1, rows, cols);
     }
 }

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,12 +52,12 @@ public sealed class ImageDataset : IDisposable
         {
             if (x.shape[1] == 1) x = x.expand(-1, channels, -1, -1);
             else if (channels == 1)
-                x = (x[.., 0..1] * 0.299f + x[.., 1..2] * 0.587f + x[.., 2..3] * 0.114f);
+                x = x[.., 0..1].Times(0.299f).Plus(x[.., 1..2].Times(0.587f)).Plus(x[.., 2..3].Times(0.114f));
             else throw new BadInputException($"cannot convert {x.shape[1]}-channel images to {channels} channels");
         }
         if (x.shape[2] != size || x.shape[3] != size)
-            x = nn.functional.interpolate(x, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true).clamp(0, 1);
-        var images = (x * 2 - 1).contiguous();
+            x = nn.functional.interpolate(x, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true).Clamp(0, 1);
+        var images = x.Times(2).Minus(1).contiguous();
         return new ImageDataset(images.MoveToOuterDisposeScope(), description, skipped, contentIdentity);
     }
 

@@ -34,7 +34,8 @@ public static class ImageFolder
         }
         if (loaded == 0)
             throw new BadInputException($"no usable images in {folder} ({files.Count} image files, {skipped} unreadable)");
-        return (tensor(pixels.ToArray(), dtype: float32).reshape(loaded, channels, size, size), skipped);
+        using var flat = tensor(pixels.ToArray(), dtype: float32);
+        return (flat.reshape(loaded, channels, size, size), skipped);
     }
 
     /// <summary>The image files under <paramref name="folder"/> (recursively), in ordinal order.</summary>

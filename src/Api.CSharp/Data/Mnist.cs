@@ -61,6 +61,7 @@ public static class Mnist
             d.CopyTo(pixels, offset);
             offset += d.Length;
         }
-        return (tensor(pixels, dtype: float32).reshape(-1, 1, 28, 28), labels.ToArray());
+        using var flat = tensor(pixels, dtype: float32);
+        return (flat.reshape(-1, 1, 28, 28), labels.ToArray());
     }
 }

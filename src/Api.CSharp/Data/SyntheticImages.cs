@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,12 +21,12 @@ public static class SyntheticImages
     public static Tensor Blobs(int count, int size, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var centres = rand([count, 2, 1, 1], generator: generator) * (size - 3) + 1.5;
-        var widths = rand([count, 1, 1], generator: generator) * 0.15 * size + 0.1 * size;
-        var grid = arange(size, dtype: float32);
-        var dy = (grid.view(1, size, 1) - centres[.., 0]).square();
-        var dx = (grid.view(1, 1, size) - centres[.., 1]).square();
-        var image = (-(dx + dy) / (2 * widths.square())).exp() * 2 - 1;
+        var centres = rand([count, 2, 1, 1], generator: generator).Times(size - 3).Plus(1.5);
+        var widths = rand([count, 1, 1], generator: generator).Times(0.15).Times(size).Plus(0.1 * size);
+        var grid = Scalars.Arange(0, size, float32);
+        var dy = (grid.view(1, size, 1) - centres[.., 0]).Squared();
+        var dx = (grid.view(1, 1, size) - centres[.., 1]).Squared();
+        var image = (-dx.Plus(dy) / widths.Squared().Times(2)).exp().Times(2).Minus(1);
         return image.unsqueeze(1).MoveToOuterDisposeScope();
     }
 }

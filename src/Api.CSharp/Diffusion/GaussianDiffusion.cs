@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -81,7 +82,7 @@ public sealed class GaussianDiffusion
     {
         using var scope = NewDisposeScope();
         var (a, s) = Coefficients(t, x0);
-        return (a * x0 + s * noise).MoveToOuterDisposeScope();
+        return (a * x0).Plus(s * noise).MoveToOuterDisposeScope();
     }
 
     /// <summary>The regression target: eps itself, or v = sqrt(abar) eps - sqrt(1 - abar) x0.</summary>
@@ -99,7 +100,7 @@ public sealed class GaussianDiffusion
         using var scope = NewDisposeScope();
         var xt = AddNoise(x0, noise, t);
         var output = model.forward(xt, t);
-        var loss = (output - Target(x0, noise, t)).square().flatten(1).mean([1]);
+        var loss = (output - Target(x0, noise, t)).Squared().flatten(1).mean([1]);
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -109,7 +110,7 @@ public sealed class GaussianDiffusion
         var a = abar[t];
         var (sa, s1a) = (Math.Sqrt(a), Math.Sqrt(1 - a));
         if (Prediction == PredictionType.Epsilon)
-            return ((xt - output * s1a) / sa, output.alias());
-        return (xt * sa - output * s1a, xt * s1a + output * sa);
+            return ((xt - output.Times(s1a)).Over(sa), output.alias());
+        return (xt.Times(sa) - output.Times(s1a), xt.Times(s1a).Plus(output.Times(sa)));
     }
 }

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -156,27 +157,27 @@ public static class Samplers
     private static Tensor Step(GaussianDiffusion d, nn.Module<Tensor, Tensor, Tensor> model, Tensor x, int t, int prev, SamplerOptions o,
         Generator generator, long perCall)
     {
-        var tVec = full(x.shape[0], t, dtype: int64, device: x.device);
+        var tVec = Scalars.Full([x.shape[0]], t, int64, x.device);
         var (x0, eps) = d.Interpret(ForwardInSlices(model, x, tVec, perCall), x, t);
         var (aT, aPrev) = (d.AlphaBar(t), d.AlphaBar(prev));
         if (o.ClipDenoised)
         {
-            x0 = x0.clamp(-1.0, 1.0);
-            eps = (x - x0 * Math.Sqrt(aT)) / Math.Sqrt(1 - aT);
+            x0 = x0.Clamp(-1.0, 1.0);
+            eps = (x - x0.Times(Math.Sqrt(aT))).Over(Math.Sqrt(1 - aT));
         }
         if (o.Kind == SamplerKind.Ddpm)
         {
             // Posterior q(x_{t-1} | x_t, x0) with beta_t = 1 - abar_t / abar_{t-1}.
             var beta = 1 - aT / aPrev;
-            var mean = x0 * (Math.Sqrt(aPrev) * beta / (1 - aT)) + x * (Math.Sqrt(1 - beta) * (1 - aPrev) / (1 - aT));
+            var mean = x0.Times(Math.Sqrt(aPrev) * beta / (1 - aT)).Plus(x.Times(Math.Sqrt(1 - beta) * (1 - aPrev) / (1 - aT)));
             if (prev < 0) return mean;
             var variance = beta * (1 - aPrev) / (1 - aT);
-            return mean + randn(x.shape, dtype: x.dtype, device: x.device, generator: generator) * Math.Sqrt(variance);
+            return mean.Plus(randn(x.shape, dtype: x.dtype, device: x.device, generator: generator).Times(Math.Sqrt(variance)));
         }
         var sigma = o.Eta * Math.Sqrt((1 - aPrev) / (1 - aT)) * Math.Sqrt(1 - aT / aPrev);
         var direction = Math.Sqrt(Math.Max(0, 1 - aPrev - sigma * sigma));
-        var result = x0 * Math.Sqrt(aPrev) + eps * direction;
-        if (sigma > 0) result = result + randn(x.shape, dtype: x.dtype, device: x.device, generator: generator) * sigma;
+        var result = x0.Times(Math.Sqrt(aPrev)).Plus(eps.Times(direction));
+        if (sigma > 0) result = result.Plus(randn(x.shape, dtype: x.dtype, device: x.device, generator: generator).Times(sigma));
         return result;
     }
 
@@ -207,9 +208,9 @@ public static class Samplers
     private static Tensor DpmSolver2MStep(GaussianDiffusion d, nn.Module<Tensor, Tensor, Tensor> model, Tensor x, int t, int prev,
         SamplerOptions o, long perCall, MultistepHistory history)
     {
-        var tVec = full(x.shape[0], t, dtype: int64, device: x.device);
+        var tVec = Scalars.Full([x.shape[0]], t, int64, x.device);
         var (x0, _) = d.Interpret(ForwardInSlices(model, x, tVec, perCall), x, t);
-        if (o.ClipDenoised) x0 = x0.clamp(-1.0, 1.0);
+        if (o.ClipDenoised) x0 = x0.Clamp(-1.0, 1.0);
         if (prev < 0) return x0;
         var (aT, aPrev) = (d.AlphaBar(t), d.AlphaBar(prev));
         var (lambdaT, lambdaPrev) = (LogSnrHalf(aT), LogSnrHalf(aPrev));
@@ -218,9 +219,9 @@ public static class Samplers
         if (history.X0 is { } last)
         {
             var r = (lambdaT - history.Lambda) / h;
-            data = x0 * (1 + 1 / (2 * r)) - last * (1 / (2 * r));
+            data = x0.Times(1 + 1 / (2 * r)) - last.Times(1 / (2 * r));
         }
-        var next = x * Math.Sqrt((1 - aPrev) / (1 - aT)) - data * (Math.Sqrt(aPrev) * double.ExpM1(-h));
+        var next = x.Times(Math.Sqrt((1 - aPrev) / (1 - aT))) - data.Times(Math.Sqrt(aPrev) * double.ExpM1(-h));
         history.Keep(x0, lambdaT);
         return next;
     }

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -71,14 +72,14 @@ public sealed class ImageBatch
     public static ImageBatch FromSigned(Tensor images)
     {
         using var scope = NewDisposeScope();
-        return FromTensor(((images + 1) / 2).clamp(0, 1));
+        return FromTensor(images.Plus(1).Over(2).Clamp(0, 1));
     }
 
     /// <summary>The images as a new CPU tensor [N, C, H, W] in [-1, 1] (the inverse of <see cref="FromSigned"/>).</summary>
     public Tensor ToSigned()
     {
         using var scope = NewDisposeScope();
-        return (tensor(Pixels, dtype: ScalarType.Float32).reshape(Count, Channels, Height, Width) * 2 - 1).MoveToOuterDisposeScope();
+        return (tensor(Pixels, dtype: ScalarType.Float32).reshape(Count, Channels, Height, Width).Times(2).Minus(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Copies a CPU or GPU tensor [N, C, H, W] (any floating type, values in [0, 1]) into a batch.</summary>

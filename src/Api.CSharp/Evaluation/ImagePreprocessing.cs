@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,7 +18,7 @@ internal static class ImagePreprocessing
         using var scope = torch.NewDisposeScope();
         var x = Resized(images, start, count, size);
         if (images.Channels == 1) x = x.expand(count, 3, size, size);
-        x = (x * scale + offset).contiguous();
+        x = x.Times(scale).Plus(offset).contiguous();
         CopyOut(x, destination);
     }
 

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -79,7 +80,7 @@ internal sealed class ResNet18SingleImage : IFeatureExtractor
         if (images.Height != side || images.Width != side)
             x = nn.functional.interpolate(x, size: [side, side], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true);
         if (images.Channels == 1) x = x.expand(count, 3, side, side);
-        x = (x * 255f + 0f).contiguous();
+        x = x.Times(255f).Plus(0f).contiguous();
         x.data<float>().CopyTo(destination);
     }
 

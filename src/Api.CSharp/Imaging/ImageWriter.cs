@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using SkiaSharp;
 using static TorchSharp.torch;
 
@@ -28,7 +29,8 @@ public static class ImageWriter
     public static void SaveGrid(Tensor images, string path, int? columns = null, int padding = 2, int minImageWidth = 0)
     {
         var factor = minImageWidth > images.shape[3] ? (int)Math.Ceiling(minImageWidth / (double)images.shape[3]) : 1;
-        using var scaled = factor > 1 ? images.repeat_interleave(factor, dim: 2).repeat_interleave(factor, dim: 3) : images.alias();
+        using var scope = NewDisposeScope();
+        var scaled = factor > 1 ? images.repeat_interleave(factor, dim: 2).repeat_interleave(factor, dim: 3) : images.alias();
         SaveTiles(scaled, path, columns, padding * factor);
     }
 
@@ -37,8 +39,9 @@ public static class ImageWriter
         var (n, c, h, w) = ((int)images.shape[0], (int)images.shape[1], (int)images.shape[2], (int)images.shape[3]);
         var cols = columns ?? (int)Math.Ceiling(Math.Sqrt(n));
         var rows = (n + cols - 1) / cols;
-        using var bytes = ((images.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to_type(ScalarType.Byte).contiguous();
-        var data = bytes.data<byte>().ToArray();
+        byte[] data;
+        using (NewDisposeScope())
+            data = images.detach().cpu().Clamp(-1, 1).Plus(1).Times(127.5).round().to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
         var width = cols * w + (cols + 1) * padding;
         var height = rows * h + (rows + 1) * padding;
         using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));

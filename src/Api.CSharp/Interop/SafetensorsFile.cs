@@ -58,8 +58,8 @@ public static class SafetensorsFile
             file.Write(padded);
             foreach (var (_, tensor) in ordered)
             {
-                using var dense = tensor.detach().cpu().contiguous();
-                file.Write(dense.bytes);
+                using var scope = torch.NewDisposeScope();
+                file.Write(tensor.detach().cpu().contiguous().bytes);
             }
         });
     }

@@ -27,7 +27,10 @@ public sealed class StateDict : IReadOnlyDictionary<string, torch.Tensor>, IDisp
         var result = new StateDict();
         using var noGrad = torch.no_grad();
         foreach (var (key, value) in module.state_dict())
-            result.Add(key, value.detach().cpu().to_type(torch.ScalarType.Float32, copy: true).contiguous());
+        {
+            using var scope = torch.NewDisposeScope();
+            result.Add(key, value.detach().cpu().to_type(torch.ScalarType.Float32, copy: true).contiguous().MoveToOuterDisposeScope());
+        }
         return result;
     }
 

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,9 +39,9 @@ public sealed class DiTBlock : Module<Tensor, Tensor, Tensor>
         var mask = routing?.ForTokens(x);
         var h = mask is null ? x : x * mask;
         var m = adaLN_modulation.forward(c).chunk(6, 1);
-        h = h + m[2].unsqueeze(1) * attn.forward(DiTLayers.Modulate(DiTLayers.Normalise(h), m[0], m[1]));
-        h = h + m[5].unsqueeze(1) * mlp.forward(DiTLayers.Modulate(DiTLayers.Normalise(h), m[3], m[4]));
-        if (mask is not null) h = h + x * (1 - mask);
+        h = h.Plus(m[2].unsqueeze(1) * attn.forward(DiTLayers.Modulate(DiTLayers.Normalise(h), m[0], m[1])));
+        h = h.Plus(m[5].unsqueeze(1) * mlp.forward(DiTLayers.Modulate(DiTLayers.Normalise(h), m[3], m[4])));
+        if (mask is not null) h = h.Plus(x * mask.SubtractedFrom(1));
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -114,7 +115,7 @@ public sealed class DiT : Denoiser
         using var scope = NewDisposeScope();
         var routing = router?.ForBatch(timesteps, x.dtype);
         var positions = pos_embed.dtype == x.dtype ? pos_embed : pos_embed.to_type(x.dtype);
-        var h = x_embedder.forward(x) + positions;
+        var h = x_embedder.forward(x).Plus(positions);
         var c = t_embedder.forward(timesteps, x.dtype);
         foreach (var block in blocks) h = block.forward(h, c, routing);
         var patches = final_layer.forward(h, c);

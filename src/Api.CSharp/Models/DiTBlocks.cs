@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,7 +18,7 @@ internal static class DiTLayers
     public static Tensor Normalise(Tensor x) => functional.layer_norm(x, [x.shape[^1]], null, null, 1e-6);
 
     /// <summary>x * (1 + scale) + shift, with per-sample [B, h] scale and shift broadcast over the tokens.</summary>
-    public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => torch.addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1) + 1, 1);
+    public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => torch.addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1).Plus(1), Scalars.One);
 
     /// <summary>A linear layer with Xavier-uniform weights and zero bias (the transformer's initialisation).</summary>
     public static Linear XavierLinear(int inputs, int outputs)

@@ -71,7 +71,9 @@ public sealed class TaskRouter : IDisposable
     public RoutingMasks ForBatch(Tensor timesteps, ScalarType type = ScalarType.Float32)
     {
         var index = timesteps.dtype == int64 ? timesteps : timesteps.to_type(int64);
-        using (var outside = (index < 0).logical_or_(index >= Timesteps).any())
+        using var zero = 0.ToScalar();
+        using var limit = Timesteps.ToScalar();
+        using (var outside = index.lt(zero).logical_or_(index.ge(limit)).any())
             if (outside.item<bool>())
                 throw new BadInputException($"routing covers timesteps [0, {Timesteps}) but the batch has {index.min().item<long>()} .. {index.max().item<long>()}");
         var rows = new Dictionary<int, Tensor>();

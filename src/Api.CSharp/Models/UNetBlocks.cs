@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,8 +20,8 @@ internal static class Layers
         var norm = nn.GroupNorm(groups, channels, eps: 1e-5);
         using (no_grad())
         {
-            norm.weight!.fill_(1.0f);
-            norm.bias!.fill_(0.0f);
+            norm.weight!.FillInPlace(1.0);
+            norm.bias!.FillInPlace(0.0);
         }
         return norm;
     }
@@ -54,7 +55,7 @@ internal static class Layers
     {
         using var scope = NewDisposeScope();
         var half = dim / 2;
-        var freqs = exp(arange(half, dtype: float32, device: timesteps.device) * (-Math.Log(10000.0) / half));
+        var freqs = exp(Scalars.Arange(0, half, float32, timesteps.device).Times(-Math.Log(10000.0) / half));
         var args = timesteps.to_type(float32).unsqueeze(1) * freqs.unsqueeze(0);
         var features = cat([cos(args), sin(args)], 1);
         if (dim % 2 == 1) features = nn.functional.pad(features, [0, 1]);
@@ -104,10 +105,10 @@ public sealed class ResBlock : Module<Tensor, Tensor, Tensor>
         // In place where autograd allows it (GroupNorm's and a convolution's backward never read their outputs): the
         // same values without a fresh feature-map buffer per operation (docs/benchmarks-history.md, "What was tried, kept or not").
         var h = conv1.forward(functional.silu(Layers.Normalise(norm1, routed), inplace: true));
-        h.add_(time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
+        h.AddInPlace(time_emb_proj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
         h = conv2.forward(dropout.forward(functional.silu(Layers.Normalise(norm2, h), inplace: true)));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
-        return h.add_(skip).MoveToOuterDisposeScope();
+        return h.AddInPlace(skip).MoveToOuterDisposeScope();
     }
 }
 
@@ -144,7 +145,7 @@ public sealed class AttentionBlock : Module<Tensor, Tensor>
         var qkvParts = parts.dtype == ScalarType.BFloat16 ? parts.to_type(ScalarType.Float32) : parts;
         var attended = functional.scaled_dot_product_attention(qkvParts[0], qkvParts[1], qkvParts[2]).to_type(parts.dtype);
         var merged = attended.permute(0, 1, 3, 2).reshape(b, c, h, w);
-        return (x + proj_out.forward(merged)).MoveToOuterDisposeScope();
+        return x.Plus(proj_out.forward(merged)).MoveToOuterDisposeScope();
     }
 }
 

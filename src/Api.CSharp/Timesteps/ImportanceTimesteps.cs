@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -86,7 +87,7 @@ public sealed class ImportanceTimesteps : ITimestepDistribution
         return StratifiedDraw.Build(batchSize, plan, device, (c, n) =>
         {
             using var probabilities = tensor(p[plan.Start(c)..plan.End(c)], dtype: float64);
-            return probabilities.multinomial(n, true, generator) + plan.Start(c);
+            return probabilities.multinomial(n, true, generator).Plus(plan.Start(c));
         });
     }
 

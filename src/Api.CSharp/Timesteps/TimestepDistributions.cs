@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -78,7 +79,7 @@ public static class StratifiedDraw
             var n = plan.ChunkSize(c, batchSize);
             if (n == 0) continue;
             ts.Add(drawChunk(c, n));
-            cs.Add(full(n, c, dtype: int64));
+            cs.Add(Scalars.Full([n], c, int64));
         }
         var draw = new TimestepDraw(cat(ts, 0).to(device), cat(cs, 0).to(device));
         draw.Timesteps.MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -95,7 +96,7 @@ internal sealed class FlatAdamW : IDisposable
         expAvg.mul_(b1).add_(grad, alpha: oneMinusB1);
         expAvgSq.mul_(b2).addcmul_(grad, grad, value: oneMinusB2);
         using var denominator = expAvgSq.sqrt();
-        denominator.div_(correction2).add_(eps);
+        denominator.div_(correction2).add_(eps, Scalars.One);
         param.addcdiv_(expAvg, denominator, value: stepSize);
     }
 

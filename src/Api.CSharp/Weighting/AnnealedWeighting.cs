@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -102,6 +103,6 @@ public sealed class GradientMix : autograd.SingleTensorFunction<GradientMix>
     {
         var lambda = (double)ctx.get_data("lambda");
         var count = (long)ctx.get_data("count");
-        return [grad_output * (1 - lambda) + lambda / count, null!];
+        return [grad_output.Times(1 - lambda).Plus(lambda / count), null!];
     }
 }

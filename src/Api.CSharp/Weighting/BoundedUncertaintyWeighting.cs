@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ public sealed class BoundedUncertaintyWeighting : LearnedLogVarianceWeighting
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return (Clusters * (-LogVariances.to_type(float64)).softmax(0)).data<double>().ToArray();
+        return (-LogVariances.to_type(float64)).softmax(0).Times(Clusters).data<double>().ToArray();
     }
 
     /// <inheritdoc/>
@@ -31,10 +32,10 @@ public sealed class BoundedUncertaintyWeighting : LearnedLogVarianceWeighting
     /// <inheritdoc/>
     protected override Tensor Objective(Tensor clusterLosses, Tensor s)
     {
-        var lambda = (Clusters * (-s).softmax(0)).detach();
-        var modelLoss = (lambda * clusterLosses).sum() / Clusters;
-        var varianceLoss = (0.5 * ((-s).exp() * clusterLosses.detach() / Clusters + s)).sum();
-        return modelLoss + varianceLoss;
+        var lambda = (-s).softmax(0).Times(Clusters).detach();
+        var modelLoss = (lambda * clusterLosses).sum().Over(Clusters);
+        var varianceLoss = ((-s).exp() * clusterLosses.detach()).Over(Clusters).Plus(s).Times(0.5).sum();
+        return modelLoss.Plus(varianceLoss);
     }
 
     /// <inheritdoc/>

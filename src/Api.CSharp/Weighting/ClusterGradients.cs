@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -88,7 +89,7 @@ public sealed class ClusterGradients : IDisposable
         for (var start = 0L; start < Length; start += GramBlock)
         {
             var block = buffer.narrow(1, start, Math.Min(GramBlock, Length - start)).to_type(float64);
-            gram.add_(block.matmul(block.t()));
+            gram.AddInPlace(block.matmul(block.t()));
         }
         var values = gram.cpu().data<double>().ToArray();
         var result = new double[Rows, Rows];

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -55,8 +56,8 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
     {
         using var scope = NewDisposeScope();
         var device = mlp.parameters().First().device;
-        var x = (signalToNoise.to_type(float64).log() / LogSnrScale).to_type(float32).to(device).unsqueeze(1);
-        var n = arange(1, Frequencies + 1, dtype: float32, device: device).unsqueeze(0) * Math.PI;
+        var x = signalToNoise.to_type(float64).log().Over(LogSnrScale).to_type(float32).to(device).unsqueeze(1);
+        var n = Scalars.Arange(1, Frequencies + 1, float32, device).unsqueeze(0).Times(Math.PI);
         var features = cat([x, (x * n).sin(), (x * n).cos()], 1);
         return mlp.forward(features).squeeze(1).MoveToOuterDisposeScope();
     }
@@ -66,7 +67,7 @@ public sealed class Edm2UncertaintyWeighting : IWeighting, IDeviceResidentWeight
     {
         using var scope = NewDisposeScope();
         var u = LogUncertainty(batch.SignalToNoise).to(batch.PerSampleLoss.dtype).to(batch.PerSampleLoss.device);
-        (batch.PerSampleLoss / u.exp() + u).mean().backward();
+        (batch.PerSampleLoss / u.exp()).Plus(u).mean().backward();
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
 

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Core;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,9 +25,9 @@ public sealed record WeightingBatch(Tensor PerSampleLoss, Tensor Timesteps, Tens
     {
         using var scope = NewDisposeScope();
         var k = ClusterCount;
-        var sums = zeros(k, dtype: PerSampleLoss.dtype, device: PerSampleLoss.device).index_add(0, Clusters, PerSampleLoss, 1.0);
+        var sums = zeros(k, dtype: PerSampleLoss.dtype, device: PerSampleLoss.device).index_add(0, Clusters, PerSampleLoss, Scalars.One);
         var counts = zeros(k, dtype: PerSampleLoss.dtype, device: PerSampleLoss.device)
-            .index_add(0, Clusters, ones_like(PerSampleLoss), 1.0).clamp_min(1);
+            .index_add(0, Clusters, ones_like(PerSampleLoss), Scalars.One).ClampMin(1);
         return (sums / counts).MoveToOuterDisposeScope();
     }
 }

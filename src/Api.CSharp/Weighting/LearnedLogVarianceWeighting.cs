@@ -41,7 +41,8 @@ public abstract class LearnedLogVarianceWeighting : IWeighting, IDeviceResidentW
     public void MoveTo(Device device)
     {
         if (Backend.TorchBackend.SameDevice(logVariances.device, device)) return;
-        var moved = new Parameter(logVariances.detach().to(device), requires_grad: true);
+        using var detached = logVariances.detach();
+        var moved = new Parameter(detached.to(device), requires_grad: true);
         logVariances.Dispose();
         logVariances = moved;
         ExtraParameterGroups = [new ParameterGroupSpec([logVariances], learningRate, 0.0)];

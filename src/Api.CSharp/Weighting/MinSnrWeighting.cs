@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Weighting;
@@ -30,7 +31,7 @@ public sealed class MinSnrWeighting : SnrWeighting
     {
         using var scope = NewDisposeScope();
         var snr = signalToNoise.to_type(float64);
-        var capped = snr.clamp_max(Gamma);
-        return (VPrediction ? capped / (snr + 1) : capped / snr).MoveToOuterDisposeScope();
+        var capped = snr.ClampMax(Gamma);
+        return (VPrediction ? capped / snr.Plus(1) : capped / snr).MoveToOuterDisposeScope();
     }
 }

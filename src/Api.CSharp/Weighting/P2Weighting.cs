@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using static TorchSharp.torch;
 
 namespace DiffusionFunctional.Weighting;
@@ -29,6 +30,6 @@ public sealed class P2Weighting : SnrWeighting
     public override Tensor Weights(Tensor signalToNoise)
     {
         using var scope = NewDisposeScope();
-        return (signalToNoise.to_type(float64) + K).pow(-Gamma).MoveToOuterDisposeScope();
+        return signalToNoise.to_type(float64).Plus(K).Pow(-Gamma).MoveToOuterDisposeScope();
     }
 }

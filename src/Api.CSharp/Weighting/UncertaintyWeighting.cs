@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,7 +22,7 @@ public sealed class UncertaintyWeighting : LearnedLogVarianceWeighting
 
     /// <inheritdoc/>
     protected override Tensor Objective(Tensor clusterLosses, Tensor s) =>
-        (0.5 * ((-s).exp() * clusterLosses / Clusters + s)).sum();
+        ((-s).exp() * clusterLosses).Over(Clusters).Plus(s).Times(0.5).sum();
 
     /// <inheritdoc/>
     protected override double[] WeightsOf(double[] s) => s.Select(x => 0.5 * Math.Exp(-x) / Clusters).ToArray();

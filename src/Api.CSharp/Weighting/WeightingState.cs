@@ -40,8 +40,8 @@ internal static class WeightingState
     /// <summary>Writes a tensor's values (any shape) as float64, with its element count.</summary>
     public static void Write(BinaryWriter writer, Tensor tensor)
     {
-        using var flat = tensor.detach().cpu().to_type(float64).contiguous().flatten();
-        Write(writer, flat.data<double>().ToArray());
+        using var scope = NewDisposeScope();
+        Write(writer, tensor.detach().cpu().to_type(float64).contiguous().flatten().data<double>().ToArray());
     }
 
     /// <summary>Reads values written by <see cref="Write(BinaryWriter, Tensor)"/> into an existing tensor of the same size.</summary>
@@ -51,7 +51,7 @@ internal static class WeightingState
         if (values.Length != tensor.numel())
             throw new BadInputException($"checkpoint weighting tensor has {values.Length} values, expected {tensor.numel()}");
         using var noGrad = no_grad();
-        using var source = torch.tensor(values, dtype: float64).reshape(tensor.shape);
-        tensor.copy_(source);
+        using var scope = NewDisposeScope();
+        tensor.copy_(torch.tensor(values, dtype: float64).reshape(tensor.shape));
     }
 }

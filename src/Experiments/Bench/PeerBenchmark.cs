@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using System.Collections.Specialized;
 using System.Text.Json.Serialization;
 using DiffusionFunctional.Diffusion;
@@ -118,7 +119,7 @@ public static class PeerBenchmark
             random.manual_seed(17);
             using var net = new UNet(config);
             using (no_grad())
-                foreach (var p in net.parameters()) p.add_(randn_like(p) * 0.05);
+                foreach (var p in net.parameters()) p.AddInPlace(randn_like(p), 0.05);
             net.eval();
             WeightsExport.WriteDiffusers(net, diffusion, exportFolder);
             using var generator = new TorchSharp.torch.Generator(7);

@@ -49,7 +49,7 @@ public static class TrainingSpeedBenchmark
         var config = Denoisers.Named(o.Model) with { Routing = o.Routing };
 
         random.manual_seed(0);
-        using var images = rand([Math.Max(o.BatchSize * 2, 128), config.ImageChannels, config.ImageSize, config.ImageSize]) * 2 - 1;
+        using var images = rand([Math.Max(o.BatchSize * 2, 128), config.ImageChannels, config.ImageSize, config.ImageSize]).Times(2).Minus(1);
         using var data = new ImageDataset(images.alias(), "synthetic");
         var trainers = variants.Select(v => Trainer.Create(config, GaussianDiffusion.Create(), data, new TrainerOptions
         {
