@@ -1,6 +1,7 @@
 // A backbone: an MLP over the flattened image and sinusoidal timestep features. Poor at images, but it is all a
 // backbone needs to train, checkpoint and sample through the library: a configuration record and a Denoiser.
 using DiffusionFunctional;
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,7 +57,7 @@ public sealed class PixelMlp : Denoiser
     {
         using var scope = NewDisposeScope();
         const int half = PixelMlpConfig.TimeFeatures / 2;
-        var frequencies = exp(arange(half, dtype: float32, device: x.device) * (-Math.Log(10000.0) / half));
+        var frequencies = exp(Scalars.Arange(0, half, float32, x.device).Times(-Math.Log(10000.0) / half));
         var angles = timesteps.to_type(float32).unsqueeze(1) * frequencies.unsqueeze(0);
         var input = cat([x.flatten(1), cos(angles).to_type(x.dtype), sin(angles).to_type(x.dtype)], 1);
         var y = output.forward(functional.silu(hidden.forward(input)));

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Data;
 using static TorchSharp.torch;
 
@@ -10,9 +11,9 @@ public static class RingImages
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)seed);
         var axis = linspace(-1, 1, size);
-        var radius = sqrt(axis.reshape(1, -1).square() + axis.reshape(-1, 1).square());
-        var r = rand([count, 1, 1, 1], generator: generator) * 0.6 + 0.2;
-        var rings = (-(radius.unsqueeze(0).unsqueeze(0) - r).square() / 0.01).exp() * 2 - 1;
+        var radius = sqrt(axis.reshape(1, -1).Squared().Plus(axis.reshape(-1, 1).Squared()));
+        var r = rand([count, 1, 1, 1], generator: generator).Times(0.6).Plus(0.2);
+        var rings = (-(radius.unsqueeze(0).unsqueeze(0) - r).Squared()).Over(0.01).exp().Times(2).Minus(1);
         return new ImageDataset(rings.MoveToOuterDisposeScope(), $"rings ({count} images, seed {seed})");
     }
 }

@@ -1,3 +1,4 @@
+using DiffusionFunctional.Backend;
 using DiffusionFunctional.Weighting;
 using TorchSharp.Modules;
 
@@ -9,7 +10,7 @@ public sealed class ScaledWeighting(double factor) : IWeighting
 
     public double Backward(WeightingBatch batch, IReadOnlyList<Parameter> modelParameters)
     {
-        using var loss = batch.PerSampleLoss.mean() * factor;
+        using var loss = batch.PerSampleLoss.mean().Times(factor);
         loss.backward();
         return batch.PerSampleLoss.detach().mean().item<float>();
     }
