@@ -53,8 +53,10 @@ public static class DfnApp
         CommandAppException => Fail(BadInput, ParserMessage(e.Message, args)),
         OperationCanceledException => Fail(Interrupted, "interrupted"),
         IOException or UnauthorizedAccessException => Fail(Failure, e.Message),
-        _ => Fail(Failure, $"{e.Message} ({e.GetType().Name}: a bug, please report it)"),
+        _ => Fail(Failure, $"{e.Message} ({e.GetType().Name}: a bug, please report it{WithDetails(BugReport.Write(e, args))})"),
     };
+
+    static string WithDetails(string? reportPath) => reportPath is null ? "" : $" with {reportPath}";
 
     /// <summary>Prints one line to standard error, never a stack trace, and returns <paramref name="code"/>.</summary>
     public static int Fail(int code, string message)
