@@ -43,7 +43,7 @@ public static class Scalars
     public static Tensor Minus(this Tensor a, double value) => a.Plus(-value);
 
     /// <summary><c>value - a</c>.</summary>
-    public static Tensor SubtractedFrom(this Tensor a, double value) { using var neg = a.neg(); return neg.Plus(value); }
+    public static Tensor SubtractedFrom(this Tensor a, double value) { using var neg = Keep(a, a.neg()); return neg.Plus(value); }
 
     /// <summary><c>a * factor</c>; an integer keeps an integer tensor's type.</summary>
     public static Tensor Times(this Tensor a, long factor) { using var s = factor.ToScalar(); return Keep(a, a.mul(s)); }
