@@ -39,9 +39,6 @@ public static class Scalars
     /// <summary><c>a - value</c>.</summary>
     public static Tensor Minus(this Tensor a, long value) => a.Plus(-value);
 
-    /// <summary><c>a - value</c>.</summary>
-    public static Tensor Minus(this Tensor a, double value) => a.Plus(-value);
-
     /// <summary><c>value - a</c>.</summary>
     public static Tensor SubtractedFrom(this Tensor a, double value) { using var neg = Keep(a, a.neg()); return neg.Plus(value); }
 
@@ -62,9 +59,6 @@ public static class Scalars
         GC.KeepAlive(b);
         return a;
     }
-
-    /// <summary><c>a.add_(value)</c>, in place.</summary>
-    public static Tensor AddInPlace(this Tensor a, double value) { using var s = value.ToScalar(); return a.add_(s, One); }
 
     /// <summary><c>a.div_(divisor)</c>, in place.</summary>
     public static Tensor DivideInPlace(this Tensor a, double divisor) { using var s = divisor.ToScalar(); return a.div_(s); }
