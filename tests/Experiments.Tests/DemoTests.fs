@@ -88,7 +88,10 @@ let tests =
             let uw = s.Methods |> Seq.find (fun m -> m.Id = "uw-snr-k5")
             Expect.equal (List.ofSeq uw.DivergedSeeds) [ 1L ] "seed 1 diverged"
             Expect.equal uw.FinalSeeds 1 "one seed finished"
-            Expect.equal (DemoReport.MeanStd(120.0, sqrt 800.0, 2)) "120.0 ± 28.3" "mean ± std text"
+            Expect.equal (DiffusionFunctional.Experiments.SeedSpread.MeanStd(120.0, sqrt 800.0, 2)) "120.0 ± 28.3" "mean ± std text"
+            let spread = DiffusionFunctional.Experiments.SeedSpread.Std
+            Expect.floatClose Accuracy.veryHigh (spread [ 100.0; nan; 140.0 ]) (sqrt 800.0) "a non-finite seed is left out"
+            Expect.equal (spread [ 100.0; infinity ]) 0.0 "one finite seed has no spread"
         }
 
         test "an unfinished demo compares at the last step every method reached" {

@@ -92,7 +92,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         {
             table.AddRow(
                 Markup.Escape(m.Spec),
-                Markup.Escape(DemoReport.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)),
+                Markup.Escape(Experiments.SeedSpread.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)),
                 double.IsFinite(m.FinalFdChangePercent) ? m.FinalFdChangePercent.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%" : "-",
                 Markup.Escape(DemoReport.StepsToReach(m, s)),
                 double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", CultureInfo.InvariantCulture) : "-",

@@ -105,27 +105,27 @@ module Famo =
             if not (d > 0.0) then invalidArg "losses" (sprintf "losses[%d] = %g lies below its minimum %g" i losses.[i] minLosses.[i])
             d)
 
-    /// The weights FAMO's loss puts on each L_i: z_i / (c (L_i - m_i + eps)); they sum to 1. Backpropagating
-    /// sum_i w_i L_i with these weights held constant gives exactly the reference's gradient.
-    /// Example: `Famo.lossWeights [| 0.0; 0.0 |] [| 1.0; 3.0 |] [| 0.0; 0.0 |]` = [| 0.75; 0.25 |] (to 1e-8).
-    let lossWeights (logits: float[]) (losses: float[]) (minLosses: float[]) : float[] =
+    // What the loss weights and the objective share, checked once: z = softmax(logits), the gaps d_i = L_i - m_i + eps
+    // and the normaliser c = sum_i z_i / d_i.
+    let private terms (logits: float[]) (losses: float[]) (minLosses: float[]) =
         Checks.nonEmpty "logits" logits
         Checks.sameLength "losses" logits.Length losses
         Checks.sameLength "minLosses" logits.Length minLosses
         let z = softmax logits
         let d = gaps losses minLosses
-        let c = Array.fold2 (fun acc zi di -> acc + zi / di) 0.0 z d
+        z, d, Array.fold2 (fun acc zi di -> acc + zi / di) 0.0 z d
+
+    /// The weights FAMO's loss puts on each L_i: z_i / (c (L_i - m_i + eps)); they sum to 1. Backpropagating
+    /// sum_i w_i L_i with these weights held constant gives exactly the reference's gradient.
+    /// Example: `Famo.lossWeights [| 0.0; 0.0 |] [| 1.0; 3.0 |] [| 0.0; 0.0 |]` = [| 0.75; 0.25 |] (to 1e-8).
+    let lossWeights (logits: float[]) (losses: float[]) (minLosses: float[]) : float[] =
+        let z, d, c = terms logits losses minLosses
         Array.map2 (fun zi di -> zi / (c * di)) z d
 
     /// The FAMO objective value sum_i z_i log(L_i - m_i + eps) / c (for logging).
     /// Example: `Famo.objective [| 0.0 |] [| 1.0 |] [| 0.0 |]` = log(1 + 1e-8) * (1 + 1e-8).
     let objective (logits: float[]) (losses: float[]) (minLosses: float[]) : float =
-        Checks.nonEmpty "logits" logits
-        Checks.sameLength "losses" logits.Length losses
-        Checks.sameLength "minLosses" logits.Length minLosses
-        let z = softmax logits
-        let d = gaps losses minLosses
-        let c = Array.fold2 (fun acc zi di -> acc + zi / di) 0.0 z d
+        let z, d, c = terms logits losses minLosses
         Array.fold2 (fun acc zi di -> acc + zi * log di / c) 0.0 z d
 
     /// The logits' gradient after a step: J_softmax(logits)' delta with delta_i = log(Lprev_i - m_i + eps)

@@ -69,7 +69,7 @@ public static class DemoReport
     {
         var own = records.Where(r => r.Method == method.Id).ToList();
         var curve = own.Where(r => !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
-            .Select(g => new DemoPoint(g.Key, g.Average(r => r.Fd), StandardDeviation(g.Select(r => r.Fd).ToList()), g.Count()))
+            .Select(g => new DemoPoint(g.Key, g.Average(r => r.Fd), SeedSpread.Std(g.Select(r => r.Fd)), g.Count()))
             .ToList();
         var final = curve.FirstOrDefault(p => p.Step == compared);
         var stepTimes = own.Where(r => double.IsFinite(r.StepSeconds)).Select(r => r.StepSeconds).ToList();
@@ -77,18 +77,6 @@ public static class DemoReport
             final?.Seeds ?? 0, null, double.NaN, stepTimes.Count > 0 ? stepTimes.Average() : double.NaN,
             own.Where(r => r.Diverged).Select(r => r.Seed).Distinct().Order().ToList());
     }
-
-    /// <summary>Sample standard deviation (n - 1); 0 for one value.</summary>
-    public static double StandardDeviation(IReadOnlyList<double> values)
-    {
-        if (values.Count < 2) return 0;
-        var mean = values.Average();
-        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-    }
-
-    /// <summary>Formats mean ± std (just the mean for one seed).</summary>
-    public static string MeanStd(double mean, double std, int seeds, string format = "F1") =>
-        !double.IsFinite(mean) ? "-" : seeds > 1 ? $"{mean.ToString(format, Inv)} ± {std.ToString(format, Inv)}" : mean.ToString(format, Inv);
 
     /// <summary>The "steps to reach the baseline's final FD" cell, with the speed-up over the baseline's steps.</summary>
     public static string StepsToReach(DemoMethodSummary m, DemoSummary summary) =>
@@ -170,7 +158,7 @@ public static class DemoReport
         {
             var change = double.IsFinite(m.FinalFdChangePercent) ? $"{m.FinalFdChangePercent.ToString("+0.0;-0.0;0.0", Inv)}%" : "-";
             var diverged = m.DivergedSeeds.Count == 0 ? "0" : $"{m.DivergedSeeds.Count} (seed {string.Join(", ", m.DivergedSeeds)})";
-            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
+            b.Append(Inv, $"| {m.Spec} | {SeedSpread.MeanStd(m.FinalFdMean, m.FinalFdStd, m.FinalSeeds)} | {change} | {StepsToReach(m, s)} | {(double.IsFinite(m.StepSecondsMean) ? m.StepSecondsMean.ToString("F3", Inv) : "-")} | {diverged} |\n");
         }
         var steps = s.Methods.SelectMany(m => m.Curve.Select(c => c.Step)).Distinct().Order().ToList();
         b.Append('\n').Append(Context(s)).Append('\n');
@@ -179,7 +167,7 @@ public static class DemoReport
         foreach (var step in steps)
         {
             b.Append(Inv, $"| {step} | ");
-            b.Append(string.Join(" | ", s.Methods.Select(m => m.Curve.FirstOrDefault(c => c.Step == step) is { } c ? MeanStd(c.MeanFd, c.StdFd, c.Seeds) : "-")));
+            b.Append(string.Join(" | ", s.Methods.Select(m => m.Curve.FirstOrDefault(c => c.Step == step) is { } c ? SeedSpread.MeanStd(c.MeanFd, c.StdFd, c.Seeds) : "-")));
             b.Append(" |\n");
         }
         b.Append("\nFiles: `results.csv` (this table), `convergence.csv` and `convergence.png` (FD against steps), ");
@@ -189,23 +177,15 @@ public static class DemoReport
 
     static ScottPlot.Plot ConvergencePlot(DemoSummary s)
     {
-        Plots.PlotFonts.EnsureRegistered();
-        var plot = new ScottPlot.Plot();
+        var plot = Plots.ConvergenceChart.Create();
         var plotted = new List<double>();
+        var index = 0;
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
-        {
-            var ys = m.Curve.Select(c => Plots.LogAxis.Position(c.MeanFd)).ToArray();
-            var line = plot.Add.Scatter(m.Curve.Select(c => (double)c.Step).ToArray(), ys);
-            line.LegendText = m.Spec;
-            line.LineWidth = 2;
-            line.MarkerSize = 6;
-            plotted.AddRange(ys);
-        }
+            plotted.AddRange(Plots.ConvergenceChart.AddMethod(plot, index++, m.Spec, m.Curve.Select(c => (double)c.Step).ToArray(),
+                m.Curve.Select(c => c.MeanFd).ToArray(), s.Seeds > 1 ? m.Curve.Select(c => c.StdFd).ToArray() : null, Plots.LogAxis.Position));
         Plots.LogAxis.UseOn(plot, plotted);
-        plot.Title($"FD-ResNet18 of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ", mean" : "")})");
-        plot.XLabel("training step");
-        plot.YLabel("FD-ResNet18 (log scale; lower is better)");
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight); // FD falls with training: the upper right stays free
+        Plots.ConvergenceChart.Label(plot, $"FD-ResNet18 of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ": mean ± std" : "")})",
+            "FD-ResNet18 (log scale; lower is better)");
         return plot;
     }
 }

@@ -55,8 +55,8 @@ public static class ReproduceAnalysis
 
     static List<CurvePoint> Curve(IReadOnlyList<DemoRecord> records, string id, int curveSamples) =>
         records.Where(r => r.Method == id && !r.Diverged && double.IsFinite(r.Fd)).GroupBy(r => r.Step).OrderBy(g => g.Key)
-            .Select(g => new CurvePoint(g.Key, g.Average(r => r.Fd), Std(g.Select(r => r.Fd)), g.Average(r => r.Kid), Std(g.Select(r => r.Kid)),
-                g.Count(), g.Max(r => r.Samples), g.Average(r => r.FdAt(curveSamples)), Std(g.Select(r => r.FdAt(curveSamples)))))
+            .Select(g => new CurvePoint(g.Key, g.Average(r => r.Fd), SeedSpread.Std(g.Select(r => r.Fd)), g.Average(r => r.Kid), SeedSpread.Std(g.Select(r => r.Kid)),
+                g.Count(), g.Max(r => r.Samples), g.Average(r => r.FdAt(curveSamples)), SeedSpread.Std(g.Select(r => r.FdAt(curveSamples)))))
             .ToList();
 
     /// <summary>Where a seed's FD curve, every point scored on <paramref name="samples"/> images, first reaches
@@ -88,7 +88,7 @@ public static class ReproduceAnalysis
         var means = Enumerable.Range(0, centres.Length)
             .Select(b => at.Select(a => a.BinMeans[b]).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average()).ToArray();
         var rho = at.Select(a => a.Rho).ToArray();
-        return new AffinityStage(step, rho, at.Select(a => a.PValue).ToArray(), rho.DefaultIfEmpty(double.NaN).Average(), Std(rho),
+        return new AffinityStage(step, rho, at.Select(a => a.PValue).ToArray(), rho.DefaultIfEmpty(double.NaN).Average(), SeedSpread.Std(rho),
             centres, means, at.Select(a => a.CsvPath).ToArray());
     }
 
@@ -99,7 +99,7 @@ public static class ReproduceAnalysis
         var k = runs[0].Gaps.Length;
         return new NtgSummary(method, runs[0].Starts, runs[0].Ends,
             Enumerable.Range(0, k).Select(i => runs.Average(r => r.Gaps[i])).ToArray(),
-            Enumerable.Range(0, k).Select(i => Std(runs.Select(r => r.Gaps[i]))).ToArray(),
+            Enumerable.Range(0, k).Select(i => SeedSpread.Std(runs.Select(r => r.Gaps[i]))).ToArray(),
             runs.Average(r => r.FdShared), runs.Count);
     }
 
@@ -116,14 +116,5 @@ public static class ReproduceAnalysis
                 if (!Diverged(id, seed) && store.Ntg.All(n => n.Seed != seed || n.Method != id)) return false;
         }
         return true;
-    }
-
-    /// <summary>Sample standard deviation (n - 1) of the finite values; 0 for fewer than two.</summary>
-    public static double Std(IEnumerable<double> values)
-    {
-        var v = values.Where(double.IsFinite).ToArray();
-        if (v.Length < 2) return 0;
-        var mean = v.Average();
-        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
     }
 }

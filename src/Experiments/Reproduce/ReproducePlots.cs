@@ -12,33 +12,18 @@ public static class ReproducePlots
     /// KID stays linear (it is unbiased and can be negative near the floor).</summary>
     public static ScottPlot.Plot Convergence(ReproduceSummary s, bool kid)
     {
-        PlotFonts.EnsureRegistered();
-        var plot = new ScottPlot.Plot();
-        var palette = new ScottPlot.Palettes.Category10();
+        var plot = ConvergenceChart.Create();
         var index = 0;
         var plotted = new List<double>(); // FD's line values on the log axis, for its ticks
         foreach (var m in s.Methods.Where(m => m.Curve.Count > 0))
         {
-            var color = palette.GetColor(index++);
             var points = kid ? m.Curve : m.Curve.Where(p => double.IsFinite(p.CurveFdMean)).ToList();
-            var xs = points.Select(p => (double)p.Step).ToArray();
-            var mean = points.Select(p => kid ? p.KidMean : p.CurveFdMean).ToArray();
-            var std = points.Select(p => kid ? p.KidStd : p.CurveFdStd).ToArray();
-            Func<double, double> y = kid ? v => v : LogAxis.Position;
-            if (!kid && MarkAllSampleFinal(plot, m, color, first: index == 1) is { } finalY) plotted.Add(finalY);
-            if (s.Seeds > 1)
-            {
-                var band = plot.Add.FillY(xs, mean.Zip(std, (a, b) => y(a - b)).ToArray(), mean.Zip(std, (a, b) => y(a + b)).ToArray());
-                band.FillColor = color.WithAlpha(0.2);
-                band.LineWidth = 0;
-            }
-            var ys = mean.Select(y).ToArray();
-            var line = plot.Add.Scatter(xs, ys);
+            if (!kid && MarkAllSampleFinal(plot, m, ConvergenceChart.Colour(index), first: index == 0) is { } finalY) plotted.Add(finalY);
+            var ys = ConvergenceChart.AddMethod(plot, index++, m.Spec, points.Select(p => (double)p.Step).ToArray(),
+                points.Select(p => kid ? p.KidMean : p.CurveFdMean).ToArray(),
+                s.Seeds > 1 ? points.Select(p => kid ? p.KidStd : p.CurveFdStd).ToArray() : null,
+                kid ? v => v : LogAxis.Position);
             if (!kid) plotted.AddRange(ys);
-            line.Color = color;
-            line.LineWidth = 2;
-            line.MarkerSize = 5;
-            line.LegendText = m.Spec;
         }
         if (s.Floors.Count > 0 && s.Methods.Any(m => m.Curve.Count > 0))
         {
@@ -57,10 +42,8 @@ public static class ReproducePlots
         if (kid) plot.Axes.Left.Min = 0;
         else LogAxis.UseOn(plot, plotted);
         var metric = kid ? "KID" : "FD-ResNet18";
-        plot.Title($"{metric} of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ": mean ± std" : "")})");
-        plot.XLabel("training step");
-        plot.YLabel(kid ? "KID (lower is better)" : "FD-ResNet18 (log scale; lower is better)");
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight); // metrics fall with training: the upper right stays free
+        ConvergenceChart.Label(plot, $"{metric} of EMA samples ({s.Profile} profile, {s.Seeds} seed(s){(s.Seeds > 1 ? ": mean ± std" : "")})",
+            kid ? "KID (lower is better)" : "FD-ResNet18 (log scale; lower is better)");
         return plot;
     }
 

@@ -47,7 +47,7 @@ internal static class ReproduceSections
         b.Append("|---|---|---|---|---|---|---|---|---|\n");
         foreach (var m in s.Methods)
         {
-            b.Append(Inv, $"| {m.Spec} | {MeanStd(m.FinalFd, "F2")} | {MeanStd(m.FinalKid, "G3")} | {Change(m.FdVersusVanilla, m.Id == "vanilla")} | ");
+            b.Append(Inv, $"| {m.Spec} | {SeedSpread.MeanStd(m.FinalFd, "F2")} | {SeedSpread.MeanStd(m.FinalKid, "G3")} | {Change(m.FdVersusVanilla, m.Id == "vanilla")} | ");
             b.Append(Inv, $"{Change(m.FdVersusMinSnr, m.Id == "min-snr")} | {Change(m.KidVersusVanilla, m.Id == "vanilla")} | {Steps(m)} | ");
             b.Append(Inv, $"{(double.IsFinite(m.StepSeconds) ? m.StepSeconds.ToString("F3", Inv) : "-")} | {(m.DivergedSeeds.Count == 0 ? "0" : string.Join(", ", m.DivergedSeeds.Select(d => $"seed {d}")))} |\n");
         }
@@ -111,14 +111,6 @@ internal static class ReproduceSections
             b.Append(" |\n");
         }
         b.Append(Inv, $"\nFD of the shared models alone: {string.Join(", ", s.Ntg.Select(n => string.Create(Inv, $"{n.Method} {n.FdSharedMean:F2}")))}.\n\n![NTG](ntg.png)\n");
-    }
-
-    static string MeanStd(double[] values, string format)
-    {
-        var v = values.Where(double.IsFinite).ToArray();
-        if (v.Length == 0) return "-";
-        var mean = v.Average();
-        return v.Length > 1 ? $"{mean.ToString(format, Inv)} ± {ReproduceAnalysis.Std(v).ToString(format, Inv)}" : mean.ToString(format, Inv);
     }
 
     static string Change(PairedComparisonSummary c, bool self) =>
