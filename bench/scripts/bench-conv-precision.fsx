@@ -1,5 +1,5 @@
 // A ResNet-18-shaped stack of convolutions (random weights, batch 8 at 224x224, one thread) through libtorch in float32
-// and in bfloat16: could a libtorch feature path halve the ResNet-18 cost that OnnxRuntime runs at 37-38 CPU-ms per image?
+// and in bfloat16 (NCHW and channels-last): could a libtorch feature path halve the ResNet-18 cost that OnnxRuntime runs at 37-38 CPU-ms per image?
 // Build first; from the repository root:
 //   LD_LIBRARY_PATH=src/Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi bench/scripts/bench-conv-precision.fsx
 // The PyTorch peer (channels-last, bf16 autocast): /usr/bin/python3 bench/peer/conv_precision.py
@@ -21,13 +21,24 @@ let forward (ws: (Tensor * Tensor * int64 * int64) list) (x: Tensor) =
   for (w, b, k, s) in ws do
     y <- torch.nn.functional.relu(torch.nn.functional.conv2d(y, w, b, [| s; s |], [| k / 2L; k / 2L |], [| 1L; 1L |], 1L))
   y.mean([| 2L; 3L |]).``to``(torch.float32).MoveToOuterDisposeScope()
+// Channels-last by strides (TorchSharp 0.107 has no memory-format argument): a contiguous NHWC (OHWI) tensor permuted
+// to NCHW (OIHW); libtorch's convolutions keep that layout in their outputs, as PyTorch's channels_last does.
+let channelsLast (t: Tensor) = t.permute([| 0L; 2L; 3L; 1L |]).contiguous().permute([| 0L; 3L; 1L; 2L |])
 let x = torch.randn([| 8L; 3L; 224L; 224L |])
 let w32 = weights torch.float32
 let w16 = weights torch.bfloat16
 let xb = x.``to``(torch.bfloat16)
+let w16cl = w16 |> List.map (fun (w, b, k, s) -> channelsLast w, b, k, s)
+let xbcl = channelsLast xb
 let _noGrad = torch.no_grad()
+// CPU time of this process (one libtorch thread), so that a figure taken beside other work still means something.
+let cpuMs (f: unit -> unit) =
+  let self = System.Diagnostics.Process.GetCurrentProcess()
+  let before = self.TotalProcessorTime
+  f ()
+  self.Refresh()
+  (self.TotalProcessorTime - before).TotalMilliseconds
 for r in 1 .. 3 do
-  forward w32 x |> ignore; forward w16 xb |> ignore
-  let a = BenchTorch.median [ for _ in 1 .. 3 -> timed (fun () -> (forward w32 x).Dispose()) ] / 8.0
-  let b = BenchTorch.median [ for _ in 1 .. 3 -> timed (fun () -> (forward w16 xb).Dispose()) ] / 8.0
-  printfn "fp32 %.1f ms/img  bf16 %.1f ms/img  ratio %.2f" a b (a / b)
+  let perImage ws input = BenchTorch.median [ for _ in 1 .. 3 -> cpuMs (fun () -> (forward ws input).Dispose()) ] / 8.0
+  let a, b, c = perImage w32 x, perImage w16 xb, perImage w16cl xbcl
+  printfn "CPU ms/img: fp32 %.1f  bf16 %.1f  bf16 channels-last %.1f  (fp32 / bf16 channels-last %.2f)" a b c (a / c)
