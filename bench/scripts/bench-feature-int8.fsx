@@ -19,7 +19,7 @@
 // images `dfn evaluate --real mnist --count 1000 --seed 0` draws (the first 1,000 of that permutation).
 //
 // Run (after building the solution in Release):
-//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION]
+//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5]
 // then compare, one command at a time:
 //   dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
 //   DFN_MODELS_DIR=OUT_DIR dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
@@ -143,6 +143,14 @@ for n in g0.Node do
 let convNames = folded |> Seq.filter (fun n -> n.OpType = "Conv") |> Seq.map (fun n -> n.Name) |> Seq.toArray
 if convNames |> Array.distinct |> Array.length <> convNames.Length || convNames |> Array.exists String.IsNullOrEmpty then
     failwith "Conv nodes need distinct names"
+// Convolutions left in float32 (KEEP_FLOAT = "F,L": the first F and the last L in graph order; "1,5" keeps the 7x7 stem
+// and the five of the last stage): their weights stay float and OnnxRuntime runs them as float Conv on dequantized input.
+let keepFloat =
+    let f, l = match (if args.Length > 2 then args.[2] else "0,0").Split(',') with
+               | [| f; l |] -> int f, int l
+               | _ -> failwith "KEEP_FLOAT is F,L: how many of the first and of the last convolutions stay float"
+    HashSet<string>(Seq.append (Seq.truncate f convNames) (Seq.skip (max 0 (convNames.Length - l)) convNames))
+printfn "convolutions kept in float32: %d of %d" keepFloat.Count convNames.Length
 // Other initializers some node still uses (none expected in this graph).
 let usedOthers =
     folded |> Seq.filter (fun n -> n.OpType <> "Conv") |> Seq.collect (fun n -> n.Input) |> Seq.filter initializers.ContainsKey |> Seq.distinct |> Seq.toArray
@@ -226,7 +234,8 @@ let negatedMean =
     use s = new InferenceSession(Path.Combine(sourceModels, "ResNetPrepOnnx/ResNetPreprocess.onnx"))
     let inName = s.InputMetadata.Keys |> Seq.head
     use input = OrtValue.CreateTensorValueFromMemory(Array.zeroCreate<float32> (3 * side * side), [| 1L; 3L; int64 side; int64 side |])
-    use results = s.Run(new RunOptions(), [| inName |], [| input |], [| s.OutputMetadata.Keys |> Seq.head |])
+    use runOptions = new RunOptions()
+    use results = s.Run(runOptions, [| inName |], [| input |], [| s.OutputMetadata.Keys |> Seq.head |])
     results.[0].GetTensorDataAsSpan<float32>().ToArray()
 let prepared (indices: int[]) =
     let plane = side * side
@@ -246,7 +255,9 @@ let sessionOptions () =
 
 let runAll (session: InferenceSession) (outputs: string[]) (image: float32[]) =
     use input = OrtValue.CreateTensorValueFromMemory(image, [| 1L; 3L; int64 side; int64 side |])
-    use results = session.Run(new RunOptions(), [| inputName |], [| input |], outputs)
+    // Held in a `use`: an unnamed RunOptions can be finalised while Run reads it (segfaults in 3 of 4 runs of this script before; none in 7 since).
+    use runOptions = new RunOptions()
+    use results = session.Run(runOptions, [| inputName |], [| input |], outputs)
     [| for r in results -> r.GetTensorDataAsSpan<float32>().ToArray() |]
 
 // ---------------------------------------------------------------- calibrate
@@ -289,13 +300,23 @@ addQdq inputName inputName
 for n in folded do
     let c = NodeProto(n)
     // Inputs come from the dequantized copies (a Relu reads its producer's float output directly).
+    // A float convolution reads the float tensor before its Q/DQ pair: OnnxRuntime fuses DQ -> Conv -> Q into QLinearConv
+    // even when the weights are float (it quantizes them itself, per tensor).
+    let floatSource name = if name = inputName then name else name + "_f"
     if n.OpType <> "Relu" then
         for i in 0 .. c.Input.Count - 1 do
-            if quantized.Contains c.Input.[i] then c.Input.[i] <- dq c.Input.[i]
+            if quantized.Contains c.Input.[i] then
+                c.Input.[i] <- if keepFloat.Contains n.Name then floatSource c.Input.[i] else dq c.Input.[i]
     let produced = n.Output.[0]
     let isQuantized = quantized.Contains produced
     if isQuantized then c.Output.[0] <- produced + "_f"
-    if n.OpType = "Conv" then
+    if n.OpType = "Conv" && keepFloat.Contains n.Name then
+        let w, dims, b = convWeights.[n.Name]
+        qInits.Add(floatTensor (n.Name + "_W") dims w)
+        qInits.Add(floatTensor (n.Name + "_B") [ int64 b.Length ] b)
+        c.Input.Add(n.Name + "_W")
+        c.Input.Add(n.Name + "_B")
+    elif n.OpType = "Conv" then
         let w, dims, b = convWeights.[n.Name]
         let outChannels = int dims.[0]
         let perChannel = w.Length / outChannels
