@@ -19,7 +19,7 @@
 // images `dfn evaluate --real mnist --count 1000 --seed 0` draws (the first 1,000 of that permutation).
 //
 // Run (after building the solution in Release):
-//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5]
+//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5] [PERCENTILE, e.g. 99.99]
 // then compare, one command at a time:
 //   dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
 //   DFN_MODELS_DIR=OUT_DIR dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
@@ -262,19 +262,31 @@ let runAll (session: InferenceSession) (outputs: string[]) (image: float32[]) =
 
 // ---------------------------------------------------------------- calibrate
 let ranges = Dictionary<string, float32 * float32>()
+// PERCENTILE (fourth argument, e.g. 99.99; default 100 = min/max): each range ends at that percentile of the values
+// (every 61st value of every calibration image, 0 always inside), clipping rare outliers for a finer step.
+let percentile = if args.Length > 3 then float args.[3] else 100.0
+let samples = Dictionary<string, ResizeArray<float32>>()
 let sw = Stopwatch.StartNew()
 do
     let calibrationModel = newModel floatNodes floatInits (quantized |> Seq.filter (fun q -> q <> inputName))
     use o = sessionOptions ()
     use s = new InferenceSession(calibrationModel.ToByteArray(), o)
     let names = Array.append [| outputName |] (quantized |> Seq.filter (fun q -> q <> inputName) |> Seq.toArray)
-    for q in quantized do ranges.[q] <- (0f, 0f)
+    for q in quantized do
+        ranges.[q] <- (0f, 0f)
+        samples.[q] <- ResizeArray<float32>()
     for image in calibration do
         let update name (values: float32[]) =
             let lo, hi = ranges.[name]
             ranges.[name] <- (min lo (Array.min values), max hi (Array.max values))
+            if percentile < 100.0 then for i in 0 .. 61 .. values.Length - 1 do samples.[name].Add values.[i]
         update inputName image
         runAll s names image |> Array.iteri (fun i v -> if i > 0 then update names.[i] v)
+    if percentile < 100.0 then
+        for q in quantized do
+            let sorted = samples.[q].ToArray() |> Array.sort
+            let at (p: float) = sorted.[int (Math.Round(p / 100.0 * float (sorted.Length - 1)))]
+            ranges.[q] <- (min 0f (at (100.0 - percentile)), max 0f (at percentile))
 printfn "calibrated %d tensors on %d images in %.1f s" ranges.Count calibration.Length sw.Elapsed.TotalSeconds
 
 // MaxPool: the same parameters as its input, so OnnxRuntime drops the pair and pools uint8 values as they are.
