@@ -19,7 +19,7 @@
 // images `dfn evaluate --real mnist --count 1000 --seed 0` draws (the first 1,000 of that permutation).
 //
 // Run (after building the solution in Release):
-//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5] [PERCENTILE, e.g. 99.99]
+//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5] [PERCENTILE, e.g. 99.99] [CORRECT: affine]
 // then compare, one command at a time:
 //   dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
 //   DFN_MODELS_DIR=OUT_DIR dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
@@ -358,8 +358,32 @@ for n in folded do
     qNodes.Add c
     if isQuantized then addQdq produced (produced + "_f")
 // The graph's input is the input name; the float output is the AveragePool output (not quantized).
-let int8Model = newModel qNodes qInits []
 let int8File = Path.Combine(outDir, "ResNet18Onnx/ResNet18.onnx")
+// CORRECT (fifth argument, "affine"; default "none"): an affine map per feature channel, fitted by least squares from
+// the int8 network's pooled features to the float network's on the calibration digits, appended to the graph as Mul
+// and Add (bias correction: it removes the systematic part of the change, not the noise).
+if args.Length > 4 && args.[4] = "affine" then
+    let pooled (model: ModelProto) =
+        use o = sessionOptions ()
+        use s = new InferenceSession(model.ToByteArray(), o)
+        calibration |> Array.map (fun image -> (runAll s [| outputName |] image).[0])
+    let target, source = pooled (newModel floatNodes floatInits []), pooled (newModel qNodes qInits [])
+    let channels = target.[0].Length
+    let fit j =
+        let xs, ys = source |> Array.map (fun f -> float f.[j]), target |> Array.map (fun f -> float f.[j])
+        let mx, my = Array.average xs, Array.average ys
+        let sxx = Array.sumBy (fun x -> (x - mx) ** 2.0) xs
+        let slope = if sxx > 1e-12 then (Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys) / sxx else 1.0
+        float32 slope, float32 (my - slope * mx)
+    let fits = Array.init channels fit
+    let last = qNodes |> Seq.find (fun n -> n.Output.[0] = outputName)
+    last.Output.[0] <- outputName + "_raw"
+    qInits.Add(floatTensor "correction_scale" [ 1L; int64 channels; 1L; 1L ] (Array.map fst fits))
+    qInits.Add(floatTensor "correction_shift" [ 1L; int64 channels; 1L; 1L ] (Array.map snd fits))
+    qNodes.Add(node "Mul" "correction_Mul" [ outputName + "_raw"; "correction_scale" ] [ outputName + "_scaled" ])
+    qNodes.Add(node "Add" "correction_Add" [ outputName + "_scaled"; "correction_shift" ] [ outputName ])
+    printfn "affine correction fitted on %d digits: scales %.3f-%.3f" calibration.Length (fits |> Array.map fst |> Array.min) (fits |> Array.map fst |> Array.max)
+let int8Model = newModel qNodes qInits []
 File.WriteAllBytes(int8File, int8Model.ToByteArray())
 printfn "wrote %s (%d bytes, %d nodes)" int8File (FileInfo(int8File).Length) qNodes.Count
 
