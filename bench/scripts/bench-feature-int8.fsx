@@ -1,4 +1,5 @@
-// PROBE, not a supported path: writes an int8 (QDQ) copy of the ResNet-18 feature network, to see whether
+// PROBE, not a supported path: writes an int8 (QDQ) copy of the ResNet-18 feature network (its float side, the folded
+// graph and the helpers: bench-feature-int8-graph.fsx), to see whether
 // OnnxRuntime's u8 x s8 kernels (QLinearConv/QLinearAdd, AVX512-VNNI where the CPU has it) could make FD-ResNet18
 // features cheaper without moving FD, KID, precision or recall. Nothing in the library uses the result unless told to
 // with DFN_MODELS_DIR, and features from it are not the reference ResNet-18 features.
@@ -29,6 +30,7 @@
 #r "DiffusionFunctional.dll"
 #r "DiffusionFunctional.Core.dll"
 #r "Microsoft.ML.OnnxRuntime.dll"
+#load "bench-feature-int8-graph.fsx"
 open System
 open System.Collections.Generic
 open System.IO
@@ -40,109 +42,7 @@ open Microsoft.ML.OnnxRuntime
 let args = fsi.CommandLineArgs |> Array.skip 1
 let outDir = if args.Length > 0 then args.[0] else "/tmp/int8-models"
 let calibrationCount = if args.Length > 1 then int args.[1] else 256
-let binDirectory = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../../src/Cli/bin/Release/net10.0"))
-let sourceModels = Path.Combine(binDirectory, "DnnImageModels")
-let side = 224
 
-// ---------------------------------------------------------------- model helpers
-let floatType = int TensorProto.Types.DataType.Float
-let uint8Type = int TensorProto.Types.DataType.Uint8
-let int8Type = int TensorProto.Types.DataType.Int8
-let int32Type = int TensorProto.Types.DataType.Int32
-
-let floatsOf (t: TensorProto) =
-    if t.DataType <> floatType then failwithf "initializer %s is not float" t.Name
-    if not t.RawData.IsEmpty then
-        let bytes = t.RawData.ToByteArray()
-        Array.init (bytes.Length / 4) (fun i -> BitConverter.ToSingle(bytes, 4 * i))
-    else Seq.toArray t.FloatData
-
-let tensor (name: string) (dataType: int) (dims: int64 seq) (raw: byte[]) =
-    let t = TensorProto(Name = name, DataType = dataType, RawData = ByteString.CopyFrom raw)
-    t.Dims.AddRange dims
-    t
-
-let floatTensor name dims (values: float32[]) =
-    let raw = Array.zeroCreate<byte> (values.Length * 4)
-    Buffer.BlockCopy(values, 0, raw, 0, raw.Length)
-    tensor name floatType dims raw
-
-let int32Tensor name dims (values: int[]) =
-    let raw = Array.zeroCreate<byte> (values.Length * 4)
-    Buffer.BlockCopy(values, 0, raw, 0, raw.Length)
-    tensor name int32Type dims raw
-
-let node (op: string) (name: string) (inputs: string seq) (outputs: string seq) =
-    let n = NodeProto(OpType = op, Name = name)
-    n.Input.AddRange inputs
-    n.Output.AddRange outputs
-    n
-
-let intAttribute (name: string) (value: int64) =
-    AttributeProto(Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value)
-
-let floatOutput (name: string) =
-    ValueInfoProto(Name = name, Type = TypeProto(TensorType = TypeProto.Types.Tensor(ElemType = floatType)))
-
-// ---------------------------------------------------------------- fold BatchNormalization into Conv
-let original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(sourceModels, "ResNet18Onnx/ResNet18.onnx")))
-let g0 = original.Graph
-printfn "original: IR %d, opset %s, %d nodes: %s" original.IrVersion
-    (original.OpsetImport |> Seq.map (fun o -> sprintf "%s:%d" o.Domain o.Version) |> String.concat ",") g0.Node.Count
-    (g0.Node |> Seq.countBy (fun n -> n.OpType) |> Seq.map (fun (k, v) -> sprintf "%s %d" k v) |> String.concat ", ")
-
-let initializers = Dictionary<string, TensorProto>()
-for t in g0.Initializer do initializers.[t.Name] <- t
-let consumers (g: seq<NodeProto>) =
-    let d = Dictionary<string, ResizeArray<NodeProto>>()
-    for n in g do
-        for i in n.Input do
-            if not (d.ContainsKey i) then d.[i] <- ResizeArray()
-            d.[i].Add n
-    d
-let consumersOf (d: Dictionary<string, ResizeArray<NodeProto>>) name = match d.TryGetValue name with | true, l -> List.ofSeq l | _ -> []
-
-// Folded conv weights and biases by conv node name.
-let convWeights = Dictionary<string, float32[] * int64[] * float32[]>()
-let folded = ResizeArray<NodeProto>()
-let c0 = consumers g0.Node
-let skip = HashSet<NodeProto>(HashIdentity.Reference)
-let renames = Dictionary<string, string>()
-for n in g0.Node do
-    if not (skip.Contains n) then
-        if n.OpType = "Conv" then
-            let w = initializers.[n.Input.[1]]
-            let weights = floatsOf w
-            let dims = Seq.toArray w.Dims
-            let outChannels = int dims.[0]
-            let perChannel = weights.Length / outChannels
-            let bias = if n.Input.Count > 2 then floatsOf initializers.[n.Input.[2]] else Array.zeroCreate outChannels
-            let conv = NodeProto(n)
-            match consumersOf c0 n.Output.[0] with
-            | [ bn ] when bn.OpType = "BatchNormalization" ->
-                let get i = floatsOf initializers.[bn.Input.[i]]
-                let gamma, beta, mean, var = get 1, get 2, get 3, get 4
-                let eps = bn.Attribute |> Seq.tryFind (fun a -> a.Name = "epsilon") |> Option.map (fun a -> a.F) |> Option.defaultValue 1e-5f
-                for a in bn.Attribute do
-                    if a.Name = "spatial" && a.I <> 1L then failwithf "%s: non-spatial BatchNormalization" bn.Name
-                let w' = Array.copy weights
-                let b' = Array.zeroCreate<float32> outChannels
-                for c in 0 .. outChannels - 1 do
-                    let k = float gamma.[c] / sqrt (float var.[c] + float eps)
-                    for j in 0 .. perChannel - 1 do w'.[c * perChannel + j] <- float32 (float weights.[c * perChannel + j] * k)
-                    b'.[c] <- float32 ((float bias.[c] - float mean.[c]) * k + float beta.[c])
-                skip.Add bn |> ignore
-                conv.Output.[0] <- bn.Output.[0]
-                convWeights.[n.Name] <- (w', dims, b')
-            | _ -> convWeights.[n.Name] <- (weights, dims, bias)
-            conv.Input.Clear()
-            conv.Input.Add n.Input.[0]
-            folded.Add conv
-        elif n.OpType = "BatchNormalization" then failwithf "%s does not follow a Conv" n.Name
-        else folded.Add(NodeProto(n))
-let convNames = folded |> Seq.filter (fun n -> n.OpType = "Conv") |> Seq.map (fun n -> n.Name) |> Seq.toArray
-if convNames |> Array.distinct |> Array.length <> convNames.Length || convNames |> Array.exists String.IsNullOrEmpty then
-    failwith "Conv nodes need distinct names"
 // Convolutions left in float32 (KEEP_FLOAT = "F,L": the first F and the last L in graph order; "1,5" keeps the 7x7 stem
 // and the five of the last stage): their weights stay float and OnnxRuntime runs them as float Conv on dequantized input.
 let keepFloat =
@@ -151,36 +51,6 @@ let keepFloat =
                | _ -> failwith "KEEP_FLOAT is F,L: how many of the first and of the last convolutions stay float"
     HashSet<string>(Seq.append (Seq.truncate f convNames) (Seq.skip (max 0 (convNames.Length - l)) convNames))
 printfn "convolutions kept in float32: %d of %d" keepFloat.Count convNames.Length
-// Other initializers some node still uses (none expected in this graph).
-let usedOthers =
-    folded |> Seq.filter (fun n -> n.OpType <> "Conv") |> Seq.collect (fun n -> n.Input) |> Seq.filter initializers.ContainsKey |> Seq.distinct |> Seq.toArray
-printfn "folded: %d nodes, %d conv, other initializers used: %A" folded.Count convNames.Length usedOthers
-
-let inputName = g0.Input |> Seq.map (fun i -> i.Name) |> Seq.find (fun n -> not (initializers.ContainsKey n))
-let outputName = g0.Output.[0].Name
-
-let newModel (nodes: seq<NodeProto>) (inits: seq<TensorProto>) (extraOutputs: string seq) =
-    let g = GraphProto(Name = g0.Name)
-    g.Node.AddRange nodes
-    g.Initializer.AddRange inits
-    for n in usedOthers do g.Initializer.Add initializers.[n]
-    g.Input.Add(g0.Input |> Seq.find (fun i -> i.Name = inputName))
-    g.Output.Add g0.Output.[0]
-    for e in extraOutputs do g.Output.Add(floatOutput e)
-    let m = ModelProto(IrVersion = 7L, ProducerName = "bench-feature-int8.fsx", Graph = g)
-    m.OpsetImport.Add(OperatorSetIdProto(Domain = "", Version = 13L))
-    m
-
-// Float folded model: Conv with weight and bias initializers.
-let floatNodes =
-    folded |> Seq.map (fun n ->
-        let c = NodeProto(n)
-        if n.OpType = "Conv" then c.Input.Add(n.Name + "_W"); c.Input.Add(n.Name + "_B")
-        c) |> Seq.toArray
-let floatInits =
-    convNames |> Seq.collect (fun name ->
-        let w, dims, b = convWeights.[name]
-        [ floatTensor (name + "_W") dims w; floatTensor (name + "_B") [ int64 b.Length ] b ]) |> Seq.toArray
 
 // ---------------------------------------------------------------- tensors to quantize
 let cf = consumers folded
@@ -247,18 +117,6 @@ let prepared (indices: int[]) =
 let calibration = prepared chosen
 // Check images: further along the same permutation, for a quick float-vs-int8 feature comparison.
 let checkImages = prepared order.[8000 .. 8063]
-
-let sessionOptions () =
-    let o = new SessionOptions(GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1, InterOpNumThreads = 1)
-    o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
-    o
-
-let runAll (session: InferenceSession) (outputs: string[]) (image: float32[]) =
-    use input = OrtValue.CreateTensorValueFromMemory(image, [| 1L; 3L; int64 side; int64 side |])
-    // Held in a `use`: an unnamed RunOptions can be finalised while Run reads it (segfaults in 3 of 4 runs of this script before; none in 7 since).
-    use runOptions = new RunOptions()
-    use results = session.Run(runOptions, [| inputName |], [| input |], outputs)
-    [| for r in results -> r.GetTensorDataAsSpan<float32>().ToArray() |]
 
 // ---------------------------------------------------------------- calibrate
 let ranges = Dictionary<string, float32 * float32>()
