@@ -124,6 +124,7 @@ let ranges = Dictionary<string, float32 * float32>()
 // (every 61st value of every calibration image, 0 always inside), clipping rare outliers for a finer step.
 let percentile = if args.Length > 3 then float args.[3] else 100.0
 let samples = Dictionary<string, ResizeArray<float32>>()
+let calibrationFeatures = ResizeArray<float32[]>() // the float network's pooled output, kept for the affine correction
 let sw = Stopwatch.StartNew()
 do
     let calibrationModel = newModel floatNodes floatInits (quantized |> Seq.filter (fun q -> q <> inputName))
@@ -139,7 +140,9 @@ do
             ranges.[name] <- (min lo (Array.min values), max hi (Array.max values))
             if percentile < 100.0 then for i in 0 .. 61 .. values.Length - 1 do samples.[name].Add values.[i]
         update inputName image
-        runAll s names image |> Array.iteri (fun i v -> if i > 0 then update names.[i] v)
+        let outputs = runAll s names image
+        calibrationFeatures.Add outputs.[0]
+        outputs |> Array.iteri (fun i v -> if i > 0 then update names.[i] v)
     if percentile < 100.0 then
         for q in quantized do
             let sorted = samples.[q].ToArray() |> Array.sort
@@ -225,7 +228,7 @@ if args.Length > 4 && args.[4] = "affine" then
         use o = sessionOptions ()
         use s = new InferenceSession(model.ToByteArray(), o)
         calibration |> Array.map (fun image -> (runAll s [| outputName |] image).[0])
-    let target, source = pooled (newModel floatNodes floatInits []), pooled (newModel qNodes qInits [])
+    let target, source = calibrationFeatures.ToArray(), pooled (newModel qNodes qInits [])
     let channels = target.[0].Length
     let fit j =
         let xs, ys = source |> Array.map (fun f -> float f.[j]), target |> Array.map (fun f -> float f.[j])
