@@ -9,6 +9,7 @@
 # and NumPy; a GPU for useful speed (DiT-S/2 on one CPU core: several seconds per step). Resumable: run it again after
 # any stop; finished sample folders and scores are kept. Writes OUT/real/, OUT/vanilla/, OUT/uw/ and OUT/scores.jsonl
 # (one `dfn evaluate --json` object per line, with its method and step), and prints the scores as a table at the end.
+# REFEREE_TRAIN=0 only scores: for sample folders trained elsewhere (a GPU machine without .NET) and copied into OUT.
 set -euo pipefail
 if [ $# -lt 2 ]; then echo "usage: bench/referee/run.sh ANT_CLONE OUT [referee.py train options]" >&2; exit 2; fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,9 @@ ant=$1 out=$2
 shift 2
 py=${PYTHON:-/usr/bin/python3}
 read -r -a dfn <<< "${DFN:-dotnet run --project $repo/src/Cli -c Release --}"
-if ! "$py" -c "import torch, torchvision, timm, PIL, numpy" 2>/dev/null; then
+modules="torch, torchvision, timm, PIL, numpy"
+[ "${REFEREE_TRAIN:-1}" = 0 ] && modules="torch, PIL, numpy"  # scoring reads and writes digits only
+if ! "$py" -c "import $modules" 2>/dev/null; then
   echo "referee: $py needs PyTorch, torchvision, timm, Pillow and NumPy (timm: put a clone of huggingface/pytorch-image-models on PYTHONPATH)" >&2
   exit 2
 fi
@@ -27,9 +30,11 @@ for ((i = 0; i < ${#args[@]} - 1; i++)); do [ "${args[i]}" = "--samples" ] && co
 mkdir -p "$out"
 "${dfn[@]}" data fetch mnist
 "$py" "$here/referee.py" real --out "$out"
-for method in vanilla uw; do
-  "$py" "$here/referee.py" train --ant "$ant" --out "$out" --method "$method" "$@"
-done
+if [ "${REFEREE_TRAIN:-1}" != 0 ]; then
+  for method in vanilla uw; do
+    "$py" "$here/referee.py" train --ant "$ant" --out "$out" --method "$method" "$@"
+  done
+fi
 # Score each sample folder once; a line of scores.jsonl names its folder, so a resumed run skips what it has.
 touch "$out/scores.jsonl"
 for folder in "$out"/vanilla/samples-* "$out"/uw/samples-*; do
