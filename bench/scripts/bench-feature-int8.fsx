@@ -20,7 +20,7 @@
 // images `dfn evaluate --real mnist --count 1000 --seed 0` draws (the first 1,000 of that permutation).
 //
 // Run (after building the solution in Release):
-//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5] [PERCENTILE, e.g. 99.99] [CORRECT: affine]
+//   dotnet fsi bench/scripts/bench-feature-int8.fsx [OUT_DIR] [CALIBRATION] [KEEP_FLOAT, e.g. 1,5] [PERCENTILE, e.g. 99.99, or entropy] [CORRECT: affine]
 // then compare, one command at a time:
 //   dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
 //   DFN_MODELS_DIR=OUT_DIR dfn evaluate --real mnist --fake CHECKPOINT --count 1000 --seed 0 --no-cache --json
@@ -121,8 +121,10 @@ let checkImages = prepared order.[8000 .. 8063]
 // ---------------------------------------------------------------- calibrate
 let ranges = Dictionary<string, float32 * float32>()
 // PERCENTILE (fourth argument, e.g. 99.99; default 100 = min/max): each range ends at that percentile of the values
-// (every 61st value of every calibration image, 0 always inside), clipping rare outliers for a finer step.
-let percentile = if args.Length > 3 then float args.[3] else 100.0
+// (every 61st value of every calibration image, 0 always inside), clipping rare outliers for a finer step; `entropy`
+// instead: the KL threshold of those values (entropyThreshold, bench-feature-int8-graph.fsx).
+let entropy = args.Length > 3 && args.[3] = "entropy"
+let percentile = if entropy then 0.0 elif args.Length > 3 then float args.[3] else 100.0
 let samples = Dictionary<string, ResizeArray<float32>>()
 let calibrationFeatures = ResizeArray<float32[]>() // the float network's pooled output, kept for the affine correction
 let sw = Stopwatch.StartNew()
@@ -143,7 +145,12 @@ do
         let outputs = runAll s names image
         calibrationFeatures.Add outputs.[0]
         outputs |> Array.iteri (fun i v -> if i > 0 then update names.[i] v)
-    if percentile < 100.0 then
+    if entropy then
+        for q in quantized do
+            let lo, hi = ranges.[q]
+            let t = entropyThreshold (samples.[q].ToArray()) (if lo >= 0f then 256 else 128)
+            ranges.[q] <- (max lo -t, min hi t)
+    elif percentile < 100.0 then
         for q in quantized do
             let sorted = samples.[q].ToArray() |> Array.sort
             let at (p: float) = sorted.[int (Math.Round(p / 100.0 * float (sorted.Length - 1)))]
