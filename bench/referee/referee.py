@@ -103,8 +103,14 @@ class Run:
         self.scaler = torch.cuda.amp.GradScaler(enabled=device.type == "cuda")
         self.step, self.epoch, self.position = 0, 0, 0
 
+    def recipe(self):
+        """What a checkpoint must have been trained with to be resumed by these arguments."""
+        a = self.args
+        return dict(method=a.method, model=a.model, size=a.size, batch=a.batch, clusters=a.clusters, lr=a.lr, ema=a.ema,
+                    seed=a.seed, split_seed=a.split_seed, held_out=a.held_out)
+
     def state(self):
-        return dict(model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
+        return dict(recipe=self.recipe(), model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                     uw=self.uw.state_dict() if self.uw else None, scaler=self.scaler.state_dict(), step=self.step,
                     epoch=self.epoch, position=self.position, rng=torch.get_rng_state(),
                     cuda_rng=torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None)
@@ -115,6 +121,10 @@ class Run:
 
     def load(self, path):
         s = torch.load(path, map_location=self.device)
+        changed = {k: (v, self.recipe()[k]) for k, v in s["recipe"].items() if self.recipe()[k] != v}
+        if changed:
+            data.bad_input(f"{path} was trained with other settings ({', '.join(f'{k}: {a} there, {b} now' for k, (a, b) in changed.items())}); "
+                           "give the same ones or another --out")
         self.model.load_state_dict(s["model"])
         self.ema.load_state_dict(s["ema"])
         self.opt.load_state_dict(s["opt"])
