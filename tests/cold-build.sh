@@ -5,7 +5,8 @@
 # the other packages need no download); the last round runs the README's first command (`dotnet run --project
 # src/Cli`) the same way. Parallel project restores once raced to extract the paket nupkg and failed 3 builds in 5, and
 # later one node read a project's Paket restore files while another wrote them (1 build in 5 on a loaded machine).
-# A round passes when the build succeeds without printing a warning.
+# A round passes when the build succeeds without printing a warning; it prints what the build left on disk (CI once ran
+# out of disk here when every application copied TorchSharp's natives: Directory.Build.props links them instead).
 # Prints one line per round and ends with "N passed, N failed". Usage: bash tests/cold-build.sh [ROUNDS]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,9 @@ record() {
     grep ': warning ' "$log" | head -5
     failed=$((failed + 1))
   elif [ "$code" -eq 0 ]; then
-    echo "cold-build: $name passed ($(( $(date +%s) - started )) s)"
+    # Disk written: the work tree's blocks not shared with the package folder (du counts a hard link once).
+    local written=$(du -sm "$work/packages" "$work/repo" | awk 'NR == 2 { print $1 }')
+    echo "cold-build: $name passed ($(( $(date +%s) - started )) s, $written MB on disk)"
     passed=$((passed + 1))
   else
     echo "cold-build: $name FAILED (exit $code); last lines:"
