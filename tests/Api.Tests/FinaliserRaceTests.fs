@@ -37,7 +37,7 @@ let private underCollections (work: unit -> unit) =
 /// pass numbers to libtorch through the same Scalars. With the ResBlock's two additions put back as plain `add_`, this
 /// test failed 3 of 3 runs in bf16 on a Zen 5 VM but only 5 of 15 in fp32 on a Zen 3 one, the failures all within
 /// the first two seconds; longer training or fresh trainers did not raise that rate (docs/platform.md).
-let private precision = if Bf16Support.Detect().HasNativeBf16 then TrainingPrecision.Bf16 else TrainingPrecision.Fp32
+let private precision = if nativeBf16 then TrainingPrecision.Bf16 else TrainingPrecision.Fp32
 
 [<Tests>]
 let tests =

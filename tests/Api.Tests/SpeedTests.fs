@@ -16,8 +16,6 @@ open DiffusionFunctional.Training
 open DiffusionFunctional.Api.Tests.TestSupport
 open DiffusionFunctional.Api.Tests.TrainingTests
 
-let private nativeBf16 = Bf16Support.Detect().HasNativeBf16
-
 /// bf16 needs the CPU feature; on a CPU without it the refusal test below covers the path instead.
 let private bf16Test name body =
     if nativeBf16 then test name { body () } else ptest name { () }

@@ -7,6 +7,10 @@ open TorchSharp
 open DiffusionFunctional.Models
 open DiffusionFunctional.Diffusion
 
+/// Whether this CPU has native bfloat16: without it bf16 training is refused (`Bf16Support.Require`), so the bf16
+/// tests run only where it holds and the others train in fp32 there.
+let nativeBf16 = DiffusionFunctional.Training.Bf16Support.Detect().HasNativeBf16
+
 /// Fixed thread count: results depend on it and the machine is shared.
 let oneThread () = torch.set_num_threads 1
 
