@@ -33,17 +33,17 @@ let private underCollections (work: unit -> unit) =
         collector.Join()
     started.Value
 
-/// bf16 where the CPU has native bfloat16, fp32 elsewhere (a fixed bf16 refused to start on a CPU without it); both
-/// pass numbers to libtorch through the same Scalars. With the ResBlock's two additions put back as plain `add_`, this
-/// test failed 3 of 3 runs in bf16 on a Zen 5 VM but only 5 of 15 in fp32 on a Zen 3 one, the failures all within
-/// the first two seconds; longer training or fresh trainers did not raise that rate (docs/platform.md).
-let private precision = if nativeBf16 then TrainingPrecision.Bf16 else TrainingPrecision.Fp32
-
 [<Tests>]
 let tests =
     testSequenced <| testList "Finaliser race" [
-        test $"{precision} training with uncertainty weighting and three samplers survive collections started on another thread" {
+        // In the precision `auto` picks (Bf16Support.Auto: bf16 where the CPU has native bfloat16 and its bf16 kernels pass
+        // the check, fp32 elsewhere; a fixed bf16 refused to start on a CPU without it); both pass numbers to libtorch
+        // through the same Scalars. With the ResBlock's two additions put back as plain `add_`, this test failed 3 of 3
+        // runs in bf16 on a Zen 5 VM but only 5 of 15 in fp32 on a Zen 3 one, all within the first two seconds; longer
+        // training or fresh trainers did not raise that rate (docs/platform.md).
+        test "training in the precision auto picks, with uncertainty weighting and three samplers, survives collections started on another thread" {
             oneThread ()
+            let precision = Bf16Support.Auto(torch.CPU)
             use data = TrainingTests.syntheticBars ()
             let plan = ClusterPlan.Create(1000, [| 0; 200; 600; 1000 |], "test")
             let options =
