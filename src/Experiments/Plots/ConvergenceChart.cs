@@ -18,7 +18,7 @@ public static class ConvergenceChart
     public static ScottPlot.Color Colour(int index) => new ScottPlot.Palettes.Category10().GetColor(index);
 
     /// <summary>Draws the <paramref name="index"/>-th method's mean (and its band when <paramref name="std"/> is given)
-    /// at <paramref name="position"/> of each value (<see cref="LogAxis.Position"/> for FD); returns the line's
+    /// at <paramref name="position"/> of each value (<see cref="LogAxis.Position(double)"/> for FD); returns the line's
     /// positions, for the axis ticks.</summary>
     public static double[] AddMethod(ScottPlot.Plot plot, int index, string label, double[] steps, double[] mean, double[]? std,
         Func<double, double> position)

@@ -42,8 +42,8 @@ public static class MechanismPlots
     }
 
     /// <summary>The weight of each cluster's loss over training, one panel-free line per (method, cluster), from the
-    /// <c>cluster_weights</c> of each method's metrics.jsonl (<paramref name="metricsOf"/>); null when no method logged
-    /// any (vanilla and Min-SNR do not).</summary>
+    /// <c>cluster_weights</c> of each method's metrics.jsonl (<paramref name="metricsOf"/>), on a logarithmic axis
+    /// (<see cref="LogAxis"/>); null when no method logged any (vanilla and Min-SNR do not).</summary>
     public static ScottPlot.Plot? ClusterWeights(IReadOnlyList<DemoMethod> methods, Func<DemoMethod, string> metricsOf)
     {
         PlotFonts.EnsureRegistered();
@@ -51,6 +51,7 @@ public static class MechanismPlots
         var palette = new ScottPlot.Palettes.Category10();
         var clusters = 0;
         var methodIndex = 0;
+        var plotted = new List<double>();
         foreach (var method in methods)
         {
             var path = metricsOf(method);
@@ -64,7 +65,9 @@ public static class MechanismPlots
                 // Thin out to about 400 points per line: the plot shows the trend, not every step.
                 var every = Math.Max(1, rows.Count / 400);
                 var kept = rows.Where((_, i) => i % every == 0).ToList();
-                var line = plot.Add.Scatter(kept.Select(r => (double)r.Step).ToArray(), kept.Select(r => r.Weights[cluster]).ToArray());
+                var ys = kept.Select(r => LogAxis.Position(r.Weights[cluster], SmallestWeight)).ToArray();
+                plotted.AddRange(ys);
+                var line = plot.Add.Scatter(kept.Select(r => (double)r.Step).ToArray(), ys);
                 line.Color = color.WithAlpha(1.0 - 0.15 * cluster);
                 line.MarkerSize = 0;
                 line.LineWidth = 1.5f;
@@ -72,16 +75,21 @@ public static class MechanismPlots
             }
         }
         if (clusters == 0) return null;
-        var uniform = plot.Add.HorizontalLine(1.0 / clusters);
+        var uniform = plot.Add.HorizontalLine(LogAxis.Position(1.0 / clusters, SmallestWeight));
+        plotted.Add(uniform.Y);
+        LogAxis.UseOn(plot, plotted);
         uniform.Color = ScottPlot.Colors.Gray;
         uniform.LinePattern = ScottPlot.LinePattern.Dashed;
         uniform.LegendText = $"uniform (1/k, k = {clusters})";
         plot.Title("Weight of each cluster's loss over training (seed 0)");
         plot.XLabel("training step");
-        plot.YLabel("cluster weight in the update");
+        plot.YLabel("cluster weight in the update (log scale)");
         plot.ShowLegend(ScottPlot.Edge.Right); // weights spike anywhere in training (Nash's α): keep the legend off the data
         return plot;
     }
+
+    // Weights are positive; one of zero (a method may switch a cluster off) is drawn here, far below any logged weight.
+    const double SmallestWeight = 1e-6;
 
     static List<(long Step, double[] Weights)> Read(string path) =>
         File.ReadLines(path)
