@@ -42,28 +42,27 @@ let tests =
             Expect.equal (ticks |> List.map fst) [ "31"; "32"; "33"; "34"; "35" ] "one apart, no decade tick inside 31-35"
         }
 
-        test "cluster weights four decades apart are drawn at their log10 and labelled at powers of ten, so Nash's small weights stay apart from zero" {
+        test "cluster weights four decades apart are drawn at their log10, labelled at powers of ten, each point the mean of its window of steps" {
             let dir, clean = tempDir "cluster-weights"
             use _ = clean
             let methods = DemoMethod.ParseList "uw:snr:2,nash:snr:2"
-            // As in the fidelity study: UW's noisiest cluster grows from 0.1 to 5,000 over training, Nash's weights stay in 0.2-8.
+            // As in the fidelity study: UW's clusters at 5,000 and 0.1; Nash's alpha jumping between neighbouring steps
+            // (0.1, 1.9, 0.1, ...: mean 1) and steady at 0.2. 1,000 steps give windows of 2 (about 400 points a line).
             let weights (m: DemoMethod) (step: int) =
-                if m.Weighting = "uw" then [ 0.1 + 4999.9 * float step / 100.0; 0.1 + float step / 100.0 ] else [ 0.2; 8.0 ]
+                if m.Weighting = "uw" then [ 5000.0; 0.1 ] else [ (if step % 2 = 0 then 0.1 else 1.9); 0.2 ]
             for m in methods do
                 File.WriteAllLines(Path.Combine(dir, m.Id + ".jsonl"),
-                    [ for step in 0 .. 100 ->
+                    [ for step in 0 .. 999 ->
                         let w = weights m step |> List.map (fun x -> x.ToString("R", Globalization.CultureInfo.InvariantCulture)) |> String.concat ", "
                         sprintf """{"step": %d, "cluster_weights": [%s]}""" step w ])
             let plot = MechanismPlots.ClusterWeights(methods, fun m -> Path.Combine(dir, m.Id + ".jsonl"))
             Expect.isNotNull plot "two methods logged weights"
             Expect.equal (leftTicks plot |> List.map fst) [ "0.1"; "1"; "10"; "100"; "1,000" ] "powers of ten over more than three decades"
             let lines = scatterYs plot
-            Expect.equal lines.Length 4 "one line per method and cluster"
-            let all = lines |> List.collect snd
-            Expect.floatClose Accuracy.high (List.max all) (Math.Log10 5000.0) "UW's largest weight at its log10"
-            Expect.floatClose Accuracy.high (List.min all) (Math.Log10 0.1) "UW's smallest at its log10"
-            let minima = lines |> List.map (snd >> List.min)
-            Expect.isTrue (minima |> List.exists (fun y -> abs (y - Math.Log10 0.2) < 1e-12))
-                "Nash's 0.2 is drawn at log10 0.2, a decade above UW's start, not flattened onto the axis"
+            Expect.equal (lines |> List.map (snd >> List.length)) [ 500; 500; 500; 500 ] "one line per method and cluster, one point per window of 2 steps"
+            let level target = lines |> List.exists (fun (_, ys) -> ys |> List.forall (fun y -> abs (y - Math.Log10 target) < 1e-9))
+            Expect.isTrue (level 5000.0 && level 0.1) "UW's weights at their log10"
+            Expect.isTrue (level 0.2) "Nash's 0.2 at log10 0.2, a decade above UW's smallest, not flattened onto the axis"
+            Expect.isTrue (level 1.0) "the jumping alpha drawn as its window means (1), not as every other step's 0.1 or 1.9"
         }
     ]

@@ -62,12 +62,13 @@ public static class MechanismPlots
             clusters = rows[0].Weights.Length;
             for (var cluster = 0; cluster < clusters; cluster++)
             {
-                // Thin out to about 400 points per line: the plot shows the trend, not every step.
-                var every = Math.Max(1, rows.Count / 400);
-                var kept = rows.Where((_, i) => i % every == 0).ToList();
-                var ys = kept.Select(r => LogAxis.Position(r.Weights[cluster], SmallestWeight)).ToArray();
+                // About 400 points per line, each the mean of its window of steps: the plot shows the trend, not every
+                // step (Nash-MTL's alpha is solved afresh each step and jumps tenfold between neighbours; one step in
+                // twenty would draw that noise, not its level).
+                var windows = rows.Chunk(Math.Max(1, rows.Count / 400)).ToList();
+                var ys = windows.Select(w => LogAxis.Position(w.Average(r => r.Weights[cluster]), SmallestWeight)).ToArray();
                 plotted.AddRange(ys);
-                var line = plot.Add.Scatter(kept.Select(r => (double)r.Step).ToArray(), ys);
+                var line = plot.Add.Scatter(windows.Select(w => w.Average(r => (double)r.Step)).ToArray(), ys);
                 line.Color = color.WithAlpha(1.0 - 0.15 * cluster);
                 line.MarkerSize = 0;
                 line.LineWidth = 1.5f;
