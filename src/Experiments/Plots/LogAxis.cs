@@ -30,31 +30,27 @@ public static class LogAxis
             .SelectMany(k => multiples.Select(m => m * Math.Pow(10, k)))
             .Where(v => Math.Log10(v) >= low - 1e-9 && Math.Log10(v) <= high + 1e-9).ToArray();
         // Decade ticks carry the decimals their own magnitude needs (0.1, 1, 1,000); even ticks those of their step.
-        string[] labels;
-        double[] ticks;
-        if (decades.Length >= 2) (ticks, labels) = (decades, decades.Select(v => Format(v, v)).ToArray());
-        else
-        {
-            var (even, step) = EvenlySpaced(Math.Pow(10, low), Math.Pow(10, high));
-            (ticks, labels) = (even, even.Select(v => Format(v, step)).ToArray());
-        }
+        var (ticks, labels) = decades.Length >= 2 ? (decades, decades.Select(v => Format(v, v)).ToArray()) : EvenlySpaced(low, high);
         if (ticks.Length > 0) plot.Axes.Left.SetTicks(ticks.Select(Math.Log10).ToArray(), labels);
     }
 
     static string Format(double value, double resolution) =>
         value.ToString("N" + Math.Max(0, -(int)Math.Floor(Math.Log10(resolution))), System.Globalization.CultureInfo.InvariantCulture);
 
-    // Round values from low to high about a quarter of the range apart (one value when the range is empty). The ends
-    // come back from log10 and 10^x a rounding off (31 as 31.000000000000004): a relative slack keeps a round end a tick.
-    static (double[] Ticks, double Step) EvenlySpaced(double low, double high)
+    // Round values between the positions lowPosition and highPosition (log10), about a quarter of the range apart (one
+    // value when the range is empty), labelled with the decimals of their step. The ends come back from log10 and 10^x
+    // a rounding off (31 as 31.000000000000004): a relative slack keeps a round end a tick.
+    static (double[] Ticks, string[] Labels) EvenlySpaced(double lowPosition, double highPosition)
     {
-        if (high <= low) return ([low], Math.Pow(10, Math.Floor(Math.Log10(low)) - 2));
+        var (low, high) = (Math.Pow(10, lowPosition), Math.Pow(10, highPosition));
+        if (high <= low) return ([low], [Format(low, Math.Pow(10, Math.Floor(Math.Log10(low)) - 2))]);
         const double slack = 1e-9;
         var rough = (high - low) / 4 * (1 - slack);
         var magnitude = Math.Pow(10, Math.Floor(Math.Log10(rough)));
         var step = new[] { 1.0, 2.0, 5.0, 10.0 }.Select(m => m * magnitude).First(s => s >= rough);
         var first = Math.Ceiling(low / step - slack) * step;
         var count = (int)Math.Floor((high - first) / step + 1e-9) + 1;
-        return (Enumerable.Range(0, Math.Max(count, 0)).Select(i => first + i * step).ToArray(), step);
+        var ticks = Enumerable.Range(0, Math.Max(count, 0)).Select(i => first + i * step).ToArray();
+        return (ticks, ticks.Select(v => Format(v, step)).ToArray());
     }
 }

@@ -60,15 +60,16 @@ public static class MechanismPlots
             if (rows.Count == 0) continue;
             var color = palette.GetColor(methodIndex++ % 10);
             clusters = rows[0].Weights.Length;
+            // About 400 points per line, each the mean of its window of steps: the plot shows the trend, not every step
+            // (Nash-MTL's alpha is solved afresh each step and jumps tenfold between neighbours; one step in twenty
+            // would draw that noise, not its level). The windows and their steps are the same for every cluster.
+            var windows = rows.Chunk(Math.Max(1, rows.Count / 400)).ToList();
+            var steps = windows.Select(w => w.Average(r => (double)r.Step)).ToArray();
             for (var cluster = 0; cluster < clusters; cluster++)
             {
-                // About 400 points per line, each the mean of its window of steps: the plot shows the trend, not every
-                // step (Nash-MTL's alpha is solved afresh each step and jumps tenfold between neighbours; one step in
-                // twenty would draw that noise, not its level).
-                var windows = rows.Chunk(Math.Max(1, rows.Count / 400)).ToList();
                 var ys = windows.Select(w => LogAxis.Position(w.Average(r => r.Weights[cluster]), SmallestWeight)).ToArray();
                 plotted.AddRange(ys);
-                var line = plot.Add.Scatter(windows.Select(w => w.Average(r => (double)r.Step)).ToArray(), ys);
+                var line = plot.Add.Scatter(steps, ys);
                 line.Color = color.WithAlpha(1.0 - 0.15 * cluster);
                 line.MarkerSize = 0;
                 line.LineWidth = 1.5f;
