@@ -199,11 +199,15 @@ public sealed partial class DemoRunner
             progress?.Report(p with { Task = task, Stage = "score", Detail = p.Stage })));
         var fdOfFirst = samples > profile.EvaluationSamples ? FdOfFirst(images, profile.EvaluationSamples, real, evaluator) : double.NaN;
         var seconds = clock.Elapsed.TotalSeconds;
-        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {samples} samples; {stepSeconds:F3} s/step, evaluation {seconds:F0} s)"));
+        log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 {scored.FdResNet18:F2}, KID {scored.Kid:G3} (precision {scored.Precision:F3}, recall {scored.Recall:F3}; {samples} samples; {StepTime(stepSeconds)}, evaluation {seconds:F0} s)"));
         if (double.IsFinite(fdOfFirst)) log(FormattableString.Invariant($"{method} seed {seed} step {step}: FD-ResNet18 of the first {profile.EvaluationSamples} samples {fdOfFirst:F2}"));
         return new DemoRecord(method.Id, seed, step, scored.FdResNet18, scored.Precision, scored.Recall, stepSeconds, seconds,
             Kid: scored.Kid, KidStandardError: scored.KidStandardError, Samples: samples, FdOfFirst: fdOfFirst);
     }
+
+    // A cell resumed at its evaluation step (stopped between its checkpoint and its record) trains no step here.
+    static string StepTime(double stepSeconds) =>
+        double.IsFinite(stepSeconds) ? FormattableString.Invariant($"{stepSeconds:F3} s/step") : "no step trained in this run";
 
     // The first n images come from the same sampler noise as every n-image point (SampleInChunks), so their FD lies on
     // the curve; scoring them again costs n ResNet-18 passes, a few seconds next to sampling the rest.
